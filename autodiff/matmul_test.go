@@ -1,0 +1,115 @@
+package autodiff
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// randT returns a tensor of the given shape with standard normal entries.
+func randT(rng *rand.Rand, shape ...int) *tensor.Tensor[float64] {
+	t := tensor.New[float64](shape...)
+	for i := range t.Data {
+		t.Data[i] = rng.NormFloat64()
+	}
+	return t
+}
+
+const gradTol = 1e-6
+
+func checkGrad(t *testing.T, name string, inputs []*tensor.Tensor[float64], f func(tp *Tape[float64], in []*Var[float64]) *Var[float64]) {
+	t.Helper()
+	e, where := GradCheck(linalg.MustDefault(), inputs, f)
+	if e > gradTol {
+		t.Errorf("%s: gradient error %.3g at %s", name, e, where)
+	}
+}
+
+func TestMatMulGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct {
+		name   string
+		a, b   []int
+		tA, tB bool
+	}{
+		{"plain", []int{3, 5}, []int{5, 7}, false, false},
+		{"transA", []int{5, 3}, []int{5, 7}, true, false},
+		{"transB", []int{3, 5}, []int{7, 5}, false, true},
+		{"both", []int{5, 3}, []int{7, 5}, true, true},
+		{"batched", []int{2, 3, 3, 5}, []int{2, 3, 5, 4}, false, false},
+		{"batchedTB", []int{2, 3, 5}, []int{2, 4, 5}, false, true},
+		{"batchedTA", []int{2, 5, 3}, []int{2, 5, 4}, true, false},
+		{"shared", []int{2, 3, 5}, []int{5, 4}, false, false},
+		{"sharedTB", []int{2, 3, 5}, []int{4, 5}, false, true},
+		{"sharedTA", []int{2, 5, 3}, []int{5, 4}, true, false},
+		{"sharedTATB", []int{2, 5, 3}, []int{4, 5}, true, true},
+	} {
+		checkGrad(t, c.name, []*tensor.Tensor[float64]{randT(rng, c.a...), randT(rng, c.b...)},
+			func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
+				return tp.MatMul(in[0], in[1], c.tA, c.tB)
+			})
+	}
+}
+
+func TestMatMulValue(t *testing.T) {
+	tp := NewTape[float64](linalg.MustDefault())
+	a := Const(tensor.FromSlice([]float64{1, 2, 3, 4, 5, 6}, 2, 3))
+	b := Const(tensor.FromSlice([]float64{1, 0, 0, 1, 1, 1}, 3, 2))
+	got := tp.MatMul(a, b, false, false).Value.Data
+	want := []float64{4, 5, 10, 11}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("matmul = %v, want %v", got, want)
+		}
+	}
+}
+
+func TestLinearGrad(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	checkGrad(t, "linear", []*tensor.Tensor[float64]{randT(rng, 2, 3, 5), randT(rng, 4, 5), randT(rng, 4)},
+		func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
+			return tp.Linear("site", in[0], in[1], in[2])
+		})
+	checkGrad(t, "linear-nobias", []*tensor.Tensor[float64]{randT(rng, 7, 5), randT(rng, 3, 5)},
+		func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
+			return tp.Linear("", in[0], in[1], nil)
+		})
+}
+
+type recorder struct {
+	seen map[SiteKind]*tensor.Tensor[float64]
+}
+
+func (r *recorder) Wants(site string, kind SiteKind) bool { return site == "s" }
+func (r *recorder) Observe(site string, kind SiteKind, x *tensor.Tensor[float64]) {
+	r.seen[kind] = x.Clone()
+}
+
+func TestLinearObserver(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	tp := NewTape[float64](linalg.MustDefault())
+	rec := &recorder{seen: map[SiteKind]*tensor.Tensor[float64]{}}
+	tp.Observer = rec
+	x := Param(randT(rng, 4, 3))
+	w := Param(randT(rng, 2, 3))
+	y := tp.Linear("s", x, w, nil)
+	// Two consumers of x: the input gradient must be the total.
+	z := tp.Linear("other", x, Param(randT(rng, 2, 3)), nil)
+	seed := randT(rng, 4, 2)
+	tp.BackwardFrom(y, seed)
+	_ = z
+	if tensor.MaxAbsDiff(rec.seen[SiteInput], x.Value) != 0 {
+		t.Error("input not observed")
+	}
+	if tensor.MaxAbsDiff(rec.seen[SiteOutput], y.Value) != 0 {
+		t.Error("output not observed")
+	}
+	if tensor.MaxAbsDiff(rec.seen[SiteOutputGrad], seed) != 0 {
+		t.Error("output gradient not observed")
+	}
+	if rec.seen[SiteInputGrad] == nil || tensor.MaxAbsDiff(rec.seen[SiteInputGrad], x.Grad) != 0 {
+		t.Error("input gradient not observed")
+	}
+}

@@ -1,0 +1,166 @@
+// Package autodiff is bico's reverse-mode automatic differentiation engine:
+// a tape of operations on tensors with hand-written backward kernels that
+// call the linear-algebra backend for every matrix product.
+//
+// A Tape records one forward pass. Parameters are Vars made with Param and
+// live across tapes; their gradients accumulate in Var.Grad until zeroed.
+// Intermediate Vars belong to the tape that made them.
+package autodiff
+
+import (
+	"fmt"
+
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// Float is the set of element types the engine computes in.
+type Float = tensor.Float
+
+// Var is a value on the tape: a tensor, its gradient once Backward has run,
+// and how to send that gradient to the Vars it was computed from.
+type Var[T Float] struct {
+	Value *tensor.Tensor[T]
+	// Grad is ∂loss/∂Value, allocated when the first gradient arrives.
+	Grad *tensor.Tensor[T]
+
+	needsGrad bool
+	backward  func()                    // sends Grad to the inputs; nil for leaves
+	onGrad    []func(*tensor.Tensor[T]) // called once Grad is final
+}
+
+// Param returns a leaf Var that collects a gradient: a trainable parameter.
+func Param[T Float](value *tensor.Tensor[T]) *Var[T] {
+	return &Var[T]{Value: value, needsGrad: true}
+}
+
+// Const returns a leaf Var that collects no gradient: an input or a frozen
+// parameter.
+func Const[T Float](value *tensor.Tensor[T]) *Var[T] {
+	return &Var[T]{Value: value}
+}
+
+// NeedsGrad reports whether a gradient flows to v.
+func (v *Var[T]) NeedsGrad() bool { return v.needsGrad }
+
+// SetNeedsGrad turns gradient collection on or off for a leaf Var.
+func (v *Var[T]) SetNeedsGrad(b bool) { v.needsGrad = b }
+
+// Shape is the shape of v's value.
+func (v *Var[T]) Shape() []int { return v.Value.Shape }
+
+// ZeroGrad drops v's accumulated gradient.
+func (v *Var[T]) ZeroGrad() { v.Grad = nil }
+
+// accumulate adds g into v.Grad, taking ownership of g when v has no
+// gradient yet (callers must not reuse g).
+func (v *Var[T]) accumulate(g *tensor.Tensor[T]) {
+	if v.Grad == nil {
+		if !tensor.SameShape(g.Shape, v.Value.Shape) {
+			g = g.View(v.Value.Shape...)
+		}
+		v.Grad = g
+		return
+	}
+	v.Grad.AddInPlace(g)
+}
+
+// gradBuf returns a zeroed tensor shaped like v's value, for a backward
+// kernel to fill and pass to accumulate.
+func gradBuf[T Float](v *Var[T]) *tensor.Tensor[T] {
+	return tensor.New[T](v.Value.Shape...)
+}
+
+// Tape records the operations of one forward pass so that Backward can run
+// them in reverse. A Tape is not safe for concurrent use.
+type Tape[T Float] struct {
+	// Backend computes every matrix product of the tape's operations.
+	Backend linalg.Backend
+	// Observer, when set, receives the activations and gradients of the
+	// linear sites it asks for (see Observer).
+	Observer Observer[T]
+	// NoGrad makes the tape record nothing: a forward pass for inference.
+	NoGrad bool
+
+	nodes  []*Var[T]
+	leaves []*Var[T] // leaves with gradient hooks
+}
+
+// NewTape returns an empty tape computing on backend be.
+func NewTape[T Float](be linalg.Backend) *Tape[T] {
+	return &Tape[T]{Backend: be}
+}
+
+// node makes the result Var of an operation on inputs. When no input needs a
+// gradient (or the tape records nothing), backward is dropped.
+func (t *Tape[T]) node(value *tensor.Tensor[T], backward func(out *Var[T]), inputs ...*Var[T]) *Var[T] {
+	out := &Var[T]{Value: value}
+	if t.NoGrad {
+		return out
+	}
+	for _, in := range inputs {
+		if in != nil && in.needsGrad {
+			out.needsGrad = true
+			break
+		}
+	}
+	if out.needsGrad {
+		out.backward = func() { backward(out) }
+		t.nodes = append(t.nodes, out)
+	}
+	return out
+}
+
+// OnGrad arranges for fn to be called with ∂loss/∂v once Backward has
+// finished accumulating it. It does nothing when no gradient flows to v.
+func (t *Tape[T]) OnGrad(v *Var[T], fn func(g *tensor.Tensor[T])) {
+	if t.NoGrad || !v.needsGrad {
+		return
+	}
+	if v.backward == nil && len(v.onGrad) == 0 {
+		t.leaves = append(t.leaves, v)
+	}
+	v.onGrad = append(v.onGrad, fn)
+}
+
+// Backward computes the gradient of the scalar loss with respect to every
+// Var on the tape that needs one, seeding ∂loss/∂loss = 1.
+func (t *Tape[T]) Backward(loss *Var[T]) {
+	if loss.Value.Numel() != 1 {
+		panic(fmt.Sprintf("autodiff: Backward from a non-scalar of shape %v", loss.Value.Shape))
+	}
+	t.BackwardFrom(loss, tensor.Full[T](1, loss.Value.Shape...))
+}
+
+// BackwardFrom runs the tape in reverse from out with the given seed
+// gradient ∂loss/∂out.
+func (t *Tape[T]) BackwardFrom(out *Var[T], seed *tensor.Tensor[T]) {
+	if !out.needsGrad {
+		return
+	}
+	out.accumulate(seed)
+	for i := len(t.nodes) - 1; i >= 0; i-- {
+		n := t.nodes[i]
+		if n.Grad == nil {
+			continue
+		}
+		for _, fn := range n.onGrad {
+			fn(n.Grad)
+		}
+		n.backward()
+	}
+	for _, l := range t.leaves {
+		if l.Grad != nil {
+			for _, fn := range l.onGrad {
+				fn(l.Grad)
+			}
+		}
+		l.onGrad = nil
+	}
+}
+
+// Release drops the tape's record so that its intermediate values can be
+// collected; parameters keep their gradients.
+func (t *Tape[T]) Release() {
+	t.nodes, t.leaves = nil, nil
+}
