@@ -1,0 +1,173 @@
+package autodiff
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// Attention is fused multi-head scaled dot-product attention,
+// softmax(Q Kᵀ/√dh) V, per batch element and head.
+//
+// q has shape [B, N, heads·dh] and k, v have shape [B, M, kvHeads·dh] (v may
+// have its own head width dv: [B, M, kvHeads·dv]), in the Hugging Face
+// head-major layout where head h occupies columns h·dh … (h+1)·dh. heads must
+// be a multiple of kvHeads: with fewer kv heads (grouped-query or multi-query
+// attention) query head h reads kv head h / (heads/kvHeads). The output has
+// shape [B, N, heads·dv] in the same layout, ready for the output projection.
+//
+// With causal set, query i sees keys j ≤ i + (M − N): the queries are the
+// last N positions of the M keys (M = N for plain self-attention, M > N when
+// earlier keys are cached). A query row that sees no key at all (possible
+// only when N > M) outputs zeros.
+//
+// The attention probabilities are kept for the backward pass: B·heads·N·M
+// elements.
+func (t *Tape[T]) Attention(q, k, v *Var[T], heads, kvHeads int, causal bool) *Var[T] {
+	qs, ks, vs := q.Value.Shape, k.Value.Shape, v.Value.Shape
+	if len(qs) != 3 || len(ks) != 3 || len(vs) != 3 || qs[0] != ks[0] || ks[0] != vs[0] || ks[1] != vs[1] {
+		panic(fmt.Sprintf("autodiff: attention of q %v, k %v, v %v: want [B, N, ·], [B, M, ·], [B, M, ·]", qs, ks, vs))
+	}
+	if heads <= 0 || kvHeads <= 0 || heads%kvHeads != 0 {
+		panic(fmt.Sprintf("autodiff: attention with %d heads and %d kv heads", heads, kvHeads))
+	}
+	B, N, M := qs[0], qs[1], ks[1]
+	if qs[2] == 0 || qs[2]%heads != 0 || ks[2] != qs[2]/heads*kvHeads || vs[2] == 0 || vs[2]%kvHeads != 0 || M == 0 {
+		panic(fmt.Sprintf("autodiff: attention of q %v, k %v, v %v with %d heads and %d kv heads", qs, ks, vs, heads, kvHeads))
+	}
+	dh, dv := qs[2]/heads, vs[2]/kvHeads
+	group := heads / kvHeads
+	// Leading dimensions: the row strides of the per-head views.
+	ldq, ldk, ldv, ldo := heads*dh, kvHeads*dh, kvHeads*dv, heads*dv
+	scale := T(1 / math.Sqrt(float64(dh)))
+	be := t.Backend
+
+	// Offsets of the (b, h) views in q, k, v and the output.
+	offsets := func(b, h int) (qo, ko, vo, oo int) {
+		g := h / group
+		return b*N*ldq + h*dh, b*M*ldk + g*dh, b*M*ldv + g*dv, b*N*ldo + h*dv
+	}
+
+	keep := !t.NoGrad && (q.needsGrad || k.needsGrad || v.needsGrad)
+	var probs []T
+	if keep {
+		probs = make([]T, B*heads*N*M)
+	} else {
+		probs = make([]T, N*M) // scratch reused by every (b, h)
+	}
+	out := tensor.New[T](B, N, heads*dv)
+	// The (b, h) pairs are independent: this loop (and the backward's loop
+	// over (b, kv head) groups, which share dK and dV) could run on
+	// goroutines. It is kept sequential for now.
+	for b := 0; b < B; b++ {
+		for h := 0; h < heads; h++ {
+			qo, ko, vo, oo := offsets(b, h)
+			p := probs[:N*M]
+			if keep {
+				p = probs[(b*heads+h)*N*M:][:N*M]
+			}
+			// S = Q Kᵀ·scale on the strided head views.
+			linalg.Gemm(be, false, true, N, M, dh, scale, q.Value.Data[qo:], ldq, k.Value.Data[ko:], ldk, 0, p, M)
+			softmaxRowsMasked(p, N, M, causal)
+			// O = P V.
+			linalg.Gemm(be, false, false, N, dv, M, 1, p, M, v.Value.Data[vo:], ldv, 0, out.Data[oo:], ldo)
+		}
+	}
+	if !keep {
+		return t.node(out, nil)
+	}
+	return t.node(out, func(o *Var[T]) {
+		var gq, gk, gv *tensor.Tensor[T]
+		if q.needsGrad {
+			gq = gradBuf(q)
+		}
+		if k.needsGrad {
+			gk = gradBuf(k)
+		}
+		if v.needsGrad {
+			gv = gradBuf(v)
+		}
+		g := o.Grad.Data
+		var ds []T
+		if gq != nil || gk != nil {
+			ds = make([]T, N*M)
+		}
+		for b := 0; b < B; b++ {
+			for h := 0; h < heads; h++ {
+				qo, ko, vo, oo := offsets(b, h)
+				p := probs[(b*heads+h)*N*M:][:N*M]
+				if gv != nil {
+					// dV += Pᵀ dO, summed over the query heads of the group.
+					linalg.Gemm(be, true, false, M, dv, N, 1, p, M, g[oo:], ldo, 1, gv.Data[vo:], ldv)
+				}
+				if ds == nil {
+					continue
+				}
+				// dP = dO Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P)).
+				linalg.Gemm(be, false, true, N, M, dv, 1, g[oo:], ldo, v.Value.Data[vo:], ldv, 0, ds, M)
+				for i := 0; i < N; i++ {
+					pr, dr := p[i*M:(i+1)*M], ds[i*M:(i+1)*M]
+					var dot T
+					for j, pv := range pr {
+						dot += pv * dr[j]
+					}
+					for j, pv := range pr {
+						dr[j] = pv * (dr[j] - dot)
+					}
+				}
+				if gq != nil {
+					// dQ = dS K·scale.
+					linalg.Gemm(be, false, false, N, dh, M, scale, ds, M, k.Value.Data[ko:], ldk, 0, gq.Data[qo:], ldq)
+				}
+				if gk != nil {
+					// dK += dSᵀ Q·scale, summed over the query heads of the group.
+					linalg.Gemm(be, true, false, M, dh, N, scale, ds, M, q.Value.Data[qo:], ldq, 1, gk.Data[ko:], ldk)
+				}
+			}
+		}
+		if gq != nil {
+			q.accumulate(gq)
+		}
+		if gk != nil {
+			k.accumulate(gk)
+		}
+		if gv != nil {
+			v.accumulate(gv)
+		}
+	}, q, k, v)
+}
+
+// softmaxRowsMasked replaces each row of the n×m row-major scores s by its
+// softmax, stabilised by the row maximum. With causal set, row i keeps only
+// columns j ≤ i + (m − n) and the others become 0; a row with no column left
+// becomes all zeros.
+func softmaxRowsMasked[T Float](s []T, n, m int, causal bool) {
+	for i := 0; i < n; i++ {
+		row := s[i*m : (i+1)*m]
+		lim := m
+		if causal {
+			lim = min(m, max(0, i+m-n+1))
+		}
+		if lim == 0 {
+			clear(row)
+			continue
+		}
+		mx := row[0]
+		for _, x := range row[1:lim] {
+			mx = max(mx, x)
+		}
+		var sum float64
+		for j, x := range row[:lim] {
+			e := math.Exp(float64(x - mx))
+			row[j] = T(e)
+			sum += e
+		}
+		inv := T(1 / sum)
+		for j := range row[:lim] {
+			row[j] *= inv
+		}
+		clear(row[lim:])
+	}
+}

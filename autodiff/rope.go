@@ -1,0 +1,78 @@
+package autodiff
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/bico-dev/bico/tensor"
+)
+
+// RoPE applies rotary position embeddings in the LLaMA / Hugging Face
+// convention ("rotate_half") to x of shape [..., N, heads·dh], usually
+// [B, N, heads·dh] queries or keys before Attention.
+//
+// Within each head, element i and element i + dh/2 (i < dh/2) form a pair
+// rotated by the angle p·θ^(−2i/dh), where p = offset + n is the position of
+// token n: out_i = x_i cos − x_{i+dh/2} sin and
+// out_{i+dh/2} = x_{i+dh/2} cos + x_i sin. dh must be even. The angles are
+// computed in float64 and rounded to T (Hugging Face computes them in
+// float32, so float32 results can differ from it by the rounding of the
+// angle at large positions).
+//
+// The backward pass applies the inverse rotation to the gradient.
+func (t *Tape[T]) RoPE(x *Var[T], heads int, offset int, theta float64) *Var[T] {
+	shape := x.Value.Shape
+	if len(shape) < 2 || heads <= 0 || shape[len(shape)-1]%heads != 0 {
+		panic(fmt.Sprintf("autodiff: rope of %v with %d heads", shape, heads))
+	}
+	width := shape[len(shape)-1]
+	dh := width / heads
+	if dh == 0 || dh%2 != 0 || !(theta > 0) || offset < 0 {
+		panic(fmt.Sprintf("autodiff: rope of %v with %d heads (head width %d, want even), offset %d, theta %g", shape, heads, dh, offset, theta))
+	}
+	n := shape[len(shape)-2]
+	half := dh / 2
+	cos := make([]T, n*half)
+	sin := make([]T, n*half)
+	for i := 0; i < half; i++ {
+		invFreq := math.Pow(theta, -float64(2*i)/float64(dh))
+		for p := 0; p < n; p++ {
+			s, c := math.Sincos(float64(offset+p) * invFreq)
+			cos[p*half+i], sin[p*half+i] = T(c), T(s)
+		}
+	}
+	out := tensor.New[T](shape...)
+	ropeRotate(out.Data, x.Value.Data, cos, sin, n, heads, dh)
+	return t.node(out, func(o *Var[T]) {
+		// The rotation is orthogonal: its transpose is the rotation by −angle.
+		neg := make([]T, len(sin))
+		for i, s := range sin {
+			neg[i] = -s
+		}
+		gx := gradBuf(x)
+		ropeRotate(gx.Data, o.Grad.Data, cos, neg, n, heads, dh)
+		x.accumulate(gx)
+	}, x)
+}
+
+// ropeRotate writes into dst the rotation of src (rows of heads·dh values,
+// n consecutive rows per sequence) by the per-position tables cos and sin
+// of n·dh/2 values each.
+func ropeRotate[T Float](dst, src, cos, sin []T, n, heads, dh int) {
+	width, half := heads*dh, dh/2
+	rows := len(src) / width
+	for r := 0; r < rows; r++ {
+		p := r % n
+		c, s := cos[p*half:(p+1)*half], sin[p*half:(p+1)*half]
+		for h := 0; h < heads; h++ {
+			base := r*width + h*dh
+			x1, x2 := src[base:base+half], src[base+half:base+dh]
+			y1, y2 := dst[base:base+half], dst[base+half:base+dh]
+			for i := range half {
+				a, b := x1[i], x2[i]
+				y1[i] = a*c[i] - b*s[i]
+				y2[i] = b*c[i] + a*s[i]
+			}
+		}
+	}
+}
