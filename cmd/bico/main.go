@@ -1,0 +1,41 @@
+// Command bico transfers fine-tuned expertise between versions of a
+// pre-trained network without training: it aligns the coordinate systems of
+// the old and new base models on a small calibration set and carries the
+// task vector across.
+//
+// Run "bico help" for the commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := rootCmd().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "bico:", err)
+		os.Exit(1)
+	}
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "bico",
+		Short: "Training-free transfer of fine-tuned expertise between model versions",
+		Long: `bico moves a fine-tune from one version of a pre-trained network to another
+without training. Given the old base model, its fine-tuned version, the new base
+model and a small labelled calibration set, it aligns both models' coordinates on
+both sides of every linear layer and writes the new model with the task vector
+transported into its coordinates.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(versionCmd())
+	return root
+}

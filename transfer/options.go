@@ -1,0 +1,86 @@
+package transfer
+
+import "github.com/bico-dev/bico/linalg"
+
+// StatsSource says which source model the statistics are computed on.
+type StatsSource string
+
+const (
+	// StatsBase computes source statistics on θ_A (the default).
+	StatsBase StatsSource = "base"
+	// StatsFinetuned computes them on θ_A^ft.
+	StatsFinetuned StatsSource = "finetuned"
+)
+
+// NormRule says how norm scales and shifts are transported.
+type NormRule string
+
+const (
+	// NormMap transports them as vectors with the map of the norm's output
+	// space (the default).
+	NormMap NormRule = "map"
+	// NormDiag uses the diagonal of Tᵀ·diag(Δγ)·T.
+	NormDiag NormRule = "diag"
+	// NormDrop gives them no delta.
+	NormDrop NormRule = "drop"
+)
+
+// EmbedRule says how the class token and position embeddings are
+// transported.
+type EmbedRule string
+
+const (
+	// EmbedMap transports them with the embedding's output map,
+	// interpolating position tables when token counts differ (the default).
+	EmbedMap EmbedRule = "map"
+	// EmbedZero gives them no delta.
+	EmbedZero EmbedRule = "zero"
+)
+
+// Options are the choices of a transfer. The zero value means every
+// default of METHOD.md.
+type Options struct {
+	Backend   linalg.Backend
+	BatchSize int         // calibration batch size (default 32)
+	Tokens    TokenRule   // row correspondence when token counts differ
+	StatsFrom StatsSource // which source model the statistics come from
+	Center    bool        // centre rows before the cross-covariance
+	// Whiten is the partial-whitening power p ∈ [0, 0.5]:
+	// C ← (Σ aaᵀ)^(−p) C (Σ bbᵀ)^(−p). 0 (the default) disables it.
+	Whiten float64
+	Norms  NormRule
+	Embeds EmbedRule
+	// Polar computes maps by the Newton–Schulz polar iteration instead of
+	// the SVD.
+	Polar bool
+	// Progress, when set, is told how far a stage has got.
+	Progress func(stage string, done, total int)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Backend == nil {
+		o.Backend = linalg.MustDefault()
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 32
+	}
+	if o.Tokens == "" {
+		o.Tokens = TokensResample
+	}
+	if o.StatsFrom == "" {
+		o.StatsFrom = StatsBase
+	}
+	if o.Norms == "" {
+		o.Norms = NormMap
+	}
+	if o.Embeds == "" {
+		o.Embeds = EmbedMap
+	}
+	return o
+}
+
+func (o Options) progress(stage string, done, total int) {
+	if o.Progress != nil {
+		o.Progress(stage, done, total)
+	}
+}

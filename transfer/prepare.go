@@ -1,0 +1,233 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bico-dev/bico/autodiff"
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// Models holds the three models of a transfer: the source base θ_A, the
+// source fine-tune θ_A^ft and the target base θ_B.
+type Models struct {
+	SourceBase, SourceFinetuned, TargetBase model.Model
+}
+
+// Samples is a labelled set of model inputs: images [N, ...] and N labels.
+type Samples struct {
+	Inputs *tensor.Tensor[float32]
+	Labels []int
+}
+
+// Len is the number of samples.
+func (s Samples) Len() int { return len(s.Labels) }
+
+// batch returns samples [i, j).
+func (s Samples) batch(i, j int) Samples {
+	per := s.Inputs.Numel() / s.Inputs.Shape[0]
+	shape := append([]int{j - i}, s.Inputs.Shape[1:]...)
+	return Samples{Inputs: tensor.FromSlice(s.Inputs.Data[i*per:j*per], shape...), Labels: s.Labels[i:j]}
+}
+
+// Needs says which statistics a method reads: the kind of rows behind its
+// input-side and output-side maps, and whether it needs the target's
+// parameter gradient.
+type Needs struct {
+	In, Out   []Kind
+	ParamGrad bool
+}
+
+func (n Needs) merge(o Needs) Needs {
+	return Needs{In: mergeKinds(n.In, o.In), Out: mergeKinds(n.Out, o.Out), ParamGrad: n.ParamGrad || o.ParamGrad}
+}
+
+func mergeKinds(a, b []Kind) []Kind {
+	out := append([]Kind(nil), a...)
+	for _, k := range b {
+		if !hasKind(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func hasKind(ks []Kind, k Kind) bool {
+	for _, x := range ks {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (n Needs) grads() bool {
+	return n.ParamGrad || hasKind(n.In, InputGrad) || hasKind(n.Out, OutputGrad)
+}
+
+// Prepared is the result of the expensive part of a transfer: the
+// calibration pass over both models, with every statistic the requested
+// methods read. One Prepared serves every α and every method whose needs it
+// covers.
+type Prepared struct {
+	Models   Models
+	Options  Options
+	Needs    Needs
+	Pairs    []SitePair
+	Unpaired []model.Site // target sites with no source partner: no delta
+	Stats    map[StatKey]*Stat
+	// ParamGrad is the target's loss gradient summed over the calibration
+	// batches, by parameter name (only when a method needs it).
+	ParamGrad map[string]*tensor.Tensor[float32]
+	Rows      int // calibration samples seen
+	Seconds   float64
+
+	maps map[StatKey]*Map // computed maps, by statistic
+}
+
+// Prepare runs the calibration pass: for every batch of calib it runs the
+// source (base, or fine-tuned when Options.StatsFrom says so) and the target
+// forward and, when a statistic needs gradients, backward, accumulating every
+// statistic that needs asks for.
+func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Options) (*Prepared, error) {
+	opts = opts.withDefaults()
+	start := time.Now()
+	if err := checkCalib(ms, calib); err != nil {
+		return nil, err
+	}
+	src := ms.SourceBase
+	if opts.StatsFrom == StatsFinetuned {
+		src = ms.SourceFinetuned
+	}
+	sitesA, sitesB := src.Sites(), ms.TargetBase.Sites()
+	pairs, unpaired, err := pairSites(sitesA, sitesB, RelativeDepth(depth(sitesA), depth(sitesB)))
+	if err != nil {
+		return nil, err
+	}
+	p := &Prepared{Models: ms, Options: opts, Needs: needs, Pairs: pairs, Unpaired: unpaired, Stats: map[StatKey]*Stat{}}
+	rec := &sourceRecorder{want: map[string][]Kind{}, site: siteIndex(sitesA), rule: opts.Tokens}
+	acc := &targetAccumulator{be: opts.Backend, want: map[string][]Kind{}, site: siteIndex(sitesB), rule: opts.Tokens, stats: map[rowKey][]*Stat{}}
+	for _, sp := range pairs {
+		p.addStats(sp, needs.In, sp.A.In, sp.B.In, rec, acc)
+		p.addStats(sp, needs.Out, sp.A.Out, sp.B.Out, rec, acc)
+	}
+	// TODO(perf): freeze parameters (no weight gradients) once models take
+	// their input as a Var that can carry the gradient instead.
+	restoreA := freeze(src, needs.grads())
+	restoreB := freeze(ms.TargetBase, needs.grads())
+	defer restoreA()
+	defer restoreB()
+	bs := opts.BatchSize
+	for i := 0; i < calib.Len(); i += bs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		b := calib.batch(i, min(i+bs, calib.Len()))
+		rec.rows = map[rowKey]*tensor.Tensor[float32]{}
+		if err := pass(src, b, rec, needs.grads(), opts.Backend); err != nil {
+			return nil, fmt.Errorf("source pass: %w", err)
+		}
+		acc.src, acc.seen = rec.rows, map[rowKey]bool{}
+		if err := pass(ms.TargetBase, b, acc, needs.grads(), opts.Backend); err != nil {
+			return nil, fmt.Errorf("target pass: %w", err)
+		}
+		if acc.err != nil {
+			return nil, acc.err
+		}
+		opts.progress("calibration", min(i+bs, calib.Len()), calib.Len())
+	}
+	if needs.ParamGrad {
+		p.ParamGrad = map[string]*tensor.Tensor[float32]{}
+		for _, name := range ms.TargetBase.ParamNames() {
+			if g := ms.TargetBase.Param(name).Grad; g != nil {
+				p.ParamGrad[name] = g.Clone()
+			}
+		}
+	}
+	p.Rows = calib.Len()
+	p.Seconds = time.Since(start).Seconds()
+	return p, nil
+}
+
+// addStats registers the statistic of each kind between the paired sites'
+// spaces (once per pair of spaces: sites reading one tensor share it).
+func (p *Prepared) addStats(sp SitePair, kinds []Kind, dA, dB int, rec *sourceRecorder, acc *targetAccumulator) {
+	for _, k := range kinds {
+		key := StatKey{Kind: k, A: spaceOf(sp.A, k), B: spaceOf(sp.B, k)}
+		rec.want[sp.A.Name] = mergeKinds(rec.want[sp.A.Name], []Kind{k})
+		acc.want[sp.B.Name] = mergeKinds(acc.want[sp.B.Name], []Kind{k})
+		if _, ok := p.Stats[key]; ok {
+			continue
+		}
+		s := newStat(key, dA, dB, p.Options.Whiten > 0)
+		p.Stats[key] = s
+		rk := rowKey{k, key.B}
+		acc.stats[rk] = append(acc.stats[rk], s)
+	}
+}
+
+func siteIndex(sites []model.Site) map[string]model.Site {
+	m := make(map[string]model.Site, len(sites))
+	for _, s := range sites {
+		m[s.Name] = s
+	}
+	return m
+}
+
+// freeze sets whether m's parameters collect gradients (and drops any they
+// hold), returning a function that restores the previous setting.
+func freeze(m model.Model, grads bool) func() {
+	prev := map[string]bool{}
+	for _, n := range m.ParamNames() {
+		v := m.Param(n)
+		prev[n] = v.NeedsGrad()
+		v.SetNeedsGrad(grads)
+		v.ZeroGrad()
+	}
+	return func() {
+		for n, g := range prev {
+			m.Param(n).SetNeedsGrad(g)
+		}
+	}
+}
+
+// pass runs one model forward (and backward when grads is set) over one
+// batch with obs watching its sites. The input is a gradient-collecting
+// leaf, so that activation gradients flow even with frozen parameters.
+func pass(m model.Model, b Samples, obs autodiff.Observer[float32], grads bool, be linalg.Backend) error {
+	t := autodiff.NewTape[float32](be)
+	t.Observer = obs
+	t.NoGrad = !grads
+	logits := m.Forward(t, b.Inputs)
+	if grads {
+		loss := t.CrossEntropy(logits, b.Labels)
+		if f := loss.Value.FirstNonFinite(); f >= 0 {
+			return fmt.Errorf("calibration loss is not finite")
+		}
+		t.Backward(loss)
+	}
+	t.Release()
+	return nil
+}
+
+// checkCalib validates the calibration samples against the models' heads.
+func checkCalib(ms Models, calib Samples) error {
+	if calib.Len() == 0 {
+		return fmt.Errorf("the calibration set is empty")
+	}
+	if calib.Inputs == nil || calib.Inputs.Shape[0] != calib.Len() {
+		return fmt.Errorf("calibration set: inputs and labels disagree in count")
+	}
+	for _, m := range []struct {
+		name string
+		m    model.Model
+	}{{"source base", ms.SourceBase}, {"source fine-tuned", ms.SourceFinetuned}, {"target base", ms.TargetBase}} {
+		if err := autodiff.CheckLabels(calib.Labels, m.m.NumLabels()); err != nil {
+			return fmt.Errorf("calibration labels against the %s model's head: %w", m.name, err)
+		}
+	}
+	return nil
+}

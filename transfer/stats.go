@@ -1,0 +1,186 @@
+package transfer
+
+import (
+	"fmt"
+
+	"github.com/bico-dev/bico/autodiff"
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// Kind is the kind of row a statistic is built from: a site's input or
+// output activation, or the gradient at its input or output.
+type Kind = autodiff.SiteKind
+
+// The kinds of rows, as the autodiff tape names them.
+const (
+	InputAct   = autodiff.SiteInput
+	OutputAct  = autodiff.SiteOutput
+	OutputGrad = autodiff.SiteOutputGrad
+	InputGrad  = autodiff.SiteInputGrad
+)
+
+// isInputSide reports whether rows of kind k live in a site's input space.
+func isInputSide(k Kind) bool { return k == InputAct || k == InputGrad }
+
+// StatKey names one cross-covariance: rows of one kind, from source space A
+// and target space B.
+type StatKey struct {
+	Kind Kind
+	A, B string
+}
+
+func (k StatKey) String() string { return fmt.Sprintf("%s %s ↔ %s", k.Kind, k.A, k.B) }
+
+// Stat is a streamed cross-covariance between source rows a (width DA) and
+// target rows b (width DB), accumulated in float64 over every calibration
+// row: C = Σ a bᵀ, with the row sums for centring and, when asked for, the
+// Gram matrices Σ a aᵀ and Σ b bᵀ for partial whitening.
+type Stat struct {
+	Key        StatKey
+	DA, DB     int
+	Rows       int
+	C          []float64 // DA×DB, row-major
+	SumA, SumB []float64
+	GramA      []float64 // DA×DA, nil unless whitening
+	GramB      []float64 // DB×DB, nil unless whitening
+}
+
+func newStat(k StatKey, dA, dB int, gram bool) *Stat {
+	s := &Stat{Key: k, DA: dA, DB: dB, C: make([]float64, dA*dB), SumA: make([]float64, dA), SumB: make([]float64, dB)}
+	if gram {
+		s.GramA = make([]float64, dA*dA)
+		s.GramB = make([]float64, dB*dB)
+	}
+	return s
+}
+
+// accumulate adds one batch of corresponding rows: a is [rows, DA], b is
+// [rows, DB]. The batch product is formed in float32 by one GEMM and added
+// into the float64 sums.
+func (s *Stat) accumulate(be linalg.Backend, a, b []float32, rows int, scratch []float32) []float32 {
+	scratch = prod(be, a, b, rows, s.DA, s.DB, s.C, scratch)
+	if s.GramA != nil {
+		scratch = prod(be, a, a, rows, s.DA, s.DA, s.GramA, scratch)
+		scratch = prod(be, b, b, rows, s.DB, s.DB, s.GramB, scratch)
+	}
+	addRowSums(s.SumA, a, s.DA)
+	addRowSums(s.SumB, b, s.DB)
+	s.Rows += rows
+	return scratch
+}
+
+// prod adds aᵀb (a: rows×m, b: rows×n) into the float64 m×n sum dst.
+func prod(be linalg.Backend, a, b []float32, rows, m, n int, dst []float64, scratch []float32) []float32 {
+	if cap(scratch) < m*n {
+		scratch = make([]float32, m*n)
+	}
+	scratch = scratch[:m*n]
+	be.Sgemm(true, false, m, n, rows, 1, a, m, b, n, 0, scratch, n)
+	for i, v := range scratch {
+		dst[i] += float64(v)
+	}
+	return scratch
+}
+
+func addRowSums(dst []float64, x []float32, d int) {
+	for r := 0; r+d <= len(x); r += d {
+		for j, v := range x[r : r+d] {
+			dst[j] += float64(v)
+		}
+	}
+}
+
+// spaceOf returns the space a site's rows of kind k live in.
+func spaceOf(s model.Site, k Kind) string {
+	if isInputSide(k) {
+		return s.InSpace
+	}
+	return s.OutSpace
+}
+
+// rowKey names a batch of rows of one kind in one space of one model.
+type rowKey struct {
+	kind  Kind
+	space string
+}
+
+// sourceRecorder is the Observer on the source model's tape: it keeps a copy
+// of the rows of every (kind, space) some statistic needs, for one batch.
+type sourceRecorder struct {
+	want map[string][]Kind // site name → kinds to keep
+	site map[string]model.Site
+	rule TokenRule
+	rows map[rowKey]*tensor.Tensor[float32]
+}
+
+func (r *sourceRecorder) Wants(site string, kind Kind) bool {
+	for _, k := range r.want[site] {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *sourceRecorder) Observe(site string, kind Kind, x *tensor.Tensor[float32]) {
+	key := rowKey{kind, spaceOf(r.site[site], kind)}
+	if _, done := r.rows[key]; done {
+		return // another site reading the same tensor already gave it
+	}
+	r.rows[key] = reduceTokens(x, r.rule).Clone()
+}
+
+// targetAccumulator is the Observer on the target model's tape: as each of
+// the target's rows arrive, it multiplies them with the stored source rows
+// of every statistic they take part in.
+type targetAccumulator struct {
+	be      linalg.Backend
+	want    map[string][]Kind
+	site    map[string]model.Site
+	rule    TokenRule
+	stats   map[rowKey][]*Stat // target (kind, space) → statistics
+	src     map[rowKey]*tensor.Tensor[float32]
+	seen    map[rowKey]bool
+	scratch []float32
+	err     error
+}
+
+func (t *targetAccumulator) Wants(site string, kind Kind) bool {
+	for _, k := range t.want[site] {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *targetAccumulator) Observe(site string, kind Kind, x *tensor.Tensor[float32]) {
+	key := rowKey{kind, spaceOf(t.site[site], kind)}
+	if t.seen[key] || t.err != nil {
+		return
+	}
+	t.seen[key] = true
+	b := reduceTokens(x, t.rule)
+	for _, s := range t.stats[key] {
+		a, ok := t.src[rowKey{kind, s.Key.A}]
+		if !ok {
+			t.err = fmt.Errorf("statistic %s: the source produced no rows", s.Key)
+			return
+		}
+		if len(b.Shape) == 3 {
+			var err error
+			if a, err = alignTokens(a, b.Shape[1]); err != nil {
+				t.err = fmt.Errorf("statistic %s: %w", s.Key, err)
+				return
+			}
+		}
+		rows := b.Rows()
+		if a.Rows() != rows {
+			t.err = fmt.Errorf("statistic %s: %d source rows against %d target rows", s.Key, a.Rows(), rows)
+			return
+		}
+		t.scratch = s.accumulate(t.be, a.Data, b.Data, rows, t.scratch)
+	}
+}

@@ -1,0 +1,114 @@
+// Package transfer moves a fine-tune's task vector τ_A = θ_A^ft − θ_A from a
+// source model to a target model of another pre-training (and possibly
+// another width or depth) without training: BiCo and its baselines, as
+// specified in METHOD.md.
+//
+// A transfer has an expensive part, Prepare (one forward and backward pass
+// of both base models over the calibration samples, accumulating
+// statistics), and a cheap part, a Method's Delta (Procrustes maps and
+// transport) followed by Apply (θ_B + α·ΔB). One Prepared serves every α and
+// every method whose needs it covers.
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bico-dev/bico/model"
+)
+
+// Result is a finished transfer.
+type Result struct {
+	Method string
+	// Model is θ_B + α·ΔB.
+	Model model.Model
+	Delta Delta
+	Alpha float64
+	// AlphaFrom says how α was chosen: "fixed" or "held-out".
+	AlphaFrom string
+	// Curve is the held-out score for every α of the grid (empty when α was
+	// fixed).
+	Curve []AlphaPoint
+	// Maps are the Procrustes maps the method used, with their quality.
+	Maps []*Map
+	// DeltaSeconds is the time spent on maps and transport, AlphaSeconds on
+	// choosing α.
+	DeltaSeconds, AlphaSeconds float64
+}
+
+// Finish completes a transfer with one method from a prepared pass: it
+// computes ΔB, then uses the fixed alpha, or (alpha < 0) chooses α on the
+// held-out samples from grid (DefaultAlphas when nil).
+func Finish(ctx context.Context, p *Prepared, method Method, heldout Samples, alpha float64, grid []float64) (*Result, error) {
+	if err := covers(p.Needs, method.Needs()); err != nil {
+		return nil, fmt.Errorf("%s: %w", method.Name(), err)
+	}
+	start := time.Now()
+	delta, maps, err := method.Delta(p)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Method: method.Name(), Delta: delta, Maps: maps, DeltaSeconds: time.Since(start).Seconds()}
+	start = time.Now()
+	if alpha >= 0 {
+		res.Alpha, res.AlphaFrom = alpha, "fixed"
+	} else {
+		if grid == nil {
+			grid = DefaultAlphas
+		}
+		best, curve, err := ChooseAlpha(ctx, p.Models.TargetBase, delta, heldout, grid, p.Options)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", method.Name(), err)
+		}
+		res.Alpha, res.AlphaFrom, res.Curve = best.Alpha, "held-out", curve
+	}
+	res.AlphaSeconds = time.Since(start).Seconds()
+	res.Model, err = Apply(p.Models.TargetBase, delta, res.Alpha, OutputConfig(p.Models))
+	return res, err
+}
+
+// covers checks that the statistics collected (have) include what a method
+// needs.
+func covers(have, need Needs) error {
+	for _, k := range need.In {
+		if !hasKind(have.In, k) {
+			return fmt.Errorf("the calibration pass collected no input-side %s statistics", k)
+		}
+	}
+	for _, k := range need.Out {
+		if !hasKind(have.Out, k) {
+			return fmt.Errorf("the calibration pass collected no output-side %s statistics", k)
+		}
+	}
+	if need.ParamGrad && !have.ParamGrad {
+		return fmt.Errorf("the calibration pass collected no parameter gradients")
+	}
+	return nil
+}
+
+// OutputConfig is the target's configuration carrying the fine-tuned
+// source's head labels (id2label, label2id) when it has them.
+func OutputConfig(ms Models) map[string]any {
+	cfg := map[string]any{}
+	for k, v := range ms.TargetBase.Config() {
+		cfg[k] = v
+	}
+	src := ms.SourceFinetuned.Config()
+	for _, k := range []string{"id2label", "label2id"} {
+		if v, ok := src[k]; ok {
+			cfg[k] = v
+		}
+	}
+	return cfg
+}
+
+// NeedsOf merges the needs of several methods, for one Prepare that serves
+// them all.
+func NeedsOf(ms ...Method) Needs {
+	var n Needs
+	for _, m := range ms {
+		n = n.merge(m.Needs())
+	}
+	return n
+}

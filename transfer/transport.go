@@ -1,0 +1,165 @@
+package transfer
+
+import (
+	"fmt"
+
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// Delta is a change to the target's parameters, by parameter name: the
+// transported task vector ΔB, to be added as θ_B + α·ΔB.
+type Delta map[string]*tensor.Tensor[float32]
+
+// taskVector returns τ_A for one source parameter: θ_A^ft − θ_A, or the
+// whole fine-tuned value when the base has no such parameter (a new head).
+func taskVector(ms Models, name string) (*tensor.Tensor[float32], error) {
+	ft := ms.SourceFinetuned.Param(name)
+	if ft == nil {
+		return nil, fmt.Errorf("source fine-tuned model has no parameter %q", name)
+	}
+	tau := ft.Value.Clone()
+	if base := ms.SourceBase.Param(name); base != nil {
+		if !tensor.SameShape(base.Value.Shape, tau.Shape) {
+			return nil, fmt.Errorf("parameter %q is %v in the source base but %v in the fine-tuned source", name, base.Value.Shape, tau.Shape)
+		}
+		for i, v := range base.Value.Data {
+			tau.Data[i] -= v
+		}
+	}
+	return tau, nil
+}
+
+// transportMatrix returns T_outᵀ·Δ·T_in for Δ of shape [out.DA, in.DA]; a nil
+// map stands for the identity on that side.
+func (p *Prepared) transportMatrix(delta []float32, rowsA, colsA int, out, in *Map) []float64 {
+	be := p.Options.Backend
+	d := make([]float64, len(delta))
+	for i, v := range delta {
+		d[i] = float64(v)
+	}
+	rows, cols := rowsA, colsA
+	if out != nil {
+		tmp := make([]float64, out.DB*cols)
+		be.Dgemm(true, false, out.DB, cols, rows, 1, out.T, out.DB, d, cols, 0, tmp, cols)
+		d, rows = tmp, out.DB
+	}
+	if in != nil {
+		tmp := make([]float64, rows*in.DB)
+		be.Dgemm(false, false, rows, in.DB, cols, 1, d, cols, in.T, in.DB, 0, tmp, in.DB)
+		d, cols = tmp, in.DB
+	}
+	return d
+}
+
+// toTarget converts transported values to a float32 tensor with the shape of
+// the target's parameter.
+func toTarget(m model.Model, name string, d []float64) (*tensor.Tensor[float32], error) {
+	p := m.Param(name)
+	if p == nil {
+		return nil, fmt.Errorf("target model has no parameter %q", name)
+	}
+	if p.Value.Numel() != len(d) {
+		return nil, fmt.Errorf("transported delta for %q has %d values, the target's parameter %v", name, len(d), p.Value.Shape)
+	}
+	out := tensor.New[float32](p.Value.Shape...)
+	for i, v := range d {
+		out.Data[i] = float32(v)
+	}
+	return out, nil
+}
+
+// transportSite moves a site's weight and bias delta with its two maps.
+func (p *Prepared) transportSite(sp SitePair, in, out *Map, delta Delta) error {
+	tw, err := taskVector(p.Models, sp.A.Weight)
+	if err != nil {
+		return err
+	}
+	if tw.Numel() != sp.A.Out*sp.A.In {
+		return fmt.Errorf("source parameter %q has shape %v, site says [%d, %d]", sp.A.Weight, tw.Shape, sp.A.Out, sp.A.In)
+	}
+	if delta[sp.B.Weight], err = toTarget(p.Models.TargetBase, sp.B.Weight, p.transportMatrix(tw.Data, sp.A.Out, sp.A.In, out, in)); err != nil {
+		return err
+	}
+	if sp.A.Bias == "" || sp.B.Bias == "" {
+		return nil
+	}
+	tb, err := taskVector(p.Models, sp.A.Bias)
+	if err != nil {
+		return err
+	}
+	delta[sp.B.Bias], err = toTarget(p.Models.TargetBase, sp.B.Bias, p.transportMatrix(tb.Data, sp.A.Out, 1, out, nil))
+	return err
+}
+
+// transportVectors moves every target vector parameter whose space has a
+// map, with the rule its role asks for.
+func (p *Prepared) transportVectors(maps map[string]*Map, delta Delta) error {
+	srcVecs := p.Models.SourceBase.Vectors()
+	if p.Options.StatsFrom == StatsFinetuned {
+		srcVecs = p.Models.SourceFinetuned.Vectors()
+	}
+	for _, vb := range p.Models.TargetBase.Vectors() {
+		m := maps[vb.Space]
+		if m == nil || p.skipVector(vb) {
+			continue
+		}
+		va, ok := findVector(srcVecs, m.Key.A, vb.Role)
+		if !ok {
+			continue
+		}
+		tau, err := taskVector(p.Models, va.Name)
+		if err != nil {
+			return err
+		}
+		rowsB := p.Models.TargetBase.Param(vb.Name).Value.Numel() / m.DB
+		if tau.Numel()%m.DA != 0 {
+			return fmt.Errorf("source vector %q (%v) is not made of rows of width %d", va.Name, tau.Shape, m.DA)
+		}
+		if rows := tau.Numel() / m.DA; rows != rowsB {
+			if tau, err = alignTokens(tau.View(1, rows, m.DA), rowsB); err != nil {
+				return fmt.Errorf("position table %q: %w", va.Name, err)
+			}
+		}
+		var d []float64
+		if isNormRole(vb.Role) && p.Options.Norms == NormDiag {
+			d = diagTransport(tau.Data, m)
+		} else {
+			d = p.transportMatrix(tau.Data, rowsB, m.DA, nil, m)
+		}
+		if delta[vb.Name], err = toTarget(p.Models.TargetBase, vb.Name, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Prepared) skipVector(v model.Vector) bool {
+	if isNormRole(v.Role) {
+		return p.Options.Norms == NormDrop
+	}
+	return p.Options.Embeds == EmbedZero
+}
+
+func isNormRole(role string) bool { return role == "norm_weight" || role == "norm_bias" }
+
+func findVector(vs []model.Vector, space, role string) (model.Vector, bool) {
+	for _, v := range vs {
+		if v.Space == space && v.Role == role {
+			return v, true
+		}
+	}
+	return model.Vector{}, false
+}
+
+// diagTransport returns diag(Tᵀ·diag(v)·T): out_k = Σ_i T_ik² v_i.
+func diagTransport(v []float32, m *Map) []float64 {
+	out := make([]float64, m.DB)
+	for i := 0; i < m.DA; i++ {
+		row := m.T[i*m.DB : (i+1)*m.DB]
+		for k, t := range row {
+			out[k] += t * t * float64(v[i])
+		}
+	}
+	return out
+}
