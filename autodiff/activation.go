@@ -1,0 +1,256 @@
+package autodiff
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/bico-dev/bico/tensor"
+)
+
+// unary applies f element-wise; df(x, y) is f′(x) given y = f(x). Both run
+// in float64 on each element.
+func (t *Tape[T]) unary(x *Var[T], f func(float64) float64, df func(x, y float64) float64) *Var[T] {
+	out := tensor.New[T](x.Value.Shape...)
+	xd := x.Value.Data
+	for i, v := range xd {
+		out.Data[i] = T(f(float64(v)))
+	}
+	return t.node(out, func(o *Var[T]) {
+		gx := gradBuf(x)
+		yd := o.Value.Data
+		for i, g := range o.Grad.Data {
+			gx.Data[i] = T(float64(g) * df(float64(xd[i]), float64(yd[i])))
+		}
+		x.accumulate(gx)
+	}, x)
+}
+
+// sigmoid is 1/(1+e^−x), computed without overflow.
+func sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+const (
+	invSqrt2    = 0.70710678118654752440 // 1/√2
+	invSqrt2Pi  = 0.39894228040143267794 // 1/√(2π)
+	sqrt2OverPi = 0.79788456080286535588 // √(2/π)
+	geluCubic   = 0.044715
+	quickAlpha  = 1.702
+)
+
+// GELU is the exact Gaussian error linear unit x·Φ(x) =
+// ½x(1 + erf(x/√2)), Hugging Face's "gelu".
+func (t *Tape[T]) GELU(x *Var[T]) *Var[T] {
+	return t.unary(x,
+		func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x*invSqrt2)) },
+		func(x, _ float64) float64 {
+			return 0.5*(1+math.Erf(x*invSqrt2)) + x*invSqrt2Pi*math.Exp(-0.5*x*x)
+		})
+}
+
+// GELUTanh is the tanh approximation of GELU,
+// ½x(1 + tanh(√(2/π)(x + 0.044715x³))): Hugging Face's "gelu_new",
+// "gelu_pytorch_tanh" and "gelu_fast".
+func (t *Tape[T]) GELUTanh(x *Var[T]) *Var[T] {
+	return t.unary(x,
+		func(x float64) float64 {
+			return 0.5 * x * (1 + math.Tanh(sqrt2OverPi*(x+geluCubic*x*x*x)))
+		},
+		func(x, _ float64) float64 {
+			th := math.Tanh(sqrt2OverPi * (x + geluCubic*x*x*x))
+			return 0.5*(1+th) + 0.5*x*(1-th*th)*sqrt2OverPi*(1+3*geluCubic*x*x)
+		})
+}
+
+// QuickGELU is x·σ(1.702x), CLIP's "quick_gelu".
+func (t *Tape[T]) QuickGELU(x *Var[T]) *Var[T] {
+	return t.unary(x,
+		func(x float64) float64 { return x * sigmoid(quickAlpha*x) },
+		func(x, _ float64) float64 {
+			s := sigmoid(quickAlpha * x)
+			return s + quickAlpha*x*s*(1-s)
+		})
+}
+
+// SiLU is x·σ(x), also called swish.
+func (t *Tape[T]) SiLU(x *Var[T]) *Var[T] {
+	return t.unary(x,
+		func(x float64) float64 { return x * sigmoid(x) },
+		func(x, _ float64) float64 {
+			s := sigmoid(x)
+			return s * (1 + x*(1-s))
+		})
+}
+
+// ReLU is max(x, 0); its derivative at 0 is taken as 0.
+func (t *Tape[T]) ReLU(x *Var[T]) *Var[T] {
+	return t.unary(x,
+		func(x float64) float64 { return max(x, 0) },
+		func(x, _ float64) float64 {
+			if x > 0 {
+				return 1
+			}
+			return 0
+		})
+}
+
+// Tanh is the hyperbolic tangent.
+func (t *Tape[T]) Tanh(x *Var[T]) *Var[T] {
+	return t.unary(x, math.Tanh, func(_, y float64) float64 { return 1 - y*y })
+}
+
+// Sigmoid is the logistic function σ(x) = 1/(1+e^−x).
+func (t *Tape[T]) Sigmoid(x *Var[T]) *Var[T] {
+	return t.unary(x, sigmoid, func(_, y float64) float64 { return y * (1 - y) })
+}
+
+// activations maps Hugging Face hidden_act names to the tape's functions.
+var activations = map[string]string{
+	"gelu":              "GELU",
+	"gelu_python":       "GELU",
+	"gelu_new":          "GELUTanh",
+	"gelu_pytorch_tanh": "GELUTanh",
+	"gelu_fast":         "GELUTanh",
+	"quick_gelu":        "QuickGELU",
+	"silu":              "SiLU",
+	"swish":             "SiLU",
+	"relu":              "ReLU",
+	"tanh":              "Tanh",
+	"sigmoid":           "Sigmoid",
+}
+
+// CheckActivation reports whether name is a Hugging Face hidden_act value
+// that ActivationByName knows, for validating a configuration before any
+// tape exists.
+func CheckActivation(name string) error {
+	if _, ok := activations[name]; ok {
+		return nil
+	}
+	names := make([]string, 0, len(activations))
+	for n := range activations {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return fmt.Errorf("autodiff: unknown activation %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// ActivationByName returns the tape's activation for a Hugging Face
+// hidden_act name: "gelu" (and "gelu_python"), "gelu_new",
+// "gelu_pytorch_tanh" and "gelu_fast" (the tanh approximation),
+// "quick_gelu", "silu" and "swish", "relu", "tanh", "sigmoid". An unknown
+// name is an error, not a panic: names come from config files.
+func (t *Tape[T]) ActivationByName(name string) (func(*Var[T]) *Var[T], error) {
+	if err := CheckActivation(name); err != nil {
+		return nil, err
+	}
+	switch activations[name] {
+	case "GELU":
+		return t.GELU, nil
+	case "GELUTanh":
+		return t.GELUTanh, nil
+	case "QuickGELU":
+		return t.QuickGELU, nil
+	case "SiLU":
+		return t.SiLU, nil
+	case "ReLU":
+		return t.ReLU, nil
+	case "Tanh":
+		return t.Tanh, nil
+	default:
+		return t.Sigmoid, nil
+	}
+}
+
+// Softmax returns the softmax of x over its last dimension, computed stably
+// (the row maximum is subtracted) in float64. A row that is entirely −∞
+// (fully masked) gives zeros rather than NaN.
+func (t *Tape[T]) Softmax(x *Var[T]) *Var[T] {
+	if len(x.Value.Shape) == 0 {
+		panic("autodiff: softmax of a scalar")
+	}
+	d := x.Value.Dim(-1)
+	rows := x.Value.Rows()
+	out := tensor.New[T](x.Value.Shape...)
+	for r := 0; r < rows; r++ {
+		row, o := x.Value.Data[r*d:(r+1)*d], out.Data[r*d:(r+1)*d]
+		m, lse := logSumExp(row)
+		if math.IsInf(m, -1) {
+			continue
+		}
+		for j, v := range row {
+			o[j] = T(math.Exp(float64(v) - lse))
+		}
+	}
+	return t.node(out, func(o *Var[T]) {
+		gx := gradBuf(x)
+		g, y := o.Grad.Data, o.Value.Data
+		for r := 0; r < rows; r++ {
+			gr, yr := g[r*d:(r+1)*d], y[r*d:(r+1)*d]
+			s := 0.0
+			for j, v := range gr {
+				s += float64(v) * float64(yr[j])
+			}
+			dst := gx.Data[r*d : (r+1)*d]
+			for j, v := range gr {
+				dst[j] = T(float64(yr[j]) * (float64(v) - s))
+			}
+		}
+		x.accumulate(gx)
+	}, x)
+}
+
+// LogSoftmax returns log(softmax(x)) over the last dimension, computed
+// stably in float64.
+func (t *Tape[T]) LogSoftmax(x *Var[T]) *Var[T] {
+	if len(x.Value.Shape) == 0 {
+		panic("autodiff: logsoftmax of a scalar")
+	}
+	d := x.Value.Dim(-1)
+	rows := x.Value.Rows()
+	out := tensor.New[T](x.Value.Shape...)
+	for r := 0; r < rows; r++ {
+		row, o := x.Value.Data[r*d:(r+1)*d], out.Data[r*d:(r+1)*d]
+		_, lse := logSumExp(row)
+		for j, v := range row {
+			o[j] = T(float64(v) - lse)
+		}
+	}
+	return t.node(out, func(o *Var[T]) {
+		gx := gradBuf(x)
+		g, y := o.Grad.Data, o.Value.Data
+		for r := 0; r < rows; r++ {
+			gr, yr := g[r*d:(r+1)*d], y[r*d:(r+1)*d]
+			s := 0.0
+			for _, v := range gr {
+				s += float64(v)
+			}
+			dst := gx.Data[r*d : (r+1)*d]
+			for j, v := range gr {
+				dst[j] = T(float64(v) - math.Exp(float64(yr[j]))*s)
+			}
+		}
+		x.accumulate(gx)
+	}, x)
+}
+
+// logSumExp returns the maximum of row and log Σ exp(row), in float64.
+func logSumExp[T Float](row []T) (m, lse float64) {
+	m = math.Inf(-1)
+	for _, v := range row {
+		m = max(m, float64(v))
+	}
+	if math.IsInf(m, 0) {
+		return m, m
+	}
+	s := 0.0
+	for _, v := range row {
+		s += math.Exp(float64(v) - m)
+	}
+	return m, m + math.Log(s)
+}

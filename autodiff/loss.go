@@ -1,0 +1,99 @@
+package autodiff
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/bico-dev/bico/tensor"
+)
+
+// CheckLabels reports whether every label is a class index in
+// [0, classes). Run it on labels that come from data before CrossEntropy,
+// which treats a bad label as a programming error.
+func CheckLabels(labels []int, classes int) error {
+	if classes <= 0 {
+		return fmt.Errorf("autodiff: %d classes", classes)
+	}
+	for i, l := range labels {
+		if l < 0 || l >= classes {
+			return fmt.Errorf("autodiff: label %d at position %d is not a class index in [0, %d)", l, i, classes)
+		}
+	}
+	return nil
+}
+
+// CrossEntropy returns the mean over rows of −log softmax(logits)[label]:
+// the classification loss, as a scalar (shape []). logits has shape [N, C]
+// (or [..., C] with N rows in all) and labels holds N class indices. It
+// panics when the sizes disagree or a label is out of range; validate
+// labels from data with CheckLabels first.
+func (t *Tape[T]) CrossEntropy(logits *Var[T], labels []int) *Var[T] {
+	if len(logits.Value.Shape) == 0 {
+		panic("autodiff: cross-entropy of a scalar")
+	}
+	c := logits.Value.Dim(-1)
+	n := logits.Value.Rows()
+	if n != len(labels) || n == 0 {
+		panic(fmt.Sprintf("autodiff: cross-entropy of logits %v with %d labels", logits.Value.Shape, len(labels)))
+	}
+	if err := CheckLabels(labels, c); err != nil {
+		panic(err.Error())
+	}
+	lse := make([]float64, n)
+	xd := logits.Value.Data
+	total := 0.0
+	for r := 0; r < n; r++ {
+		_, lse[r] = logSumExp(xd[r*c : (r+1)*c])
+		total += lse[r] - float64(xd[r*c+labels[r]])
+	}
+	out := tensor.New[T]()
+	out.Data[0] = T(total / float64(n))
+	return t.node(out, func(o *Var[T]) {
+		k := float64(o.Grad.Data[0]) / float64(n)
+		gx := gradBuf(logits)
+		for r := 0; r < n; r++ {
+			row, dst := xd[r*c:(r+1)*c], gx.Data[r*c:(r+1)*c]
+			for j, v := range row {
+				dst[j] = T(k * math.Exp(float64(v)-lse[r]))
+			}
+			dst[labels[r]] -= T(k)
+		}
+		logits.accumulate(gx)
+	}, logits)
+}
+
+// Accuracy returns the fraction of rows of logits ([N, C], or [..., C] with
+// N rows) whose largest entry (the first, on ties) is at the row's label;
+// 0 when there are no rows. It panics when the sizes disagree.
+func Accuracy[T Float](logits *tensor.Tensor[T], labels []int) float64 {
+	if len(logits.Shape) == 0 {
+		panic("autodiff: accuracy of a scalar")
+	}
+	c := logits.Dim(-1)
+	n := logits.Rows()
+	if n != len(labels) {
+		panic(fmt.Sprintf("autodiff: accuracy of logits %v with %d labels", logits.Shape, len(labels)))
+	}
+	if n == 0 {
+		return 0
+	}
+	right := 0
+	for r := 0; r < n; r++ {
+		if argmax(logits.Data[r*c:(r+1)*c]) == labels[r] {
+			right++
+		}
+	}
+	return float64(right) / float64(n)
+}
+
+// argmax returns the index of the first largest element of row (NaN never
+// wins), or -1 for an empty row.
+func argmax[T Float](row []T) int {
+	best := -1
+	for j, v := range row {
+		if v == v && (best < 0 || v > row[best]) {
+			best = j
+		}
+	}
+	return best
+}
