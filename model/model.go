@@ -27,7 +27,7 @@ type Site struct {
 	Name   string // site name on the tape, e.g. "vit.encoder.layer.0.attention.attention.query"
 	Role   string // what the layer does: "patch", "query", "key", "value", "attn_out", "mlp_in", "mlp_out", "hidden", "head"
 	Block  int    // block index, or -1 for layers outside the repeated blocks
-	Weight string // parameter name of W ([Out, In])
+	Weight string // parameter name of W: [Out, In] in memory (see CheckpointShape for its shape on file)
 	Bias   string // parameter name of b, or "" when the layer has none
 	In     int    // input width
 	Out    int    // output width

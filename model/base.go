@@ -1,0 +1,207 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/bico-dev/bico/autodiff"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// ParamError is a parameter that a model cannot use: missing (Got is nil)
+// or of the wrong shape.
+type ParamError struct {
+	Name string
+	Want []int // the shape the model needs (its checkpoint shape)
+	Got  []int // the shape given, nil when the parameter is missing
+}
+
+func (e *ParamError) Error() string {
+	if e.Got == nil {
+		return fmt.Sprintf("missing tensor %q (shape %v)", e.Name, e.Want)
+	}
+	return fmt.Sprintf("tensor %q has shape %v, expected %v", e.Name, e.Got, e.Want)
+}
+
+// CheckpointShaper is implemented by models that keep some parameter in
+// memory with another shape than in checkpoints. The ViT patch embedding is
+// one: its weight is [d, C, p, p] on file (a Conv2d) and [d, C·p·p] in
+// memory (the [Out, In] matrix of its linear site).
+type CheckpointShaper interface {
+	// CheckpointShape is the shape of the named parameter in a checkpoint.
+	CheckpointShape(name string) []int
+}
+
+// CheckpointShape returns the shape of m's named parameter in a checkpoint:
+// its in-memory shape unless m says otherwise (see CheckpointShaper). It
+// returns nil for an unknown name.
+func CheckpointShape(m Model, name string) []int {
+	if cs, ok := m.(CheckpointShaper); ok {
+		if s := cs.CheckpointShape(name); s != nil {
+			return s
+		}
+	}
+	p := m.Param(name)
+	if p == nil {
+		return nil
+	}
+	return append([]int(nil), p.Value.Shape...)
+}
+
+// InputChecker is implemented by models that can tell, before Forward, why
+// a batch of inputs does not fit them (Forward panics on such inputs).
+type InputChecker interface {
+	CheckInput(shape []int) error
+}
+
+// CheckInput returns an error when m cannot take inputs of the given shape,
+// for callers that want an error instead of Forward's panic.
+func CheckInput(m Model, shape []int) error {
+	if ic, ok := m.(InputChecker); ok {
+		return ic.CheckInput(shape)
+	}
+	return nil
+}
+
+// initKind says how a parameter is randomly initialised.
+type initKind int
+
+const (
+	initZeros       initKind = iota
+	initOnes                 // norm scales
+	initTruncNormal          // N(0, std²) truncated at ±2 std
+	initUniform              // U(−std, std)
+)
+
+// paramSpec is one parameter an architecture needs.
+type paramSpec struct {
+	name  string
+	shape []int // in-memory shape
+	file  []int // checkpoint shape when it differs, else nil
+	init  initKind
+	std   float64 // scale for the random kinds
+}
+
+func (s paramSpec) fileShape() []int {
+	if s.file != nil {
+		return s.file
+	}
+	return s.shape
+}
+
+// base holds what every architecture shares: its configuration, parameters
+// in a fixed order, sites and vectors.
+type base struct {
+	modelType  string
+	cfg        map[string]any
+	labels     []string
+	names      []string
+	params     map[string]*Var
+	fileShapes map[string][]int
+	sites      []Site
+	vectors    []Vector
+}
+
+func (b *base) Type() string           { return b.modelType }
+func (b *base) Config() map[string]any { return CloneConfig(b.cfg) }
+func (b *base) NumLabels() int         { return len(b.labels) }
+func (b *base) ParamNames() []string   { return slices.Clone(b.names) }
+func (b *base) Param(name string) *Var { return b.params[name] }
+func (b *base) Sites() []Site          { return slices.Clone(b.sites) }
+func (b *base) Vectors() []Vector      { return slices.Clone(b.vectors) }
+
+// CheckpointShape implements CheckpointShaper.
+func (b *base) CheckpointShape(name string) []int {
+	if s, ok := b.fileShapes[name]; ok {
+		return slices.Clone(s)
+	}
+	if p := b.params[name]; p != nil {
+		return slices.Clone(p.Value.Shape)
+	}
+	return nil
+}
+
+// setParams fills b's parameters from params (taking the tensors, viewed in
+// their in-memory shape, without copying) or, when params is nil, from a
+// random initialisation drawn from seed in spec order.
+func (b *base) setParams(specs []paramSpec, params map[string]*Tensor, seed uint64) error {
+	b.names = make([]string, len(specs))
+	b.params = make(map[string]*Var, len(specs))
+	b.fileShapes = map[string][]int{}
+	var rng *rand.Rand
+	if params == nil {
+		rng = rand.New(rand.NewPCG(seed, 0x6269636f)) // "bico"
+	}
+	for i, s := range specs {
+		b.names[i] = s.name
+		if s.file != nil {
+			b.fileShapes[s.name] = slices.Clone(s.file)
+		}
+		var t *Tensor
+		if params == nil {
+			t = tensor.New[float32](s.shape...)
+			fill(rng, s, t.Data)
+		} else {
+			got, ok := params[s.name]
+			if !ok || got == nil {
+				return &ParamError{Name: s.name, Want: s.fileShape()}
+			}
+			if !slices.Equal(got.Shape, s.shape) && !slices.Equal(got.Shape, s.fileShape()) {
+				return &ParamError{Name: s.name, Want: s.fileShape(), Got: slices.Clone(got.Shape)}
+			}
+			if len(got.Data) != tensor.Numel(got.Shape) {
+				return fmt.Errorf("tensor %q holds %d values for shape %v", s.name, len(got.Data), got.Shape)
+			}
+			t = got
+			if !slices.Equal(got.Shape, s.shape) {
+				t = got.View(s.shape...)
+			}
+		}
+		b.params[s.name] = autodiff.Param(t)
+	}
+	if params != nil && len(params) > len(specs) {
+		for _, name := range sortedKeys(params) {
+			if _, ok := b.params[name]; !ok {
+				return fmt.Errorf("unexpected tensor %q for a %s model", name, b.modelType)
+			}
+		}
+	}
+	return nil
+}
+
+func fill(rng *rand.Rand, s paramSpec, d []float32) {
+	switch s.init {
+	case initZeros:
+	case initOnes:
+		for i := range d {
+			d[i] = 1
+		}
+	case initTruncNormal:
+		for i := range d {
+			z := rng.NormFloat64()
+			for math.Abs(z) > 2 {
+				z = rng.NormFloat64()
+			}
+			d[i] = float32(z * s.std)
+		}
+	case initUniform:
+		for i := range d {
+			d[i] = float32((2*rng.Float64() - 1) * s.std)
+		}
+	}
+}
+
+// paramsFromSpecs is the list of names of specs.
+func specNames(specs []paramSpec) []string {
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		out[i] = s.name
+	}
+	return out
+}
+
+// specs of the architectures of this package, used by Load to read only the
+// tensors a model needs and to name the file of a bad tensor.
+var specFuncs = map[string]func(cfg map[string]any) ([]paramSpec, error){}

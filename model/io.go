@@ -1,0 +1,255 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/bico-dev/bico/safetensors"
+)
+
+// ConfigFile is the name of a checkpoint's configuration file.
+const ConfigFile = "config.json"
+
+// ReadConfig reads dir/config.json. Numbers decode as float64; read fields
+// with ConfigInt and its siblings.
+func ReadConfig(dir string) (map[string]any, error) {
+	path := filepath.Join(dir, ConfigFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("model: %s: not a JSON object", path)
+	}
+	return cfg, nil
+}
+
+// WriteConfig writes cfg as dir/config.json the way transformers does
+// (keys sorted, two-space indent), atomically: to a temporary file in dir,
+// then renamed over the old one.
+func WriteConfig(dir string, cfg map[string]any) error {
+	raw, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return fmt.Errorf("model: config of %s: %w", dir, err)
+	}
+	return writeAtomic(filepath.Join(dir, ConfigFile), append(raw, '\n'))
+}
+
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("model: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// Load reads the checkpoint in folder dir: config.json, whose model_type
+// picks the architecture, and the parameters from model.safetensors or a
+// sharded model.safetensors.index.json, converted to float32. Tensors of
+// the checkpoint that the model does not use are ignored, and a tensor
+// stored without the model_type prefix (a transformers base-model
+// checkpoint: "embeddings.cls_token" for "vit.embeddings.cls_token") is
+// taken for the prefixed one. Errors name the
+// file and the tensor: a missing tensor, a shape other than expected, a
+// non-finite value (with its index), an unknown model_type.
+func Load(dir string) (Model, error) {
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, ConfigFile)
+	mt, _ := cfg["model_type"].(string)
+	if _, ok := registry[mt]; !ok {
+		return nil, fmt.Errorf("model: %s: unknown model_type %q (known: %v)", cfgPath, mt, Types())
+	}
+	var specs []paramSpec
+	if sf, ok := specFuncs[mt]; ok {
+		if specs, err = sf(cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfgPath, err)
+		}
+	}
+	ck, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	defer ck.Close()
+	file := ck.Path()
+	if specs == nil {
+		// An architecture registered without a spec: read everything and
+		// let its builder judge.
+		for _, name := range ck.Names() {
+			info, _ := ck.Info(name)
+			specs = append(specs, paramSpec{name: name, shape: info.Shape})
+		}
+	}
+	params := make(map[string]*Tensor, len(specs))
+	for _, s := range specs {
+		stored := s.name
+		info, ok := ck.Info(stored)
+		if !ok {
+			// A base-model checkpoint (transformers' ViTModel) stores its
+			// tensors without the "vit." prefix.
+			if short, cut := strings.CutPrefix(s.name, mt+"."); cut {
+				stored = short
+				info, ok = ck.Info(stored)
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("model: %s: missing tensor %q (expected shape %v)", file, s.name, s.fileShape())
+		}
+		if !slices.Equal(info.Shape, s.fileShape()) && !slices.Equal(info.Shape, s.shape) {
+			return nil, fmt.Errorf("model: %s: tensor %q has shape %v, expected %v", file, s.name, info.Shape, s.fileShape())
+		}
+		data, shape, err := ck.Float32(stored)
+		if err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+		for i, v := range data {
+			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("model: %s: tensor %q: non-finite value %v at index %d", file, s.name, v, i)
+			}
+		}
+		params[s.name] = &Tensor{Shape: shape, Data: data}
+	}
+	m, err := Build(cfg, params, 0)
+	if err != nil {
+		var pe *ParamError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("model: %s: %s", file, pe)
+		}
+		return nil, fmt.Errorf("model: %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+// Save writes m to folder dir (created if needed) as a Hugging Face
+// checkpoint: the parameters in float32 in checkpoint shapes (see
+// CheckpointShape), in ParamNames order, as model.safetensors, or as shards
+// with model.safetensors.index.json when they exceed maxShardBytes (≤ 0:
+// never shard), then config.json, written atomically. Unknown config.json
+// fields are written back as read; torch_dtype (and dtype) become
+// "float32". Checkpoint files of another layout left in dir that would
+// shadow the new one are removed.
+func Save(dir string, m Model, maxShardBytes int64) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	names := m.ParamNames()
+	tensors := make([]safetensors.Tensor, 0, len(names))
+	for _, name := range names {
+		p := m.Param(name)
+		if p == nil {
+			return fmt.Errorf("model: save %s: model lists parameter %q but has none", dir, name)
+		}
+		tensors = append(tensors, safetensors.F32(name, CheckpointShape(m, name), p.Value.Data))
+	}
+	if _, err := safetensors.WriteSharded(dir, tensors, map[string]string{"format": "pt"}, maxShardBytes); err != nil {
+		return fmt.Errorf("model: save %s: %w", dir, err)
+	}
+	cfg := m.Config()
+	cfg["model_type"] = m.Type()
+	for _, k := range []string{"torch_dtype", "dtype"} {
+		if _, ok := cfg[k]; ok {
+			cfg[k] = "float32"
+		}
+	}
+	return WriteConfig(dir, cfg)
+}
+
+// Params returns m's parameters by name: the tensors the model computes
+// with (not copies), in their in-memory shapes.
+func Params(m Model) map[string]*Tensor {
+	out := make(map[string]*Tensor)
+	for _, name := range m.ParamNames() {
+		if p := m.Param(name); p != nil {
+			out[name] = p.Value
+		}
+	}
+	return out
+}
+
+// Clone returns a deep copy of m: same configuration, copied parameters.
+func Clone(m Model) (Model, error) {
+	params := make(map[string]*Tensor)
+	for name, t := range Params(m) {
+		params[name] = t.Clone()
+	}
+	return Build(m.Config(), params, 0)
+}
+
+// WithParams returns a model of m's configuration with the given
+// parameters, in in-memory or checkpoint shapes, which it takes without
+// copying. Every parameter of m must be given, and no other.
+func WithParams(m Model, params map[string]*Tensor) (Model, error) {
+	cfg := m.Config()
+	cfg["model_type"] = m.Type()
+	return Build(cfg, params, 0)
+}
+
+// ReplaceHead returns a copy of m whose head (the site of role "head") is
+// newly initialised from seed for the classes id2label; every other
+// parameter is copied from m.
+func ReplaceHead(m Model, id2label []string, seed uint64) (Model, error) {
+	if len(id2label) == 0 {
+		return nil, fmt.Errorf("model: replace head: no labels")
+	}
+	cfg := SetLabels(m.Config(), id2label)
+	cfg["model_type"] = m.Type()
+	fresh, err := Build(cfg, nil, seed)
+	if err != nil {
+		return nil, err
+	}
+	head := map[string]bool{}
+	for _, s := range fresh.Sites() {
+		if s.Role == "head" {
+			head[s.Weight] = true
+			if s.Bias != "" {
+				head[s.Bias] = true
+			}
+		}
+	}
+	if len(head) == 0 {
+		return nil, fmt.Errorf("model: replace head: a %s model has no head site", m.Type())
+	}
+	params := make(map[string]*Tensor)
+	for _, name := range fresh.ParamNames() {
+		if head[name] {
+			params[name] = fresh.Param(name).Value
+			continue
+		}
+		p := m.Param(name)
+		if p == nil {
+			return nil, fmt.Errorf("model: replace head: parameter %q missing from the model", name)
+		}
+		params[name] = p.Value.Clone()
+	}
+	return Build(cfg, params, 0)
+}

@@ -1,0 +1,699 @@
+package model
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bico-dev/bico/autodiff"
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/safetensors"
+	"github.com/bico-dev/bico/tensor"
+)
+
+func backend(t testing.TB) linalg.Backend {
+	t.Helper()
+	be, err := linalg.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return be
+}
+
+// tinyViT is the configuration of the brief's tiny ViT.
+func tinyViT() map[string]any {
+	return ViTConfig{HiddenSize: 8, NumLayers: 2, NumHeads: 2, IntermediateSize: 16,
+		ImageSize: 8, PatchSize: 4, NumChannels: 1, Labels: []string{"a", "b", "c"}}.Map()
+}
+
+func tinyMLP(norm bool) map[string]any {
+	return MLPConfig{InputSize: 64, HiddenSizes: []int{12, 10}, LayerNorm: norm,
+		Labels: []string{"zero", "one", "two", "three"}}.Map()
+}
+
+func randImages(seed uint64, shape ...int) *Tensor {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	x := tensor.New[float32](shape...)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+func mustBuild(t testing.TB, cfg map[string]any, seed uint64) Model {
+	t.Helper()
+	m, err := Build(cfg, nil, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func logits(t testing.TB, m Model, x *Tensor) *Tensor {
+	t.Helper()
+	tp := autodiff.NewTape[float32](backend(t))
+	tp.NoGrad = true
+	return m.Forward(tp, x).Value
+}
+
+func TestForwardShapes(t *testing.T) {
+	cases := []struct {
+		name  string
+		cfg   map[string]any
+		input []int
+	}{
+		{"vit", tinyViT(), []int{3, 1, 8, 8}},
+		{"vit-3d", tinyViT(), []int{3, 8, 8}},
+		{"vit-flat", tinyViT(), []int{3, 64}},
+		{"mlp", tinyMLP(false), []int{3, 1, 8, 8}},
+		{"mlp-norm", tinyMLP(true), []int{3, 64}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := mustBuild(t, c.cfg, 1)
+			if err := CheckInput(m, c.input); err != nil {
+				t.Fatal(err)
+			}
+			y := logits(t, m, randImages(2, c.input...))
+			if want := []int{3, m.NumLabels()}; !slices.Equal(y.Shape, want) {
+				t.Fatalf("logits shape %v, want %v", y.Shape, want)
+			}
+			if i := y.FirstNonFinite(); i >= 0 {
+				t.Fatalf("non-finite logit at %d", i)
+			}
+		})
+	}
+}
+
+func TestCheckInputRejects(t *testing.T) {
+	v := mustBuild(t, tinyViT(), 1)
+	for _, s := range [][]int{{2, 1, 16, 16}, {2, 2, 8, 8}, {2, 65}, {8, 8}, {0, 1, 8, 8}} {
+		if err := CheckInput(v, s); err == nil {
+			t.Errorf("vit accepted %v", s)
+		}
+	}
+	m := mustBuild(t, tinyMLP(false), 1)
+	if err := CheckInput(m, []int{2, 63}); err == nil {
+		t.Error("mlp accepted 63 values per sample")
+	}
+}
+
+func TestChannelBroadcast(t *testing.T) {
+	cfg := tinyViT()
+	cfg["num_channels"] = 3
+	m := mustBuild(t, cfg, 3)
+	gray := randImages(4, 2, 1, 8, 8)
+	rgb := repeatChannels(gray, 3)
+	d := tensor.MaxAbsDiff(logits(t, m, gray), logits(t, m, rgb))
+	if d != 0 {
+		t.Fatalf("one-channel input differs from repeated channels by %g", d)
+	}
+}
+
+func TestSitesAndVectors(t *testing.T) {
+	for _, cfg := range []map[string]any{tinyViT(), tinyMLP(false), tinyMLP(true)} {
+		m := mustBuild(t, cfg, 1)
+		t.Run(m.Type(), func(t *testing.T) {
+			spaces := map[string]bool{}
+			used := map[string]bool{}
+			roles := map[string]int{}
+			for _, s := range m.Sites() {
+				roles[s.Role]++
+				spaces[s.InSpace], spaces[s.OutSpace] = true, true
+				if s.OutSpace != s.Name {
+					t.Errorf("site %s: OutSpace %q", s.Name, s.OutSpace)
+				}
+				w := m.Param(s.Weight)
+				if w == nil || !slices.Equal(w.Value.Shape, []int{s.Out, s.In}) {
+					t.Errorf("site %s: weight %q missing or not [%d, %d]", s.Name, s.Weight, s.Out, s.In)
+				}
+				used[s.Weight] = true
+				if s.Bias != "" {
+					b := m.Param(s.Bias)
+					if b == nil || !slices.Equal(b.Value.Shape, []int{s.Out}) {
+						t.Errorf("site %s: bias %q missing or not [%d]", s.Name, s.Bias, s.Out)
+					}
+					used[s.Bias] = true
+				}
+			}
+			for _, v := range m.Vectors() {
+				if !spaces[v.Space] {
+					t.Errorf("vector %s: space %q is no site's space", v.Name, v.Space)
+				}
+				p := m.Param(v.Name)
+				if p == nil {
+					t.Errorf("vector %s: no such parameter", v.Name)
+					continue
+				}
+				used[v.Name] = true
+			}
+			for _, name := range m.ParamNames() {
+				if !used[name] {
+					t.Errorf("parameter %s is neither a site's nor a vector", name)
+				}
+			}
+			if roles["head"] != 1 {
+				t.Errorf("%d head sites", roles["head"])
+			}
+			if m.Type() == "vit" {
+				for _, r := range []string{"query", "key", "value", "attn_out", "mlp_in", "mlp_out"} {
+					if roles[r] != 2 {
+						t.Errorf("%d sites of role %s, want 2", roles[r], r)
+					}
+				}
+				if roles["patch"] != 1 {
+					t.Errorf("%d patch sites", roles["patch"])
+				}
+			}
+		})
+	}
+}
+
+// recorder records the input widths and row counts an observer sees.
+type recorder struct {
+	in, out, grad map[string][]int
+}
+
+func (r *recorder) Wants(site string, kind autodiff.SiteKind) bool { return true }
+func (r *recorder) Observe(site string, kind autodiff.SiteKind, x *tensor.Tensor[float32]) {
+	switch kind {
+	case autodiff.SiteInput:
+		r.in[site] = slices.Clone(x.Shape)
+	case autodiff.SiteOutput:
+		r.out[site] = slices.Clone(x.Shape)
+	case autodiff.SiteOutputGrad:
+		r.grad[site] = slices.Clone(x.Shape)
+	}
+}
+
+func TestObservedSites(t *testing.T) {
+	for _, cfg := range []map[string]any{tinyViT(), tinyMLP(true)} {
+		m := mustBuild(t, cfg, 1)
+		rec := &recorder{map[string][]int{}, map[string][]int{}, map[string][]int{}}
+		tp := autodiff.NewTape[float32](backend(t))
+		tp.Observer = rec
+		y := m.Forward(tp, randImages(5, 2, 1, 8, 8))
+		tp.Backward(tp.CrossEntropy(y, []int{0, 1}))
+		for _, s := range m.Sites() {
+			in, out, g := rec.in[s.Name], rec.out[s.Name], rec.grad[s.Name]
+			if in == nil || in[len(in)-1] != s.In || out == nil || out[len(out)-1] != s.Out || !slices.Equal(g, out) {
+				t.Errorf("%s site %s: saw input %v, output %v, output grad %v; want widths %d → %d", m.Type(), s.Name, in, out, g, s.In, s.Out)
+			}
+			if m.Type() == "vit" && s.Role != "head" && s.Role != "patch" && !slices.Equal(in[:2], []int{2, 5}) {
+				t.Errorf("site %s: rows %v, want [2, 5] tokens", s.Name, in)
+			}
+		}
+		if m.Type() == "vit" {
+			if rec.out["vit.encoder.layer.1"] == nil || rec.out["vit.embeddings"] == nil {
+				t.Error("block outputs not marked")
+			}
+		}
+	}
+}
+
+func TestInitDeterministic(t *testing.T) {
+	for _, cfg := range []map[string]any{tinyViT(), tinyMLP(true)} {
+		a, b, c := mustBuild(t, cfg, 7), mustBuild(t, cfg, 7), mustBuild(t, cfg, 8)
+		same, differ := true, false
+		for _, name := range a.ParamNames() {
+			pa, pb, pc := a.Param(name).Value, b.Param(name).Value, c.Param(name).Value
+			if tensor.MaxAbsDiff(pa, pb) != 0 {
+				same = false
+			}
+			if tensor.MaxAbsDiff(pa, pc) != 0 {
+				differ = true
+			}
+		}
+		if !same || !differ {
+			t.Errorf("%s: same seed same params %v, other seed other params %v", a.Type(), same, differ)
+		}
+	}
+	// HF-like ViT init: LN ones/zeros, biases zero, weights std ≈ 0.02.
+	cfg := ViTConfig{HiddenSize: 64, NumLayers: 1, NumHeads: 4, ImageSize: 8, PatchSize: 4}.Map()
+	m := mustBuild(t, cfg, 1)
+	w := m.Param("vit.encoder.layer.0.intermediate.dense.weight").Value
+	var ss float64
+	for _, v := range w.Data {
+		ss += float64(v) * float64(v)
+		if math.Abs(float64(v)) > 0.04+1e-6 {
+			t.Fatalf("weight %g beyond 2 std", v)
+		}
+	}
+	if std := math.Sqrt(ss / float64(len(w.Data))); std < 0.015 || std > 0.02 {
+		t.Errorf("weight std %g, want about 0.0176 (0.02 truncated at 2σ)", std)
+	}
+	for name, want := range map[string]float32{"vit.layernorm.weight": 1, "vit.layernorm.bias": 0, "classifier.bias": 0} {
+		for _, v := range m.Param(name).Value.Data {
+			if v != want {
+				t.Fatalf("%s holds %g, want %g", name, v, want)
+			}
+		}
+	}
+}
+
+func TestTrainingStepsLowerLoss(t *testing.T) {
+	vit := tinyViT()
+	vit["initializer_range"] = 0.3 // 0.02 leaves the class tokens of all images alike
+	for _, cfg := range []map[string]any{vit, tinyMLP(true)} {
+		m := mustBuild(t, cfg, 11)
+		x := randImages(12, 6, 1, 8, 8)
+		labels := []int{0, 1, 2, 0, 1, 2}
+		step := func(lr float32) float32 {
+			tp := autodiff.NewTape[float32](backend(t))
+			loss := tp.CrossEntropy(m.Forward(tp, x), labels)
+			tp.Backward(loss)
+			for _, name := range m.ParamNames() {
+				p := m.Param(name)
+				if p.Grad == nil {
+					t.Fatalf("%s: no gradient reached %s", m.Type(), name)
+				}
+				for i, g := range p.Grad.Data {
+					p.Value.Data[i] -= lr * g
+				}
+				p.ZeroGrad()
+			}
+			return loss.Value.Data[0]
+		}
+		first := step(0.5)
+		var last float32
+		for i := 0; i < 10; i++ {
+			last = step(0.5)
+		}
+		t.Logf("%s: loss %g → %g", m.Type(), first, last)
+		if !(last < first*0.9) {
+			t.Errorf("%s: loss %g after 10 SGD steps from %g", m.Type(), last, first)
+		}
+	}
+}
+
+func TestPatchWeightShapes(t *testing.T) {
+	m := mustBuild(t, tinyViT(), 1)
+	name := "vit.embeddings.patch_embeddings.projection.weight"
+	if got := m.Param(name).Value.Shape; !slices.Equal(got, []int{8, 16}) {
+		t.Errorf("in-memory shape %v, want [8 16]", got)
+	}
+	if got := CheckpointShape(m, name); !slices.Equal(got, []int{8, 1, 4, 4}) {
+		t.Errorf("checkpoint shape %v, want [8 1 4 4]", got)
+	}
+	if got := CheckpointShape(m, "classifier.weight"); !slices.Equal(got, []int{3, 8}) {
+		t.Errorf("classifier checkpoint shape %v", got)
+	}
+	// Parameters may be given in either shape.
+	params := Params(m)
+	params[name] = params[name].View(8, 1, 4, 4)
+	m2, err := WithParams(m, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m2.Param(name).Value.Shape; !slices.Equal(got, []int{8, 16}) {
+		t.Errorf("rebuilt in-memory shape %v", got)
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	for _, c := range []struct {
+		cfg   map[string]any
+		shard int64
+	}{{tinyViT(), 0}, {tinyViT(), 2000}, {tinyMLP(true), 0}, {tinyMLP(false), 1500}} {
+		m := mustBuild(t, c.cfg, 5)
+		dir := t.TempDir()
+		if err := Save(dir, m, c.shard); err != nil {
+			t.Fatal(err)
+		}
+		_, errIdx := os.Stat(filepath.Join(dir, "model.safetensors.index.json"))
+		if sharded := errIdx == nil; sharded != (c.shard > 0) {
+			t.Errorf("%s: sharded %v with max shard %d", m.Type(), sharded, c.shard)
+		}
+		m2, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := randImages(6, 4, 1, 8, 8)
+		if d := tensor.MaxAbsDiff(logits(t, m, x), logits(t, m2, x)); d != 0 {
+			t.Errorf("%s: logits differ by %g after Save/Load", m.Type(), d)
+		}
+		if !slices.Equal(m.ParamNames(), m2.ParamNames()) {
+			t.Errorf("%s: parameter names changed", m.Type())
+		}
+		cl, err := Clone(m2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := cl.Param(m.ParamNames()[0]).Value
+		p.Data[0] += 1
+		if m2.Param(m.ParamNames()[0]).Value.Data[0] == p.Data[0] {
+			t.Errorf("%s: Clone shares parameters", m.Type())
+		}
+	}
+}
+
+func TestSaveOverwritesOtherLayout(t *testing.T) {
+	m := mustBuild(t, tinyViT(), 5)
+	m2 := mustBuild(t, tinyViT(), 6)
+	dir := t.TempDir()
+	if err := Save(dir, m, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := Save(dir, m2, 2000); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randImages(6, 2, 1, 8, 8)
+	if d := tensor.MaxAbsDiff(logits(t, m2, x), logits(t, got, x)); d != 0 {
+		t.Errorf("loaded the older checkpoint (logits differ by %g)", d)
+	}
+}
+
+// writeST writes tensors as a safetensors file by hand (F32).
+func writeST(t testing.TB, path string, names []string, tensors map[string]*Tensor) {
+	t.Helper()
+	header := map[string]any{"__metadata__": map[string]string{"format": "pt"}}
+	var data []byte
+	for _, name := range names {
+		x := tensors[name]
+		start := len(data)
+		for _, v := range x.Data {
+			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(v))
+		}
+		header[name] = map[string]any{"dtype": "F32", "shape": x.Shape, "data_offsets": []int{start, len(data)}}
+	}
+	h, err := json.Marshal(header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(h)%8 != 0 {
+		h = append(h, ' ')
+	}
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
+	out = append(append(out, h...), data...)
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	m := mustBuild(t, tinyViT(), 5)
+	names := m.ParamNames()
+	ckpt := func(edit func(map[string]*Tensor) []string) string {
+		dir := t.TempDir()
+		if err := WriteConfig(dir, m.Config()); err != nil {
+			t.Fatal(err)
+		}
+		params := map[string]*Tensor{}
+		for _, n := range names {
+			params[n] = m.Param(n).Value.Clone().View(CheckpointShape(m, n)...)
+		}
+		keep := edit(params)
+		writeST(t, filepath.Join(dir, "model.safetensors"), keep, params)
+		return dir
+	}
+	cases := []struct {
+		name string
+		edit func(map[string]*Tensor) []string
+		want []string
+	}{
+		{"missing", func(p map[string]*Tensor) []string {
+			return slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "vit.encoder.layer.1.output.dense.bias" })
+		}, []string{"model.safetensors", `missing tensor "vit.encoder.layer.1.output.dense.bias"`}},
+		{"shape", func(p map[string]*Tensor) []string {
+			p["vit.encoder.layer.0.intermediate.dense.weight"] = tensor.New[float32](8, 16)
+			return names
+		}, []string{"model.safetensors", `"vit.encoder.layer.0.intermediate.dense.weight"`, "[8 16]", "expected [16 8]"}},
+		{"nan", func(p map[string]*Tensor) []string {
+			p["vit.layernorm.bias"].Data[3] = float32(math.NaN())
+			return names
+		}, []string{"model.safetensors", `"vit.layernorm.bias"`, "NaN", "index 3"}},
+		{"inf", func(p map[string]*Tensor) []string {
+			p["vit.embeddings.patch_embeddings.projection.weight"].Data[17] = float32(math.Inf(-1))
+			return names
+		}, []string{"model.safetensors", "projection.weight", "index 17"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(ckpt(c.edit))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("model_type", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := WriteConfig(dir, map[string]any{"model_type": "resnet"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(dir)
+		if err == nil || !strings.Contains(err.Error(), "config.json") || !strings.Contains(err.Error(), `"resnet"`) {
+			t.Errorf("error %v", err)
+		}
+	})
+	t.Run("no config", func(t *testing.T) {
+		if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "config.json") {
+			t.Errorf("error %v", err)
+		}
+	})
+	t.Run("base-model names", func(t *testing.T) {
+		dir := ckpt(func(p map[string]*Tensor) []string {
+			var out []string
+			for _, n := range names {
+				if short, ok := strings.CutPrefix(n, "vit."); ok {
+					p[short] = p[n]
+					n = short
+				}
+				out = append(out, n)
+			}
+			return out
+		})
+		got, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := randImages(6, 2, 1, 8, 8)
+		if d := tensor.MaxAbsDiff(logits(t, m, x), logits(t, got, x)); d != 0 {
+			t.Errorf("logits differ by %g", d)
+		}
+	})
+	t.Run("extra tensors ignored", func(t *testing.T) {
+		dir := ckpt(func(p map[string]*Tensor) []string {
+			p["vit.pooler.dense.bias"] = tensor.New[float32](8)
+			return append(slices.Clone(names), "vit.pooler.dense.bias")
+		})
+		if _, err := Load(dir); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestBuildErrors(t *testing.T) {
+	m := mustBuild(t, tinyMLP(false), 1)
+	params := Params(m)
+	params["extra"] = tensor.New[float32](2)
+	if _, err := WithParams(m, params); err == nil || !strings.Contains(err.Error(), `"extra"`) {
+		t.Errorf("extra parameter: %v", err)
+	}
+	delete(params, "extra")
+	delete(params, "layers.1.bias")
+	if _, err := WithParams(m, params); err == nil || !strings.Contains(err.Error(), `"layers.1.bias"`) {
+		t.Errorf("missing parameter: %v", err)
+	}
+	for field, v := range map[string]any{"hidden_size": "eight", "num_attention_heads": 3, "hidden_act": "swiglu", "patch_size": 0, "layer_norm_eps": -1.0} {
+		cfg := tinyViT()
+		cfg[field] = v
+		if _, err := Build(cfg, nil, 1); err == nil {
+			t.Errorf("vit with %s = %v built", field, v)
+		} else if field != "num_attention_heads" && !strings.Contains(err.Error(), field) {
+			t.Errorf("error %q does not name %s", err, field)
+		}
+	}
+	if _, err := Build(map[string]any{"model_type": "nope"}, nil, 1); err == nil {
+		t.Error("unknown model_type built")
+	}
+}
+
+func TestHFConfig(t *testing.T) {
+	cfg, err := ReadConfig("testdata/hf_vit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mustBuild(t, cfg, 3)
+	if m.NumLabels() != 3 || m.Type() != "vit" {
+		t.Fatalf("%s model with %d labels", m.Type(), m.NumLabels())
+	}
+	y := logits(t, m, randImages(1, 2, 3, 16, 16))
+	if !slices.Equal(y.Shape, []int{2, 3}) {
+		t.Fatalf("logits %v", y.Shape)
+	}
+	if got := len(m.Param("vit.embeddings.position_embeddings").Value.Data); got != 5*16 {
+		t.Errorf("position table of %d values", got)
+	}
+	// Save keeps every field (unknown ones included) and their values.
+	dir := t.TempDir()
+	if err := Save(dir, m, 0); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(cfg)
+	got, _ := json.Marshal(back)
+	if string(want) != string(got) {
+		t.Errorf("config changed on Save:\n got %s\nwant %s", got, want)
+	}
+	labels, err := Labels(back)
+	if err != nil || !slices.Equal(labels, []string{"airplane", "automobile", "bird"}) {
+		t.Errorf("labels %v, %v", labels, err)
+	}
+}
+
+func TestReplaceHead(t *testing.T) {
+	m := mustBuild(t, tinyViT(), 1)
+	h, err := ReplaceHead(m, []string{"x", "y", "z", "w", "v"}, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.NumLabels() != 5 {
+		t.Fatalf("%d labels", h.NumLabels())
+	}
+	if tensor.MaxAbsDiff(h.Param("vit.layernorm.weight").Value, m.Param("vit.layernorm.weight").Value) != 0 {
+		t.Error("body changed")
+	}
+	labels, _ := Labels(h.Config())
+	if !slices.Equal(labels, []string{"x", "y", "z", "w", "v"}) {
+		t.Errorf("labels %v", labels)
+	}
+	l2i := h.Config()["label2id"].(map[string]any)
+	if l2i["w"] != 3 {
+		t.Errorf("label2id %v", l2i)
+	}
+}
+
+func TestConfigHelpers(t *testing.T) {
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(`{"a": 3, "b": 2.5, "c": "s", "d": true, "e": [1, 2], "f": [1, "x"], "n": null}`), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := ConfigInt(cfg, "a"); v != 3 || err != nil {
+		t.Errorf("a: %v %v", v, err)
+	}
+	if _, err := ConfigInt(cfg, "b"); err == nil || !strings.Contains(err.Error(), `"b"`) {
+		t.Errorf("b as int: %v", err)
+	}
+	if v, err := ConfigFloat(cfg, "b"); v != 2.5 || err != nil {
+		t.Errorf("b: %v %v", v, err)
+	}
+	if _, err := ConfigFloat(cfg, "c"); err == nil || !strings.Contains(err.Error(), `"c"`) {
+		t.Errorf("c as float: %v", err)
+	}
+	if _, err := ConfigString(cfg, "zz"); err == nil || !strings.Contains(err.Error(), `missing field "zz"`) {
+		t.Errorf("missing: %v", err)
+	}
+	if v, err := ConfigIntOr(cfg, "n", 4); v != 4 || err != nil {
+		t.Errorf("null: %v %v", v, err)
+	}
+	if v, err := ConfigBoolOr(cfg, "d", false); !v || err != nil {
+		t.Errorf("d: %v %v", v, err)
+	}
+	if v, err := ConfigInts(cfg, "e"); !slices.Equal(v, []int{1, 2}) || err != nil {
+		t.Errorf("e: %v %v", v, err)
+	}
+	if _, err := ConfigInts(cfg, "f"); err == nil || !strings.Contains(err.Error(), `"f[1]"`) {
+		t.Errorf("f: %v", err)
+	}
+	for _, bad := range []string{`{"id2label": {"0": "a", "2": "b"}}`, `{"id2label": {"0": 1}}`, `{"id2label": []}`, `{"num_labels": 0}`} {
+		var c map[string]any
+		json.Unmarshal([]byte(bad), &c)
+		if _, err := Labels(c); err == nil {
+			t.Errorf("Labels accepted %s", bad)
+		}
+	}
+}
+
+func TestConfigIsACopy(t *testing.T) {
+	m := mustBuild(t, tinyViT(), 1)
+	c := m.Config()
+	c["hidden_size"] = 99
+	c["id2label"].(map[string]any)["0"] = "changed"
+	if v, _ := ConfigInt(m.Config(), "hidden_size"); v != 8 {
+		t.Error("Config shares the model's map")
+	}
+	if l, _ := Labels(m.Config()); l[0] != "a" {
+		t.Error("Config shares the model's labels")
+	}
+}
+
+// FuzzConfig checks that no config.json makes the parsers panic.
+func FuzzConfig(f *testing.F) {
+	for _, cfg := range []map[string]any{tinyViT(), tinyMLP(true)} {
+		raw, _ := json.Marshal(cfg)
+		f.Add(raw)
+	}
+	f.Add([]byte(`{"model_type":"vit","image_size":[8],"patch_size":[4,4]}`))
+	f.Add([]byte(`{"model_type":"mlp","image_size":[8,8],"hidden_sizes":[1e300]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var cfg map[string]any
+		if json.Unmarshal(raw, &cfg) != nil {
+			return
+		}
+		parseViT(cfg)
+		parseMLP(cfg)
+		Labels(cfg)
+	})
+}
+
+// TestViTMatchesTorchFixture checks the forward pass against logits computed
+// by testdata/make_vit_fixture.py, an independent plain-torch
+// implementation of ViTForImageClassification.
+func TestViTMatchesTorchFixture(t *testing.T) {
+	m, err := Load("testdata/vit_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := safetensors.Open("testdata/vit_fixture/expected.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	read := func(name string) *Tensor {
+		data, shape, err := ck.Float32(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tensor.FromSlice(data, shape...)
+	}
+	x, want := read("pixel_values"), read("logits")
+	got := logits(t, m, x)
+	if !slices.Equal(got.Shape, want.Shape) {
+		t.Fatalf("logits %v, want %v", got.Shape, want.Shape)
+	}
+	d := tensor.MaxAbsDiff(got, want)
+	t.Logf("max |Go - torch| = %.3g", d)
+	if d > 1e-4 {
+		t.Errorf("logits differ from torch's by %g:\n got %v\nwant %v", d, got.Data, want.Data)
+	}
+	// A round trip through Save keeps a checkpoint transformers would read.
+	dir := t.TempDir()
+	if err := Save(dir, m, 4096); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tensor.MaxAbsDiff(logits(t, m2, x), got); d != 0 {
+		t.Errorf("logits changed by %g after Save/Load", d)
+	}
+}
