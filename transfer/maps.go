@@ -83,11 +83,11 @@ func computeMap(be linalg.Backend, s *Stat, opts Options) (*Map, error) {
 			return nil, fmt.Errorf("statistic %s: element %d is not finite", s.Key, i)
 		}
 	}
-	method := linalg.ProcrustesSVD
+	po := linalg.ProcrustesOptions{Method: linalg.MethodSVD}
 	if opts.Polar {
-		method = linalg.ProcrustesPolar
+		po.Method = linalg.MethodPolar
 	}
-	r, err := linalg.Procrustes(be, c, s.DA, s.DB, method)
+	r, err := linalg.ProcrustesWith(be, c, s.DA, s.DB, po)
 	if err != nil {
 		return nil, fmt.Errorf("statistic %s: %w", s.Key, err)
 	}

@@ -1,6 +1,10 @@
 package transfer
 
-import "github.com/bico-dev/bico/linalg"
+import (
+	"fmt"
+
+	"github.com/bico-dev/bico/linalg"
+)
 
 // StatsSource says which source model the statistics are computed on.
 type StatsSource string
@@ -83,4 +87,33 @@ func (o Options) progress(stage string, done, total int) {
 	if o.Progress != nil {
 		o.Progress(stage, done, total)
 	}
+}
+
+// Validate reports the first option with a value bico does not know.
+func (o Options) Validate() error {
+	o = o.withDefaults()
+	switch o.Tokens {
+	case TokensResample, TokensClass, TokensMean:
+	default:
+		return fmt.Errorf("token rule %q: want resample, cls or mean", o.Tokens)
+	}
+	switch o.StatsFrom {
+	case StatsBase, StatsFinetuned:
+	default:
+		return fmt.Errorf("statistics source %q: want base or finetuned", o.StatsFrom)
+	}
+	switch o.Norms {
+	case NormMap, NormDiag, NormDrop:
+	default:
+		return fmt.Errorf("norm rule %q: want map, diag or drop", o.Norms)
+	}
+	switch o.Embeds {
+	case EmbedMap, EmbedZero:
+	default:
+		return fmt.Errorf("embedding rule %q: want map or zero", o.Embeds)
+	}
+	if o.Whiten < 0 || o.Whiten > 0.5 {
+		return fmt.Errorf("whitening power %g: want a value in [0, 0.5]", o.Whiten)
+	}
+	return nil
 }

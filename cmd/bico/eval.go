@@ -1,0 +1,58 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/bico-dev/bico/eval"
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/model"
+	"github.com/spf13/cobra"
+)
+
+func evalCmd() *cobra.Command {
+	var modelDir, spec string
+	var asJSON bool
+	var batch int
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Accuracy and mean loss of a model on a labelled dataset",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			be, err := linalg.Default()
+			if err != nil {
+				return err
+			}
+			m, err := model.Load(modelDir)
+			if err != nil {
+				return err
+			}
+			ds, err := loadData(spec)
+			if err != nil {
+				return err
+			}
+			r, err := eval.Evaluate(cmd.Context(), be, m, ds.Images, ds.Labels, batch)
+			if err != nil {
+				return fmt.Errorf("%s on %s: %w", modelDir, spec, err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(out).Encode(struct {
+					Model string `json:"model"`
+					Data  string `json:"data"`
+					eval.Result
+				}{modelDir, spec, r})
+			}
+			fmt.Fprintf(out, "%s on %s: accuracy %.4f, loss %.4f (%d samples)\n", modelDir, spec, r.Accuracy, r.Loss, r.N)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&modelDir, "model", "", "model folder")
+	fl.StringVar(&spec, "data", "", "labelled data: "+dataSpecHelp)
+	fl.BoolVar(&asJSON, "json", false, "print JSON")
+	fl.IntVar(&batch, "batch", 128, "batch size")
+	cmd.MarkFlagRequired("model")
+	cmd.MarkFlagRequired("data")
+	return cmd
+}

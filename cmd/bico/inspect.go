@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/safetensors"
+	"github.com/spf13/cobra"
+)
+
+func inspectCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "inspect PATH",
+		Short: "List the tensors of a safetensors file or model folder",
+		Long: `inspect lists the tensors of a safetensors file, a sharded index file or a model
+folder (name, dtype, shape), their parameter count and, for a folder with a
+config.json, the architecture it names.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := args[0]
+			s, err := safetensors.Summarize(path)
+			if err != nil {
+				return err
+			}
+			arch := architecture(path)
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(struct {
+					*safetensors.Summary
+					Architecture string `json:"architecture,omitempty"`
+				}{s, arch})
+			}
+			if arch != "" {
+				fmt.Fprintf(out, "architecture: %s\n", arch)
+			}
+			fmt.Fprintf(out, "files: %v\n", s.Files)
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "tensor\tdtype\tshape")
+			for _, t := range s.Tensors {
+				fmt.Fprintf(tw, "%s\t%s\t%v\n", t.Name, t.Dtype, t.Shape)
+			}
+			tw.Flush()
+			fmt.Fprintf(out, "%d tensors, %d parameters, %d bytes\n", len(s.Tensors), s.Params, s.Bytes)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// architecture names the model in the config.json beside path (a folder,
+// or a file inside one): its architectures list and model_type.
+func architecture(path string) string {
+	dir := path
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	cfg, err := model.ReadConfig(dir)
+	if err != nil {
+		return ""
+	}
+	mt, _ := cfg["model_type"].(string)
+	if archs, ok := cfg["architectures"].([]any); ok && len(archs) > 0 {
+		return fmt.Sprintf("%v (model_type %s)", archs[0], mt)
+	}
+	return "model_type " + mt
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bico-dev/bico/data"
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/report"
+	"github.com/bico-dev/bico/transfer"
+	"github.com/spf13/cobra"
+)
+
+type transferFlags struct {
+	sourceBase, sourceFT, targetBase string
+	calib, out, method, alpha        string
+	perClass                         int
+	seed                             uint64
+	heldOut                          float64
+	batch                            int
+	tokens, statsFrom, norms, embeds string
+	center, polar, force, quiet      bool
+	whiten                           float64
+	shardMB                          int64
+}
+
+func transferCmd() *cobra.Command {
+	var f transferFlags
+	cmd := &cobra.Command{
+		Use:   "transfer",
+		Short: "Transfer a fine-tune from a source base model to a target base model",
+		Long: `transfer reads the source base model, its fine-tuned version and the target base
+model (Hugging Face model folders: config.json + *.safetensors), runs one forward
+and backward pass of both base models over K labelled calibration samples per
+class, and writes the target with the transported task vector, θ_B + α·ΔB, to
+--out, with bico-report.json and bico-report.md.
+
+With --alpha auto, α is chosen on a held-out part of the calibration samples
+(highest accuracy, then lowest loss); the evaluation data is never used.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runTransfer(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.sourceBase, "source-base", "", "source base model folder (θ_A)")
+	fl.StringVar(&f.sourceFT, "source-finetuned", "", "fine-tuned source model folder (θ_A^ft)")
+	fl.StringVar(&f.targetBase, "target-base", "", "target base model folder (θ_B)")
+	fl.StringVar(&f.calib, "calib", "", "labelled calibration data: "+dataSpecHelp)
+	fl.StringVar(&f.out, "out", "", "output model folder")
+	fl.IntVar(&f.perClass, "per-class", 16, "calibration samples per class (K)")
+	fl.StringVar(&f.method, "method", "bico", "method: "+strings.Join(transfer.Methods(), ", "))
+	fl.StringVar(&f.alpha, "alpha", "auto", "scale α of the transported delta, or auto (chosen on held-out calibration samples)")
+	fl.Uint64Var(&f.seed, "seed", 0, "seed of the calibration sample selection and split")
+	fl.Float64Var(&f.heldOut, "heldout", 0.25, "fraction of calibration samples held out to choose α (auto only)")
+	fl.IntVar(&f.batch, "batch", 32, "calibration batch size")
+	fl.StringVar(&f.tokens, "tokens", "resample", "row correspondence when token counts differ: resample, cls or mean")
+	fl.StringVar(&f.statsFrom, "stats-from", "base", "source model of the statistics: base or finetuned")
+	fl.StringVar(&f.norms, "norms", "map", "norm scale/shift transport: map, diag or drop")
+	fl.StringVar(&f.embeds, "embeds", "map", "class token / position embedding transport: map or zero")
+	fl.BoolVar(&f.center, "center", false, "centre rows before the cross-covariances")
+	fl.Float64Var(&f.whiten, "whiten", 0, "partial whitening power p in [0, 0.5]")
+	fl.BoolVar(&f.polar, "polar", false, "maps by Newton–Schulz polar iteration instead of SVD")
+	fl.BoolVar(&f.force, "force", false, "replace --out if it exists")
+	fl.BoolVar(&f.quiet, "quiet", false, "no progress output")
+	fl.Int64Var(&f.shardMB, "max-shard-mb", 5000, "largest safetensors shard written, in MB")
+	for _, name := range []string{"source-base", "source-finetuned", "target-base", "calib", "out"} {
+		cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+func (f transferFlags) options(be linalg.Backend, prog *progress) (transfer.Options, error) {
+	o := transfer.Options{
+		Backend: be, BatchSize: f.batch, Tokens: transfer.TokenRule(f.tokens),
+		StatsFrom: transfer.StatsSource(f.statsFrom), Center: f.center, Whiten: f.whiten,
+		Norms: transfer.NormRule(f.norms), Embeds: transfer.EmbedRule(f.embeds), Polar: f.polar,
+		Progress: prog.update,
+	}
+	return o, o.Validate()
+}
+
+func (f transferFlags) optionMap() map[string]string {
+	return map[string]string{
+		"tokens": f.tokens, "stats-from": f.statsFrom, "norms": f.norms, "embeds": f.embeds,
+		"center": strconv.FormatBool(f.center), "whiten": strconv.FormatFloat(f.whiten, 'g', -1, 64),
+		"polar": strconv.FormatBool(f.polar), "batch": strconv.Itoa(f.batch),
+	}
+}
+
+func runTransfer(cmd *cobra.Command, f transferFlags) error {
+	ctx := cmd.Context()
+	prog := newProgress(cmd.ErrOrStderr(), f.quiet)
+	be, err := linalg.Default()
+	if err != nil {
+		return err
+	}
+	method, err := transfer.Lookup(f.method)
+	if err != nil {
+		return err
+	}
+	alpha := -1.0
+	if f.alpha != "auto" {
+		if alpha, err = strconv.ParseFloat(f.alpha, 64); err != nil || alpha < 0 {
+			return fmt.Errorf("--alpha %q: want auto or a non-negative number", f.alpha)
+		}
+	}
+	opts, err := f.options(be, prog)
+	if err != nil {
+		return err
+	}
+	if err := checkOutput(f.out, f.force, f.sourceBase, f.sourceFT, f.targetBase); err != nil {
+		return err
+	}
+	rep := &report.Transfer{Method: method.Name(), SourceBase: f.sourceBase, SourceFinetuned: f.sourceFT, TargetBase: f.targetBase, Options: f.optionMap()}
+	start := time.Now()
+	ms, err := loadModels(f.sourceBase, f.sourceFT, f.targetBase)
+	if err != nil {
+		return err
+	}
+	stats, held, err := calibration(f.calib, f.perClass, f.seed, f.heldOut, alpha < 0)
+	if err != nil {
+		return err
+	}
+	rep.Calibration = report.Calibration{Data: f.calib, PerClass: f.perClass, Seed: f.seed, Stats: stats.Len(), HeldOut: held.Len()}
+	rep.Seconds.Load = time.Since(start).Seconds()
+
+	p, err := transfer.Prepare(ctx, ms, stats, method.Needs(), opts)
+	if err != nil {
+		return err
+	}
+	rep.Seconds.Calibration = p.Seconds
+	res, err := transfer.Finish(ctx, p, method, held, alpha, nil)
+	if err != nil {
+		return err
+	}
+	fillReport(rep, p, res)
+
+	start = time.Now()
+	if err := writeModelDir(f.out, f.force, func(dir string) error {
+		if err := model.Save(dir, res.Model, f.shardMB<<20); err != nil {
+			return err
+		}
+		return rep.Write(dir)
+	}); err != nil {
+		return err
+	}
+	rep.Seconds.Write = time.Since(start).Seconds()
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (method %s, α = %g, %s)\n", f.out, res.Method, res.Alpha, res.AlphaFrom)
+	return nil
+}
+
+// fillReport copies a finished transfer's facts into the report.
+func fillReport(rep *report.Transfer, p *transfer.Prepared, res *transfer.Result) {
+	rep.Alpha, rep.AlphaFrom = res.Alpha, res.AlphaFrom
+	for _, pt := range res.Curve {
+		rep.AlphaCurve = append(rep.AlphaCurve, report.AlphaPoint(pt))
+	}
+	for _, m := range res.Maps {
+		rep.Sites = append(rep.Sites, report.SiteMap{Statistic: m.Key.String(), DA: m.DA, DB: m.DB, Rank: m.Rank, Quality: m.Quality})
+	}
+	for _, s := range p.Unpaired {
+		rep.Unpaired = append(rep.Unpaired, s.Name)
+	}
+	rep.Seconds.Transport, rep.Seconds.Alpha = res.DeltaSeconds, res.AlphaSeconds
+}
+
+// loadModels reads the three model folders of a transfer.
+func loadModels(sourceBase, sourceFT, targetBase string) (transfer.Models, error) {
+	var ms transfer.Models
+	var err error
+	if ms.SourceBase, err = model.Load(sourceBase); err != nil {
+		return ms, err
+	}
+	if ms.SourceFinetuned, err = model.Load(sourceFT); err != nil {
+		return ms, err
+	}
+	if ms.TargetBase, err = model.Load(targetBase); err != nil {
+		return ms, err
+	}
+	if ms.SourceBase.Type() != ms.SourceFinetuned.Type() {
+		return ms, fmt.Errorf("source base %s is a %q model but the fine-tuned source %s a %q model", sourceBase, ms.SourceBase.Type(), sourceFT, ms.SourceFinetuned.Type())
+	}
+	return ms, nil
+}
+
+// calibration loads the calibration data, keeps K samples per class and,
+// when α is to be chosen, splits off the held-out part.
+func calibration(spec string, k int, seed uint64, heldOut float64, split bool) (stats, held transfer.Samples, err error) {
+	ds, err := loadData(spec)
+	if err != nil {
+		return stats, held, err
+	}
+	sel, err := data.PerClass(ds, k, seed)
+	if err != nil {
+		return stats, held, fmt.Errorf("calibration data %s: %w", spec, err)
+	}
+	if !split {
+		return samples(sel), held, nil
+	}
+	s, h, err := data.SplitHeldOut(sel, heldOut, seed)
+	if err != nil {
+		return stats, held, fmt.Errorf("calibration data %s: %w", spec, err)
+	}
+	return samples(s), samples(h), nil
+}
+
+func samples(ds *data.Dataset) transfer.Samples {
+	return transfer.Samples{Inputs: ds.Images, Labels: ds.Labels}
+}
+
+// dataSpecHelp describes the dataset grammar of --calib and --data.
+const dataSpecHelp = `mnist[:train|:test], an MNIST idx folder[:train|:test], a folder of class sub-folders, or a .safetensors file; append @TASK for a shifted task (` + "e.g. mnist:test@invert)"
+
+// loadData loads a dataset spec, with an optional "@task" suffix that
+// applies one of the built-in shifted tasks.
+func loadData(spec string) (*data.Dataset, error) {
+	base, task, hasTask := strings.Cut(spec, "@")
+	if _, err := os.Stat(spec); err == nil {
+		base, hasTask = spec, false
+	}
+	ds, err := data.Load(base)
+	if err != nil {
+		return nil, err
+	}
+	if !hasTask {
+		return ds, nil
+	}
+	t, err := data.TaskByName(task)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %q: %w", spec, err)
+	}
+	return t.Apply(ds, 0), nil
+}
+
+// checkOutput refuses an output folder that is, contains or lies inside an
+// input, or that exists without --force.
+func checkOutput(out string, force bool, inputs ...string) error {
+	absOut, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	for _, in := range inputs {
+		absIn, err := filepath.Abs(in)
+		if err != nil {
+			return err
+		}
+		if absIn == absOut || strings.HasPrefix(absIn+string(filepath.Separator), absOut+string(filepath.Separator)) || strings.HasPrefix(absOut, absIn+string(filepath.Separator)) {
+			return fmt.Errorf("--out %s would overwrite the input %s", out, in)
+		}
+	}
+	if _, err := os.Stat(out); err == nil && !force {
+		return fmt.Errorf("--out %s exists (use --force to replace it)", out)
+	}
+	return nil
+}
+
+// writeModelDir builds an output folder under a temporary name beside dir
+// and renames it into place only when write succeeded, so dir never holds a
+// half-written model.
+func writeModelDir(dir string, force bool, write func(tmp string) error) error {
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	if err := write(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if force {
+		if err := os.RemoveAll(dir); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	return nil
+}

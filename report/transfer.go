@@ -1,0 +1,135 @@
+// Package report renders bico's results for people and programs: JSON,
+// Markdown tables and PNG figures.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Transfer describes one transfer: what was done, with what, and how well
+// each part went. It is written as bico-report.json and bico-report.md.
+type Transfer struct {
+	Method          string            `json:"method"`
+	SourceBase      string            `json:"source_base"`
+	SourceFinetuned string            `json:"source_finetuned"`
+	TargetBase      string            `json:"target_base"`
+	Calibration     Calibration       `json:"calibration"`
+	Options         map[string]string `json:"options"`
+	Alpha           float64           `json:"alpha"`
+	AlphaFrom       string            `json:"alpha_chosen_by"`
+	AlphaCurve      []AlphaPoint      `json:"alpha_curve,omitempty"`
+	Sites           []SiteMap         `json:"maps,omitempty"`
+	Unpaired        []string          `json:"unpaired_target_sites,omitempty"`
+	Seconds         Timings           `json:"seconds"`
+}
+
+// Calibration says which samples the transfer saw.
+type Calibration struct {
+	Data     string `json:"data"`
+	PerClass int    `json:"per_class"`
+	Seed     uint64 `json:"seed"`
+	Stats    int    `json:"stats_samples"`   // samples behind the statistics
+	HeldOut  int    `json:"heldout_samples"` // samples α was chosen on
+}
+
+// AlphaPoint is the held-out score for one α.
+type AlphaPoint struct {
+	Alpha    float64 `json:"alpha"`
+	Accuracy float64 `json:"accuracy"`
+	Loss     float64 `json:"loss"`
+}
+
+// SiteMap is the alignment quality of one Procrustes map.
+type SiteMap struct {
+	Statistic string  `json:"statistic"`
+	DA        int     `json:"d_source"`
+	DB        int     `json:"d_target"`
+	Rank      int     `json:"rank"`
+	Quality   float64 `json:"quality"`
+}
+
+// Timings splits the transfer's wall-clock time.
+type Timings struct {
+	Load        float64 `json:"load"`
+	Calibration float64 `json:"calibration"`
+	Transport   float64 `json:"maps_and_transport"`
+	Alpha       float64 `json:"alpha_selection"`
+	Write       float64 `json:"write"`
+}
+
+// Markdown renders the report for people.
+func (r *Transfer) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# bico transfer report\n\n")
+	fmt.Fprintf(&b, "| | |\n|---|---|\n")
+	fmt.Fprintf(&b, "| method | `%s` |\n", r.Method)
+	fmt.Fprintf(&b, "| source base | `%s` |\n| source fine-tuned | `%s` |\n| target base | `%s` |\n", r.SourceBase, r.SourceFinetuned, r.TargetBase)
+	c := r.Calibration
+	fmt.Fprintf(&b, "| calibration | `%s`, %d per class, seed %d: %d samples for statistics, %d held out |\n", c.Data, c.PerClass, c.Seed, c.Stats, c.HeldOut)
+	fmt.Fprintf(&b, "| α | %g (%s) |\n", r.Alpha, r.AlphaFrom)
+	for _, k := range sortedKeys(r.Options) {
+		fmt.Fprintf(&b, "| option %s | %s |\n", k, r.Options[k])
+	}
+	t := r.Seconds
+	fmt.Fprintf(&b, "| seconds | load %.2f, calibration %.2f, maps+transport %.2f, α %.2f, write %.2f |\n", t.Load, t.Calibration, t.Transport, t.Alpha, t.Write)
+	if len(r.AlphaCurve) > 0 {
+		fmt.Fprintf(&b, "\n## α on held-out calibration samples\n\n| α | accuracy | loss |\n|---:|---:|---:|\n")
+		for _, p := range r.AlphaCurve {
+			mark := ""
+			if p.Alpha == r.Alpha {
+				mark = " ←"
+			}
+			fmt.Fprintf(&b, "| %g | %.4f | %.4f%s |\n", p.Alpha, p.Accuracy, p.Loss, mark)
+		}
+	}
+	if len(r.Sites) > 0 {
+		fmt.Fprintf(&b, "\n## Maps\n\nquality = tr(TᵀC)/‖C‖_* (1: the statistic is exactly a rotation)\n\n| statistic | d_A | d_B | rank | quality |\n|---|---:|---:|---:|---:|\n")
+		for _, s := range r.Sites {
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %.4f |\n", s.Statistic, s.DA, s.DB, s.Rank, s.Quality)
+		}
+	}
+	if len(r.Unpaired) > 0 {
+		fmt.Fprintf(&b, "\nTarget sites without a source partner (no delta): %s\n", strings.Join(r.Unpaired, ", "))
+	}
+	return b.String()
+}
+
+// Write stores the report in dir as bico-report.json and bico-report.md.
+func (r *Transfer) Write(dir string) error {
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, "bico-report.json"), append(js, '\n')); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, "bico-report.md"), []byte(r.Markdown()))
+}
+
+// WriteFileAtomic writes data to a temporary file beside path and renames
+// it into place, so that path never holds a partial file.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
