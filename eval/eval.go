@@ -47,7 +47,7 @@ func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *ten
 		x := tensor.FromSlice(inputs.Data[i*per:j*per], append([]int{j - i}, inputs.Shape[1:]...)...)
 		t := autodiff.NewTape[float32](be)
 		t.NoGrad = true
-		logits := m.Forward(t, x).Value
+		logits := m.Forward(t, autodiff.Const(x)).Value
 		c, l := score(logits, labels[i:j])
 		correct += c
 		loss += l

@@ -220,8 +220,8 @@ func (m *mlpModel) CheckInput(shape []int) error {
 }
 
 // Forward implements Model. It panics on inputs that CheckInput rejects.
-func (m *mlpModel) Forward(t *Tape, inputs *Tensor) *Var {
-	if err := m.CheckInput(inputs.Shape); err != nil {
+func (m *mlpModel) Forward(t *Tape, inputs *Var) *Var {
+	if err := m.CheckInput(inputs.Value.Shape); err != nil {
 		panic(err)
 	}
 	act, err := t.ActivationByName(m.act)
@@ -229,7 +229,7 @@ func (m *mlpModel) Forward(t *Tape, inputs *Tensor) *Var {
 		panic(err) // checked when the model was built
 	}
 	P := m.params
-	h := autodiff.Const(inputs.View(inputs.Shape[0], m.input))
+	h := t.Reshape(inputs, inputs.Value.Shape[0], m.input)
 	for i := range m.hidden {
 		l := mlpLayer(i)
 		h = t.Linear(l, h, P[l+".weight"], P[l+".bias"])

@@ -65,8 +65,9 @@ type Model interface {
 	// Vectors lists the vector parameters.
 	Vectors() []Vector
 	// Forward records the model on t for a batch of inputs and returns the
-	// logits, shape [batch, NumLabels()].
-	Forward(t *Tape, inputs *Tensor) *Var
+	// logits, shape [batch, NumLabels()]. Inputs that need a gradient make
+	// activation gradients flow even when every parameter is frozen.
+	Forward(t *Tape, inputs *Var) *Var
 }
 
 // Builder makes a model of one architecture from its configuration and

@@ -59,7 +59,7 @@ func logits(t testing.TB, m Model, x *Tensor) *Tensor {
 	t.Helper()
 	tp := autodiff.NewTape[float32](backend(t))
 	tp.NoGrad = true
-	return m.Forward(tp, x).Value
+	return m.Forward(tp, autodiff.Const(x)).Value
 }
 
 func TestForwardShapes(t *testing.T) {
@@ -198,7 +198,7 @@ func TestObservedSites(t *testing.T) {
 		rec := &recorder{map[string][]int{}, map[string][]int{}, map[string][]int{}}
 		tp := autodiff.NewTape[float32](backend(t))
 		tp.Observer = rec
-		y := m.Forward(tp, randImages(5, 2, 1, 8, 8))
+		y := m.Forward(tp, autodiff.Const(randImages(5, 2, 1, 8, 8)))
 		tp.Backward(tp.CrossEntropy(y, []int{0, 1}))
 		for _, s := range m.Sites() {
 			in, out, g := rec.in[s.Name], rec.out[s.Name], rec.grad[s.Name]
@@ -266,7 +266,7 @@ func TestTrainingStepsLowerLoss(t *testing.T) {
 		labels := []int{0, 1, 2, 0, 1, 2}
 		step := func(lr float32) float32 {
 			tp := autodiff.NewTape[float32](backend(t))
-			loss := tp.CrossEntropy(m.Forward(tp, x), labels)
+			loss := tp.CrossEntropy(m.Forward(tp, autodiff.Const(x)), labels)
 			tp.Backward(loss)
 			for _, name := range m.ParamNames() {
 				p := m.Param(name)

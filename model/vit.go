@@ -349,21 +349,24 @@ func (v *vitModel) imageShape(shape []int) (batch, channels int, err error) {
 }
 
 // Forward implements Model. It panics on inputs that CheckInput rejects.
-func (v *vitModel) Forward(t *Tape, inputs *Tensor) *Var {
-	B, C, err := v.imageShape(inputs.Shape)
+func (v *vitModel) Forward(t *Tape, inputs *Var) *Var {
+	B, C, err := v.imageShape(inputs.Value.Shape)
 	if err != nil {
 		panic(err)
 	}
-	img := inputs.View(B, C, v.imageH, v.imageW)
+	x := t.Reshape(inputs, B, C, v.imageH, v.imageW)
 	if C != v.channels {
-		img = repeatChannels(img, v.channels)
+		// The repeated copy is a leaf of its own: a gradient reaches it (so
+		// activation gradients flow) but not the one-channel input.
+		rep := autodiff.Const(repeatChannels(x.Value, v.channels))
+		rep.SetNeedsGrad(inputs.NeedsGrad())
+		x = rep
 	}
 	P := v.params
 	act, err := t.ActivationByName(v.act)
 	if err != nil {
 		panic(err) // checked when the model was built
 	}
-	x := autodiff.Const(img)
 	patches := t.Patches(x, v.patchH)
 	h := t.Linear(vitPatchSite, patches, P[vitPatchSite+".weight"], P[vitPatchSite+".bias"])
 	h = t.PrependToken(h, P["vit.embeddings.cls_token"])

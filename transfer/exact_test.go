@@ -126,7 +126,7 @@ func runMethod(t *testing.T, ms Models, calib Samples, method string, alpha floa
 // logits runs m on the inputs without gradients.
 func logits(m model.Model, x *tensor.Tensor[float32]) *tensor.Tensor[float32] {
 	tp := newInferenceTape()
-	return m.Forward(tp, x).Value
+	return m.Forward(tp, autodiff.Const(x)).Value
 }
 
 func newInferenceTape() *model.Tape {

@@ -114,10 +114,8 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 		p.addStats(sp, needs.In, sp.A.In, sp.B.In, rec, acc)
 		p.addStats(sp, needs.Out, sp.A.Out, sp.B.Out, rec, acc)
 	}
-	// TODO(perf): freeze parameters (no weight gradients) once models take
-	// their input as a Var that can carry the gradient instead.
-	restoreA := freeze(src, needs.grads())
-	restoreB := freeze(ms.TargetBase, needs.grads())
+	restoreA := freeze(src, false)
+	restoreB := freeze(ms.TargetBase, needs.ParamGrad)
 	defer restoreA()
 	defer restoreB()
 	bs := opts.BatchSize
@@ -201,7 +199,9 @@ func pass(m model.Model, b Samples, obs autodiff.Observer[float32], grads bool, 
 	t := autodiff.NewTape[float32](be)
 	t.Observer = obs
 	t.NoGrad = !grads
-	logits := m.Forward(t, b.Inputs)
+	in := autodiff.Const(b.Inputs)
+	in.SetNeedsGrad(grads)
+	logits := m.Forward(t, in)
 	if grads {
 		loss := t.CrossEntropy(logits, b.Labels)
 		if f := loss.Value.FirstNonFinite(); f >= 0 {
