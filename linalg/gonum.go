@@ -1,6 +1,8 @@
 package linalg
 
 import (
+	"runtime"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -14,7 +16,9 @@ type goBackend struct {
 func Go() Backend { return goBackend{} }
 
 func (goBackend) Name() string { return "go" }
-func (goBackend) Threads() int { return 1 }
+
+// Threads is GOMAXPROCS: gonum splits large products over that many goroutines.
+func (goBackend) Threads() int { return runtime.GOMAXPROCS(0) }
 
 func trans(t bool) blas.Transpose {
 	if t {

@@ -1,0 +1,128 @@
+package linalg
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// benchBackends returns the backends to benchmark: OpenBLAS (when it loads)
+// and Go.
+func benchBackends(b *testing.B) []Backend {
+	bes := []Backend{}
+	if ob, err := OpenBLAS(0); err == nil {
+		bes = append(bes, ob)
+	} else {
+		b.Logf("OpenBLAS not benchmarked: %v", err)
+	}
+	return append(bes, Go())
+}
+
+// BenchmarkSgemm measures C = A·B for n×n float32 matrices.
+func BenchmarkSgemm(b *testing.B) {
+	for _, be := range benchBackends(b) {
+		for _, n := range []int{256, 1024, 2048} {
+			b.Run(fmt.Sprintf("%s/%d", be.Name(), n), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(1, 1))
+				x, y, z := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
+				for i := range x {
+					x[i], y[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+				}
+				if n >= 2048 && be.Name() == "go" {
+					// Estimate from a half-size product and skip when one
+					// operation would take over 10 s.
+					h := n / 2
+					t0 := time.Now()
+					be.Sgemm(false, false, h, h, h, 1, x, h, y, h, 0, z, h)
+					if est := 8 * time.Since(t0); est > 10*time.Second {
+						b.Skipf("pure Go at %d: about %v per operation", n, est.Round(time.Second))
+					}
+				}
+				be.Sgemm(false, false, n, n, n, 1, x, n, y, n, 0, z, n) // warm up
+				b.ResetTimer()
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					be.Sgemm(false, false, n, n, n, 1, x, n, y, n, 0, z, n)
+				}
+				sec := time.Since(start).Seconds()
+				b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/sec/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkCallOverhead shows the per-call cost of small float32 products.
+func BenchmarkCallOverhead(b *testing.B) {
+	for _, be := range benchBackends(b) {
+		for _, n := range []int{16, 64} {
+			b.Run(fmt.Sprintf("%s/%d", be.Name(), n), func(b *testing.B) {
+				x, y, z := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
+				for i := range x {
+					x[i], y[i] = 1, 1
+				}
+				for i := 0; i < b.N; i++ {
+					be.Sgemm(false, false, n, n, n, 1, x, n, y, n, 0, z, n)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkDgemm is BenchmarkSgemm in float64, at 1024.
+func BenchmarkDgemm(b *testing.B) {
+	for _, be := range benchBackends(b) {
+		const n = 1024
+		b.Run(fmt.Sprintf("%s/%d", be.Name(), n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			x, y, z := randMatrix(rng, n, n), randMatrix(rng, n, n), make([]float64, n*n)
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				be.Dgemm(false, false, n, n, n, 1, x, n, y, n, 0, z, n)
+			}
+			sec := time.Since(start).Seconds()
+			b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/sec/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkSVD measures the thin SVD of an n×n float64 matrix (dgesdd on
+// OpenBLAS). The Go backend at 1024 takes about 10 s per operation and is
+// skipped with -short.
+func BenchmarkSVD(b *testing.B) {
+	for _, be := range benchBackends(b) {
+		for _, n := range []int{256, 1024} {
+			b.Run(fmt.Sprintf("%s/%d", be.Name(), n), func(b *testing.B) {
+				if be.Name() == "go" && n >= 1024 && testing.Short() {
+					b.Skip("slow in pure Go; run without -short")
+				}
+				a := randMatrix(rand.New(rand.NewPCG(2, 2)), n, n)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, _, _, err := be.SVD(n, n, a); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkProcrustes compares the SVD and polar paths at 512.
+func BenchmarkProcrustes(b *testing.B) {
+	for _, be := range benchBackends(b) {
+		const n = 512
+		rng := rand.New(rand.NewPCG(3, 3))
+		c := alignedStatistic(rng, randOrthogonal(rng, n, n), n, n, 2*n, 0.1)
+		for _, m := range []Method{MethodSVD, MethodPolar} {
+			b.Run(fmt.Sprintf("%s/%v/%d", be.Name(), m, n), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					if _, err := ProcrustesWith(be, c, n, n, ProcrustesOptions{Method: m}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,231 @@
+package linalg
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// alignedStatistic returns C = X_Aᵀ·X_B for representations related by the
+// (semi-)orthogonal d_A×d_B map r, plus Gaussian noise of the given size on
+// the dependent side, from n rows. For d_A ≤ d_B, X_A is random and
+// X_B = X_A·R (so C = X_AᵀX_A·R); for d_A > d_B, X_B is random and
+// X_A = X_B·Rᵀ (so C = R·X_BᵀX_B). Either way the Procrustes map is R.
+func alignedStatistic(rng *rand.Rand, r []float64, dA, dB, n int, noise float64) []float64 {
+	var xa, xb []float64
+	if dA <= dB {
+		xa = randMatrix(rng, n, dA)
+		xb = mul(xa, r, n, dA, dB)
+		for i := range xb {
+			xb[i] += noise * rng.NormFloat64()
+		}
+	} else {
+		xb = randMatrix(rng, n, dB)
+		xa = mul(xb, transpose(r, dA, dB), n, dB, dA)
+		for i := range xa {
+			xa[i] += noise * rng.NormFloat64()
+		}
+	}
+	return mul(transpose(xa, n, dA), xb, dA, n, dB)
+}
+
+func randPermutation(rng *rand.Rand, d int) []float64 {
+	p := make([]float64, d*d)
+	for i, j := range rng.Perm(d) {
+		p[i*d+j] = 1
+	}
+	return p
+}
+
+func TestProcrustesRecoversMap(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be Backend) {
+		rng := rand.New(rand.NewPCG(11, 12))
+		type tc struct {
+			name   string
+			dA, dB int
+			r      []float64
+		}
+		cases := []tc{
+			{"orthogonal", 24, 24, randOrthogonal(rng, 24, 24)},
+			{"permutation", 24, 24, randPermutation(rng, 24)},
+			{"semi-orthogonal dA<dB", 16, 27, randOrthogonal(rng, 16, 27)},
+			{"semi-orthogonal dA>dB", 27, 16, randOrthogonal(rng, 27, 16)},
+		}
+		for _, c := range cases {
+			for _, method := range []Method{MethodSVD, MethodPolar} {
+				for _, noise := range []float64{0, 1e-3} {
+					name := fmt.Sprintf("%s/%v/noise=%g", c.name, method, noise)
+					n := 4 * max(c.dA, c.dB)
+					stat := alignedStatistic(rng, c.r, c.dA, c.dB, n, noise)
+					res, err := ProcrustesWith(be, stat, c.dA, c.dB, ProcrustesOptions{Method: method})
+					if err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					tol := 1e-8
+					if noise > 0 {
+						tol = 1e-2
+					}
+					if d := maxAbsDiff(res.T, c.r); d > tol {
+						t.Errorf("%s: max |T − R| = %g > %g", name, d, tol)
+					}
+					if res.OrthError > 1e-10 {
+						t.Errorf("%s: orthogonality error %g", name, res.OrthError)
+					}
+					if method == MethodSVD {
+						if res.Rank != min(c.dA, c.dB) {
+							t.Errorf("%s: rank %d", name, res.Rank)
+						}
+						if math.Abs(res.Quality-1) > 1e-8 {
+							t.Errorf("%s: quality %v", name, res.Quality)
+						}
+					} else if res.Rank != -1 || !math.IsNaN(res.Quality) || res.Iterations < 1 {
+						t.Errorf("%s: polar result rank %d quality %v iterations %d", name, res.Rank, res.Quality, res.Iterations)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestPolarAgreesWithSVD(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be Backend) {
+		rng := rand.New(rand.NewPCG(13, 14))
+		for _, sh := range [][2]int{{30, 30}, {20, 35}, {35, 20}, {1, 1}, {1, 6}, {6, 1}} {
+			dA, dB := sh[0], sh[1]
+			r := randOrthogonal(rng, dA, dB)
+			c := alignedStatistic(rng, r, dA, dB, 3*max(dA, dB), 0.3)
+			want, err := ProcrustesWith(be, c, dA, dB, ProcrustesOptions{Method: MethodSVD})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ProcrustesWith(be, c, dA, dB, ProcrustesOptions{Method: MethodPolar})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The polar path maps C + εE (ε = 1e-9·‖C‖_F), the SVD path C
+			// itself: they agree to O(ε·cond(C)).
+			if d := maxAbsDiff(got.T, want.T); d > 1e-7 {
+				t.Errorf("%v: polar and SVD maps differ by %g (%d iterations)", sh, d, got.Iterations)
+			}
+			// Both polar iterations directly, without regularisation, and
+			// Newton–Schulz also on square input.
+			if dA == dB {
+				tn, it, err := PolarNewton(be, c, dA, 1e-8, 50)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := maxAbsDiff(tn, want.T); d > 1e-8 {
+					t.Errorf("%v: PolarNewton differs by %g after %d steps", sh, d, it)
+				}
+			}
+			ts, it, err := PolarNewtonSchulz(be, c, dA, dB, 1e-8, 200)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxAbsDiff(ts, want.T); d > 1e-8 {
+				t.Errorf("%v: PolarNewtonSchulz differs by %g after %d steps", sh, d, it)
+			}
+		}
+		// Too few steps is an error.
+		c := randMatrix(rng, 10, 6)
+		if _, _, err := PolarNewtonSchulz(be, c, 10, 6, 1e-12, 2); err == nil {
+			t.Error("PolarNewtonSchulz: no error after 2 steps")
+		}
+		if _, _, err := PolarNewton(be, randMatrix(rng, 8, 8), 8, 1e-14, 1); err == nil {
+			t.Error("PolarNewton: no error after 1 step")
+		}
+		if _, _, err := PolarNewton(be, make([]float64, 9), 3, 1e-8, 10); err == nil {
+			t.Error("PolarNewton: singular matrix accepted")
+		}
+	})
+}
+
+// TestProcrustesRankDeficient checks the completion of METHOD.md §3.5: for
+// square C whose null space N is shared with Cᵀ, T is the identity on N.
+func TestProcrustesRankDeficient(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be Backend) {
+		rng := rand.New(rand.NewPCG(15, 16))
+		const d, k = 20, 4
+		nb := randOrthogonal(rng, d, k) // d×k, orthonormal columns
+		p := rectIdentity(d, d)         // P = I − N·Nᵀ
+		nnT := mul(nb, transpose(nb, d, k), d, k, d)
+		for i := range p {
+			p[i] -= nnT[i]
+		}
+		c0 := alignedStatistic(rng, randOrthogonal(rng, d, d), d, d, 3*d, 0)
+		c := mul(mul(p, c0, d, d, d), p, d, d, d)
+		for _, method := range []Method{MethodSVD, MethodPolar} {
+			res, err := ProcrustesWith(be, c, d, d, ProcrustesOptions{Method: method})
+			if err != nil {
+				t.Fatalf("%v: %v", method, err)
+			}
+			// The SVD resolves the ε-sized null block to about
+			// u·‖C‖/ε ≈ 1e-7 with the default Eps.
+			tol := 1e-7
+			e := maxAbsDiff(mul(res.T, nb, d, d, k), nb)
+			t.Logf("%v: max |T·N − N| = %.3g", method, e)
+			if e > tol {
+				t.Errorf("%v: T is not the identity on the null space: max |T·N − N| = %g", method, e)
+			}
+			if res.OrthError > 1e-9 {
+				t.Errorf("%v: orthogonality error %g", method, res.OrthError)
+			}
+			// On the range, T is still optimal: tr(TᵀC) = ‖C‖_*.
+			_, s, _, err := be.SVD(d, d, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nuclear := 0.0
+			for _, v := range s {
+				nuclear += v
+			}
+			if q := dot(res.T, c) / nuclear; math.Abs(q-1) > 1e-8 {
+				t.Errorf("%v: tr(TᵀC)/‖C‖_* = %v", method, q)
+			}
+			if method == MethodSVD {
+				if res.Rank != d-k {
+					t.Errorf("rank %d, want %d (singular values %v)", res.Rank, d-k, res.Singular)
+				}
+				if math.Abs(res.Quality-1) > 1e-8 {
+					t.Errorf("quality %v", res.Quality)
+				}
+			}
+		}
+
+		// Rectangular, fewer rows than either width: rank = rows, T still
+		// semi-orthogonal and optimal.
+		const n = 8
+		for _, sh := range [][2]int{{20, 14}, {14, 20}} {
+			dA, dB := sh[0], sh[1]
+			xa, xb := randMatrix(rng, n, dA), randMatrix(rng, n, dB)
+			c := mul(transpose(xa, n, dA), xb, dA, n, dB)
+			res, err := ProcrustesWith(be, c, dA, dB, ProcrustesOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Rank != n {
+				t.Errorf("%v: rank %d, want %d", sh, res.Rank, n)
+			}
+			if res.OrthError > 1e-10 || math.Abs(res.Quality-1) > 1e-8 {
+				t.Errorf("%v: orthogonality error %g, quality %v", sh, res.OrthError, res.Quality)
+			}
+		}
+
+		// C = 0: the identity.
+		res, err := ProcrustesWith(be, make([]float64, 6*4), 6, 4, ProcrustesOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if maxAbsDiff(res.T, rectIdentity(6, 4)) != 0 || res.Rank != 0 {
+			t.Errorf("C = 0: T = %v, rank %d", res.T, res.Rank)
+		}
+		// Bad input is an error.
+		if _, err := Procrustes(be, make([]float64, 5), 2, 3); err == nil {
+			t.Error("short input accepted")
+		}
+		if _, err := Procrustes(be, []float64{1, math.Inf(1), 0, 1}, 2, 2); err == nil {
+			t.Error("Inf accepted")
+		}
+	})
+}

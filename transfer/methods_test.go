@@ -1,0 +1,201 @@
+package transfer
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// TestBiCoRecoversWiderMLP: B is A embedded in a wider model (extra hidden
+// units with zero weights in and out, at permuted positions), so BiCo with
+// α = 1 must place τ_A exactly on A's units and nothing elsewhere.
+func TestBiCoRecoversWiderMLP(t *testing.T) {
+	a := mlpModel(t, []int{16, 16}, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	wide := mlpModel(t, []int{20, 24}, 5)
+	rng := rand.New(rand.NewPCG(8, 8))
+	// pos[i] is where A's unit i sits in B.
+	pos0, pos1 := rng.Perm(20)[:16], rng.Perm(24)[:16]
+	embed := func(src params) params {
+		out := params{}
+		for _, n := range wide.ParamNames() {
+			out[n] = tensor.New[float32](wide.Param(n).Value.Shape...)
+		}
+		for i := 0; i < 16; i++ {
+			for j := 0; j < 12; j++ {
+				out["layers.0.weight"].Data[pos0[i]*12+j] = src["layers.0.weight"].Data[i*12+j]
+			}
+			out["layers.0.bias"].Data[pos0[i]] = src["layers.0.bias"].Data[i]
+			for j := 0; j < 16; j++ {
+				out["layers.1.weight"].Data[pos1[i]*20+pos0[j]] = src["layers.1.weight"].Data[i*16+j]
+			}
+			out["layers.1.bias"].Data[pos1[i]] = src["layers.1.bias"].Data[i]
+			for c := 0; c < 4; c++ {
+				out["classifier.weight"].Data[c*24+pos1[i]] = src["classifier.weight"].Data[c*16+i]
+			}
+		}
+		copy(out["classifier.bias"].Data, src["classifier.bias"].Data)
+		return out
+	}
+	b, err := model.WithParams(wide, embed(model.Params(a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calib := randomSamples(128, 4, 7, 12)
+	if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
+		t.Fatalf("the widened model is not functionally equal to the source: logits differ by %.3g", e)
+	}
+	res := runMethod(t, Models{a, aft, b}, calib, "bico", 1)
+	want := embed(taskVectors(t, a, aft))
+	for name, w := range want {
+		if e := relErr(res.Delta[name], w); e > 1e-3 {
+			t.Errorf("%s: transported delta differs from the embedded τ_A by %.3g (relative)", name, e)
+		}
+	}
+	if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 1e-3 {
+		t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
+	}
+}
+
+// TestNaiveOnSameModel: with B = A, naive transfer at α = 1 is θ_A^ft.
+func TestNaiveOnSameModel(t *testing.T) {
+	a := mlpModel(t, []int{16}, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	res := runMethod(t, Models{a, aft, a}, randomSamples(32, 4, 1, 12), "naive", 1)
+	for _, n := range a.ParamNames() {
+		if e := tensor.MaxAbsDiff(res.Model.Param(n).Value, aft.Param(n).Value); e > 1e-6 {
+			t.Errorf("%s: naive(α=1) differs from θ_A^ft by %g", n, e)
+		}
+	}
+}
+
+// TestEveryMethodOnSameModel: with B = A every bilinear method's maps are
+// the identity, so each returns τ_A; gradfix keeps a subset of τ_A.
+func TestEveryMethodOnSameModel(t *testing.T) {
+	a := tinyViT(t, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	calib := randomSamples(64, 3, 9, 1, 8, 8)
+	tau := taskVectors(t, a, aft)
+	for _, name := range []string{"bico", "bico-grad", "theseus"} {
+		res := runMethod(t, Models{a, aft, a}, calib, name, 1)
+		for n, w := range tau {
+			if e := relErr(res.Delta[n], w); e > 2e-3 {
+				t.Errorf("%s: %s differs from τ_A by %.3g", name, n, e)
+			}
+		}
+	}
+	res := runMethod(t, Models{a, aft, a}, calib, "gradfix", 1)
+	kept, total := 0, 0
+	for n, w := range tau {
+		for i, v := range res.Delta[n].Data {
+			total++
+			if v != 0 {
+				kept++
+				if v != w.Data[i] {
+					t.Fatalf("gradfix changed %s[%d] from %g to %g", n, i, w.Data[i], v)
+				}
+			}
+		}
+	}
+	if kept == 0 || kept == total {
+		t.Errorf("gradfix kept %d of %d coordinates; want a proper subset", kept, total)
+	}
+}
+
+// TestDeterministic: the same inputs give bitwise identical deltas.
+func TestDeterministic(t *testing.T) {
+	a := tinyViT(t, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	b := tinyViT(t, 7)
+	calib := randomSamples(40, 3, 9, 1, 8, 8)
+	r1 := runMethod(t, Models{a, aft, b}, calib, "bico", 2)
+	r2 := runMethod(t, Models{a, aft, b}, calib, "bico", 2)
+	for n, d := range r1.Delta {
+		for i, v := range d.Data {
+			if math.Float32bits(v) != math.Float32bits(r2.Delta[n].Data[i]) {
+				t.Fatalf("%s[%d]: %g then %g", n, i, v, r2.Delta[n].Data[i])
+			}
+		}
+	}
+}
+
+// TestShapeMismatchRefused: naive and gradfix refuse models of other
+// widths with an error naming the parameter.
+func TestShapeMismatchRefused(t *testing.T) {
+	a := mlpModel(t, []int{16}, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	b := mlpModel(t, []int{20}, 3)
+	for _, name := range []string{"naive", "gradfix"} {
+		m, _ := Lookup(name)
+		p, err := Prepare(context.Background(), Models{a, aft, b}, randomSamples(16, 4, 1, 12), m.Needs(), Options{Backend: linalg.MustDefault()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Finish(context.Background(), p, m, Samples{}, 1, nil)
+		if err == nil || !strings.Contains(err.Error(), "layers.0.weight") || !strings.Contains(err.Error(), "same shape") {
+			t.Errorf("%s on different widths: error %v, want one naming layers.0.weight", name, err)
+		}
+	}
+}
+
+// TestBadCalibration: empty sets and labels outside a head are errors.
+func TestBadCalibration(t *testing.T) {
+	a := mlpModel(t, []int{16}, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	m, _ := Lookup("bico")
+	opts := Options{Backend: linalg.MustDefault()}
+	empty := Samples{Inputs: tensor.New[float32](0, 12), Labels: nil}
+	if _, err := Prepare(context.Background(), Models{a, aft, a}, empty, m.Needs(), opts); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("empty calibration set: error %v", err)
+	}
+	bad := randomSamples(8, 4, 1, 12)
+	bad.Labels[3] = 7
+	if _, err := Prepare(context.Background(), Models{a, aft, a}, bad, m.Needs(), opts); err == nil || !strings.Contains(err.Error(), "7") {
+		t.Errorf("label 7 for a 4-class head: error %v", err)
+	}
+}
+
+// TestChooseAlpha picks the best held-out point and reports the curve.
+func TestChooseAlpha(t *testing.T) {
+	a := mlpModel(t, []int{16}, 1)
+	aft := perturbed(t, a, 2, 0.3)
+	calib := randomSamples(64, 4, 3, 12)
+	// Labels the fine-tuned source predicts: transferring it helps.
+	calib.Labels = argmax(logits(aft, calib.Inputs))
+	m, _ := Lookup("naive")
+	p, err := Prepare(context.Background(), Models{a, aft, a}, calib, m.Needs(), Options{Backend: linalg.MustDefault()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Finish(context.Background(), p, m, calib, -1, []float64{0, 0.5, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Curve) != 3 || res.AlphaFrom != "held-out" {
+		t.Fatalf("curve %v, chosen by %q", res.Curve, res.AlphaFrom)
+	}
+	if res.Alpha != 1 || res.Curve[2].Accuracy != 1 {
+		t.Errorf("chose α = %g from %v; want 1 (accuracy 1)", res.Alpha, res.Curve)
+	}
+}
+
+func argmax(x *tensor.Tensor[float32]) []int {
+	c := x.Dim(-1)
+	out := make([]int, x.Rows())
+	for r := range out {
+		best := 0
+		for j := 1; j < c; j++ {
+			if x.Data[r*c+j] > x.Data[r*c+best] {
+				best = j
+			}
+		}
+		out[r] = best
+	}
+	return out
+}
