@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bico-dev/bico/data"
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/safetensors"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// run executes bico with args and returns its output and error.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := rootCmd()
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+// fixture writes a source base, a fine-tuned source, a target base (another
+// initialisation) and a calibration dataset file into a temporary folder.
+type fixture struct {
+	dir, a, aft, b, calib string
+}
+
+func newFixture(t *testing.T, targetHidden int) fixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := fixture{dir: dir, a: filepath.Join(dir, "a"), aft: filepath.Join(dir, "aft"), b: filepath.Join(dir, "b"), calib: filepath.Join(dir, "calib.safetensors")}
+	labels := []string{"w", "x", "y", "z"}
+	build := func(hidden int, seed uint64) model.Model {
+		m, err := model.Build(model.MLPConfig{InputSize: 12, HiddenSizes: []int{hidden}, HiddenAct: "gelu", Labels: labels}.Map(), nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a := build(16, 1)
+	rng := rand.New(rand.NewPCG(2, 2))
+	ps := map[string]*tensor.Tensor[float32]{}
+	for name, v := range model.Params(a) {
+		c := v.Clone()
+		for i := range c.Data {
+			c.Data[i] += 0.05 * float32(rng.NormFloat64())
+		}
+		ps[name] = c
+	}
+	aft, err := model.WithParams(a, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir, m := range map[string]model.Model{f.a: a, f.aft: aft, f.b: build(targetHidden, 3)} {
+		if err := model.Save(dir, m, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds := &data.Dataset{Images: tensor.New[float32](80, 1, 3, 4), Labels: make([]int, 80), Classes: 4}
+	for i := range ds.Images.Data {
+		ds.Images.Data[i] = rng.Float32()
+	}
+	for i := range ds.Labels {
+		ds.Labels[i] = i % 4
+	}
+	if err := data.SaveSafetensors(f.calib, ds); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f fixture) transferArgs(out string, extra ...string) []string {
+	return append([]string{"transfer", "--quiet", "--source-base", f.a, "--source-finetuned", f.aft, "--target-base", f.b,
+		"--calib", f.calib, "--per-class", "16", "--out", out}, extra...)
+}
+
+func TestTransferWritesModelAndReport(t *testing.T) {
+	f := newFixture(t, 20)
+	out := filepath.Join(f.dir, "out")
+	if msg, err := run(t, f.transferArgs(out)...); err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	for _, name := range []string{"config.json", "model.safetensors", "bico-report.json", "bico-report.md"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Errorf("output lacks %s", name)
+		}
+	}
+	var rep struct {
+		Method     string
+		Alpha      float64
+		AlphaCurve []struct{ Alpha float64 } `json:"alpha_curve"`
+		Maps       []struct{ Quality float64 }
+	}
+	js, _ := os.ReadFile(filepath.Join(out, "bico-report.json"))
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Method != "bico" || len(rep.AlphaCurve) == 0 || len(rep.Maps) == 0 {
+		t.Errorf("report: %s", js)
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Param("layers.0.weight").Value.Shape[0] != 20 {
+		t.Errorf("output has the source's width, want the target's")
+	}
+	msg, err := run(t, "eval", "--model", out, "--data", f.calib, "--json")
+	if err != nil || !strings.Contains(msg, `"accuracy"`) {
+		t.Errorf("eval: %v %s", err, msg)
+	}
+	// A second run into the same folder needs --force.
+	if _, err := run(t, f.transferArgs(out)...); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("existing output: %v", err)
+	}
+}
+
+// TestTransferBadInput: every bad input is a clear error and writes nothing.
+func TestTransferBadInput(t *testing.T) {
+	f := newFixture(t, 20)
+	same := newFixture(t, 16)
+	rewrite := func(t *testing.T, dir string, edit func(name string, v []float32) ([]float32, bool)) {
+		ck, err := safetensors.OpenDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts []safetensors.Tensor
+		for _, name := range ck.Names() {
+			v, shape, err := ck.Float32(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, keep := edit(name, append([]float32(nil), v...)); keep {
+				ts = append(ts, safetensors.F32(name, shape, v))
+			}
+		}
+		ck.Close()
+		if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name  string
+		setup func(t *testing.T) fixture
+		extra []string
+		want  []string
+	}{
+		{"missing tensor", func(t *testing.T) fixture {
+			g := newFixture(t, 20)
+			rewrite(t, g.b, func(n string, v []float32) ([]float32, bool) { return v, n != "layers.0.bias" })
+			return g
+		}, nil, []string{"layers.0.bias", "model.safetensors"}},
+		{"non-finite weight", func(t *testing.T) fixture {
+			g := newFixture(t, 20)
+			rewrite(t, g.aft, func(n string, v []float32) ([]float32, bool) {
+				if n == "layers.0.weight" {
+					v[5] = float32(math.NaN())
+				}
+				return v, true
+			})
+			return g
+		}, nil, []string{"layers.0.weight", "NaN"}},
+		{"shape mismatch", func(*testing.T) fixture { return f }, []string{"--method", "naive"}, []string{"same shape", "layers.0.weight"}},
+		{"labels outside the head", func(t *testing.T) fixture {
+			g := newFixture(t, 20)
+			ds, _ := data.LoadSafetensors(g.calib)
+			for i := range ds.Labels {
+				ds.Labels[i] = i % 5
+			}
+			ds.Classes = 5
+			if err := data.SaveSafetensors(g.calib, ds); err != nil {
+				t.Fatal(err)
+			}
+			return g
+		}, []string{"--per-class", "4"}, []string{"label", "4", "head"}},
+		{"empty calibration", func(*testing.T) fixture { return same }, []string{"--per-class", "0"}, []string{"calibration"}},
+		{"output overwrites an input", func(*testing.T) fixture { return same }, nil, []string{"overwrite"}},
+		{"bad alpha", func(*testing.T) fixture { return same }, []string{"--alpha", "much"}, []string{"--alpha"}},
+		{"corrupt header", func(t *testing.T) fixture {
+			g := newFixture(t, 20)
+			os.WriteFile(filepath.Join(g.a, "model.safetensors"), []byte("\xff\xff\xff\xff\xff\xff\xff\x7f{"), 0o644)
+			return g
+		}, nil, []string{"model.safetensors"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := c.setup(t)
+			out := filepath.Join(g.dir, "out-"+strings.ReplaceAll(c.name, " ", "-"))
+			args := g.transferArgs(out, c.extra...)
+			if c.name == "output overwrites an input" {
+				args = g.transferArgs(g.b)
+			}
+			_, err := run(t, args...)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if _, serr := os.Stat(out); serr == nil {
+				t.Errorf("output %s was written", out)
+			}
+			if ents, _ := filepath.Glob(filepath.Join(g.dir, ".out*")); len(ents) > 0 {
+				t.Errorf("temporary output left behind: %v", ents)
+			}
+		})
+	}
+}
+
+func TestVersionAndInspect(t *testing.T) {
+	msg, err := run(t, "version")
+	if err != nil || !strings.Contains(msg, "blas") {
+		t.Fatalf("version: %v %s", err, msg)
+	}
+	f := newFixture(t, 20)
+	msg, err = run(t, "inspect", f.a)
+	if err != nil || !strings.Contains(msg, "layers.0.weight") || !strings.Contains(msg, "MLPForImageClassification") {
+		t.Errorf("inspect: %v\n%s", err, msg)
+	}
+}
