@@ -34,7 +34,8 @@ func (m Method) String() string {
 
 // Defaults of ProcrustesOptions.
 const (
-	// DefaultEps is the regularisation ε/‖C‖_F: the map is that of C + εE.
+	// DefaultEps is MethodPolar's regularisation ε/‖C‖_F: its map is that
+	// of C + εE.
 	DefaultEps = 1e-9
 	// DefaultNullTol is the relative singular value below which MethodSVD
 	// treats a direction as null (above float32 accumulation noise).
@@ -49,15 +50,16 @@ const (
 type ProcrustesOptions struct {
 	// Method is MethodSVD (default) or MethodPolar.
 	Method Method
-	// Eps is the regularisation relative to ‖C‖_F: the map is computed from
-	// C + ε·E with ε = Eps·‖C‖_F and E the d_A×d_B identity (ones on the
-	// leading min(d_A, d_B) diagonal). For square C this makes T the
-	// identity on the null space that C shares with Cᵀ, and fixes T
-	// deterministically wherever C is rank-deficient (METHOD.md §3.5).
-	// 0 means DefaultEps; a negative value disables the regularisation.
-	// Statistics accumulated from float32 data carry rounding noise of
-	// about 1e-7·‖C‖ in their null space; raise Eps above that (say 1e-5)
-	// if the null-space completion must dominate the noise.
+	// Eps (MethodPolar only) is the regularisation relative to ‖C‖_F: the
+	// iteration runs on C + ε·E with ε = Eps·‖C‖_F and E the d_A×d_B
+	// identity (ones on the leading min(d_A, d_B) diagonal), which for
+	// square C makes T the identity on the null space that C shares with
+	// Cᵀ (METHOD.md §3.5) and keeps the iteration away from exact
+	// singularity. Statistics accumulated from float32 data carry rounding
+	// noise of about 1e-7·‖C‖ in their null space, which this ε does not
+	// dominate: on rank-deficient C prefer MethodSVD (see NullTol), or
+	// raise Eps above the noise (say 1e-5). 0 means DefaultEps; a negative
+	// value disables the regularisation.
 	Eps float64
 	// NullTol (MethodSVD): singular directions with σᵢ ≤ NullTol·σ₁ are
 	// taken as the null space of C, where T is completed by the limit of
@@ -83,15 +85,15 @@ type ProcrustesResult struct {
 	// Rank is the numerical rank of C: the number of singular values above
 	// NullTol·σ₁; -1 with MethodPolar, which does not compute them.
 	Rank int
-	// Singular holds the singular values of C + εE in decreasing order
-	// (MethodSVD only). They are within ε of those of C.
+	// Singular holds the singular values of C in decreasing order
+	// (MethodSVD only).
 	Singular []float64
 	// Quality is tr(TᵀC)/‖C‖_*, with the nuclear norm ‖C‖_* taken as the
-	// sum of Singular. It is at most 1 up to ε-level terms; 1 means T
-	// attains the optimum. With the exact SVD map it is 1 − O(ε·d/‖C‖_*),
-	// so it flags numerical trouble rather than poor alignment. 1 when
-	// C = 0; NaN with MethodPolar (the nuclear norm needs the SVD); see
-	// OrthError there.
+	// sum of Singular. It is at most 1; 1 means T attains the optimum.
+	// The SVD map attains it by construction (up to the null directions
+	// below NullTol), so Quality flags numerical trouble rather than poor
+	// alignment. 1 when C = 0; NaN with MethodPolar (the nuclear norm needs
+	// the SVD); see OrthError there.
 	Quality float64
 	// OrthError is ‖TᵀT − I‖_F (d_A ≥ d_B) or ‖TTᵀ − I‖_F (d_A < d_B).
 	OrthError float64
@@ -100,8 +102,8 @@ type ProcrustesResult struct {
 }
 
 // Procrustes returns the row-major d_A×d_B map T = U·Vᵀ from the thin SVD of
-// the row-major d_A×d_B matrix c (regularised as described at
-// ProcrustesOptions.Eps). It is ProcrustesWith with default options.
+// the row-major d_A×d_B matrix c, completed on its null space as described
+// at procrustesSVD. It is ProcrustesWith with default options.
 func Procrustes(be Backend, c []float64, dA, dB int) ([]float64, error) {
 	res, err := ProcrustesWith(be, c, dA, dB, ProcrustesOptions{})
 	if err != nil {
@@ -111,9 +113,10 @@ func Procrustes(be Backend, c []float64, dA, dB int) ([]float64, error) {
 }
 
 // ProcrustesWith computes the orthogonal Procrustes map of the row-major
-// d_A×d_B statistic c (c is not modified): T = polar factor of C + εE,
-// i.e. U·Vᵀ from the thin SVD C + εE = U·Σ·Vᵀ, with the rank and quality
-// diagnostics of ProcrustesResult.
+// d_A×d_B statistic c (c is not modified), the maximiser of tr(TᵀC): with
+// MethodSVD U₁·V₁ᵀ from the thin SVD plus the null-space completion of
+// procrustesSVD, with MethodPolar the polar factor of C + εE by iteration;
+// with the rank and quality diagnostics of ProcrustesResult.
 func ProcrustesWith(be Backend, c []float64, dA, dB int, opt ProcrustesOptions) (ProcrustesResult, error) {
 	res := ProcrustesResult{Method: opt.Method, Rank: -1, Quality: math.NaN()}
 	if err := checkMatrix("Procrustes", c, dA, dB); err != nil {
@@ -423,13 +426,19 @@ func nullTol(opt ProcrustesOptions) float64 {
 // r = min(d_A, d_B) columns) split into the directions above the null
 // threshold (U₁, V₁) and those at or below it (U₀, V₀), the map is
 //
-//	T = U₁·V₁ᵀ + U₀·polar(U₀ᵀ·E·V₀)·V₀ᵀ,
+//	T = U₁·V₁ᵀ + polar(P_A·E·V₀)·V₀ᵀ   (d_A ≥ d_B)
+//	T = U₁·V₁ᵀ + U₀·polar(U₀ᵀ·E·P_B)   (d_A < d_B)
 //
-// which is the limit of the map of C + εE as ε → 0, computed without
-// letting rounding noise in the null space decide it. For square C whose
-// left and right null spaces coincide (a gradient statistic whose rows all
-// sum to zero, a Gram matrix of rank-deficient rows) it is the identity
-// there, as METHOD.md §3.5 asks.
+// with P_A = I − U₁U₁ᵀ and P_B = I − V₁V₁ᵀ the projectors on the full left
+// and right null spaces. This is the limit of the map of C + εE as ε → 0,
+// computed without letting rounding noise in the null space decide it. For
+// square C both lines equal U₀·polar(U₀ᵀ·V₀)·V₀ᵀ, and where C's left and
+// right null spaces coincide (a gradient statistic whose rows all sum to
+// zero, a Gram matrix of rank-deficient rows) the map is the identity
+// there, as METHOD.md §3.5 asks. For rectangular C the null columns of the
+// thin SVD are an arbitrary part of the larger null space; projecting E
+// instead makes the completion independent of the SVD routine (and so of
+// the backend).
 func procrustesSVD(be Backend, c []float64, dA, dB int, nullTol float64, res *ProcrustesResult) error {
 	r := min(dA, dB)
 	u, s, vt, err := be.SVD(dA, dB, c[:dA*dB])
@@ -443,8 +452,10 @@ func procrustesSVD(be Backend, c []float64, dA, dB int, nullTol float64, res *Pr
 	}
 	res.T = make([]float64, dA*dB)
 	be.Dgemm(false, false, dA, dB, keep, 1, u, r, vt, dB, 0, res.T, dB)
-	if n := r - keep; n > 0 {
-		completeNull(be, u[keep:], vt[keep*dB:], dA, dB, r, n, res.T)
+	if keep < r {
+		if err := completeNull(be, u, vt, dA, dB, keep, res.T); err != nil {
+			return fmt.Errorf("linalg: Procrustes: null-space completion: %w", err)
+		}
 	}
 	res.Rank = keep
 	nuclear := 0.0
@@ -455,27 +466,64 @@ func procrustesSVD(be Backend, c []float64, dA, dB int, nullTol float64, res *Pr
 	return nil
 }
 
-// completeNull adds U₀·polar(U₀ᵀ·E·V₀)·V₀ᵀ to t, where u0 holds the n null
-// columns of U (row stride r) and v0t the n null rows of Vᵀ (stride dB).
-func completeNull(be Backend, u0, v0t []float64, dA, dB, r, n int, t []float64) {
-	// M = U₀ᵀ·E·V₀: E keeps the leading min(dA, dB) = r coordinates.
-	m := make([]float64, n*n)
-	for i := 0; i < n; i++ {
-		for j := 0; j < n; j++ {
-			sum := 0.0
-			for k := 0; k < r; k++ {
-				sum += u0[k*r+i] * v0t[j*dB+k]
+// completeNull adds the null-space part of procrustesSVD's map to t, from
+// the thin SVD factors u (d_A×r) and vt (r×d_B) of which the first keep
+// directions are kept.
+func completeNull(be Backend, u, vt []float64, dA, dB, keep int, t []float64) error {
+	r := min(dA, dB)
+	n := r - keep
+	if dA >= dB {
+		// W = E·V₀ (d_A×n): row k < d_B is row k of V₀, i.e. column k of V₀ᵀ.
+		v0t := vt[keep*dB:]
+		w := make([]float64, dA*n)
+		for k := 0; k < dB; k++ {
+			for j := 0; j < n; j++ {
+				w[k*n+j] = v0t[j*dB+k]
 			}
-			m[i*n+j] = sum
+		}
+		// W ← P_A·W = W − U₁·(U₁ᵀ·W).
+		if keep > 0 {
+			z := make([]float64, keep*n)
+			be.Dgemm(true, false, keep, n, dA, 1, u, r, w, n, 0, z, n)
+			be.Dgemm(false, false, dA, n, keep, -1, u, r, z, n, 1, w, n)
+		}
+		p, err := polarSVD(be, w, dA, n)
+		if err != nil {
+			return err
+		}
+		be.Dgemm(false, false, dA, dB, n, 1, p, n, v0t, dB, 1, t, dB)
+		return nil
+	}
+	// W = U₀ᵀ·E (n×d_B): column k < d_A is row k of U₀.
+	w := make([]float64, n*dB)
+	for k := 0; k < dA; k++ {
+		for i := 0; i < n; i++ {
+			w[i*dB+k] = u[k*r+keep+i]
 		}
 	}
-	x, _, yt, err := be.SVD(n, n, m)
-	if err != nil {
-		return // leave the null space unmapped rather than fail
+	// W ← W·P_B = W − (W·V₁)·V₁ᵀ.
+	if keep > 0 {
+		z := make([]float64, n*keep)
+		be.Dgemm(false, true, n, keep, dB, 1, w, dB, vt, dB, 0, z, keep)
+		be.Dgemm(false, false, n, dB, keep, -1, z, keep, vt, dB, 1, w, dB)
 	}
-	p := make([]float64, n*n)
-	be.Dgemm(false, false, n, n, n, 1, x, n, yt, n, 0, p, n)
-	up := make([]float64, dA*n)
-	be.Dgemm(false, false, dA, n, n, 1, u0, r, p, n, 0, up, n)
-	be.Dgemm(false, false, dA, dB, n, 1, up, n, v0t, dB, 1, t, dB)
+	p, err := polarSVD(be, w, n, dB)
+	if err != nil {
+		return err
+	}
+	be.Dgemm(false, false, dA, dB, n, 1, u[keep:], r, p, dB, 1, t, dB)
+	return nil
+}
+
+// polarSVD returns the polar factor X·Yᵀ of the row-major m×n matrix a from
+// its thin SVD a = X·Σ·Yᵀ.
+func polarSVD(be Backend, a []float64, m, n int) ([]float64, error) {
+	x, _, yt, err := be.SVD(m, n, a)
+	if err != nil {
+		return nil, err
+	}
+	k := min(m, n)
+	p := make([]float64, m*n)
+	be.Dgemm(false, false, m, n, k, 1, x, k, yt, n, 0, p, n)
+	return p, nil
 }

@@ -229,3 +229,37 @@ func TestProcrustesRankDeficient(t *testing.T) {
 		}
 	})
 }
+
+// TestProcrustesNullCompletionIsLimit checks that the null-space completion
+// of rank-deficient C, square or rectangular, is the limit of the map of
+// C + εE as ε → 0, and hence the same on every backend.
+func TestProcrustesNullCompletionIsLimit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	const rows = 8
+	for _, sh := range [][2]int{{20, 14}, {14, 20}, {16, 16}} {
+		dA, dB := sh[0], sh[1]
+		xa, xb := randMatrix(rng, rows, dA), randMatrix(rng, rows, dB)
+		c := mul(transpose(xa, rows, dA), xb, dA, rows, dB)
+		creg := append([]float64(nil), c...)
+		eps := 1e-9 * frobenius(c)
+		for i := 0; i < min(dA, dB); i++ {
+			creg[i*dB+i] += eps
+		}
+		want, err := polarSVD(Go(), creg, dA, dB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forEachBackend(t, func(t *testing.T, be Backend) {
+			res, err := ProcrustesWith(be, c, dA, dB, ProcrustesOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Rank != rows {
+				t.Errorf("%v: rank %d, want %d", sh, res.Rank, rows)
+			}
+			if d := maxAbsDiff(res.T, want); d > 1e-6 {
+				t.Errorf("%v: map differs from the ε → 0 limit by %g", sh, d)
+			}
+		})
+	}
+}
