@@ -12,16 +12,22 @@ import (
 )
 
 // progress shows how far long work has got: a bar per stage on a terminal,
-// and otherwise a line when a stage starts and when it ends.
+// and otherwise, for stages that take more than a second, a line with the
+// count every few seconds and one when the stage ends.
 type progress struct {
-	mu    sync.Mutex
-	out   io.Writer
-	tty   bool
-	stage string
-	bar   *progressbar.ProgressBar
-	start time.Time
-	quiet bool
+	mu      sync.Mutex
+	out     io.Writer
+	tty     bool
+	stage   string
+	bar     *progressbar.ProgressBar
+	start   time.Time
+	printed time.Time // last line written for this stage (zero: none)
+	quiet   bool
 }
+
+// lineEvery is how often a line is written for a running stage when the
+// output is not a terminal.
+const lineEvery = 5 * time.Second
 
 func newProgress(out io.Writer, quiet bool) *progress {
 	f, ok := out.(*os.File)
@@ -37,17 +43,18 @@ func (p *progress) update(stage string, done, total int) {
 	defer p.mu.Unlock()
 	if stage != p.stage {
 		p.finishLocked()
-		p.stage, p.start = stage, time.Now()
+		p.stage, p.start, p.printed = stage, time.Now(), time.Time{}
 		if p.tty {
 			p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.out),
 				progressbar.OptionSetDescription(stage), progressbar.OptionShowCount(),
 				progressbar.OptionSetElapsedTime(true), progressbar.OptionClearOnFinish())
-		} else {
-			fmt.Fprintf(p.out, "%s ...\n", stage)
 		}
 	}
 	if p.bar != nil {
 		p.bar.Set(done)
+	} else if done < total && time.Since(p.start) > time.Second && time.Since(p.printed) > lineEvery {
+		fmt.Fprintf(p.out, "%s: %d/%d (%.0fs)\n", stage, done, total, time.Since(p.start).Seconds())
+		p.printed = time.Now()
 	}
 	if done >= total {
 		p.finishLocked()
@@ -62,6 +69,8 @@ func (p *progress) finishLocked() {
 		p.bar.Finish()
 		p.bar = nil
 	}
-	fmt.Fprintf(p.out, "%s done in %.1fs\n", p.stage, time.Since(p.start).Seconds())
+	if d := time.Since(p.start); d > time.Second {
+		fmt.Fprintf(p.out, "%s done in %.1fs\n", p.stage, d.Seconds())
+	}
 	p.stage = ""
 }
