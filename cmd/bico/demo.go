@@ -49,7 +49,7 @@ ceiling). Models are cached (see --cache), so later runs skip the training.`,
 				CalibPool: set.TaskTrain, Test: set.TaskTest,
 				Options: transfer.Options{Backend: be},
 			}
-			recs, err := experiment.Run(ctx, pair, transfer.Methods(), k, seed, true, prog.update)
+			recs, err := experiment.Run(ctx, pair, demoMethods, k, seed, true, prog.update)
 			if err != nil {
 				return err
 			}
@@ -63,11 +63,14 @@ ceiling). Models are cached (see --cache), so later runs skip the training.`,
 	fl := cmd.Flags()
 	fl.StringVar(&dir, "cache", "", "model cache folder (default: $BICO_CACHE or the user cache folder)")
 	fl.StringVar(&task, "task", zoo.DemoTask, "shifted MNIST task")
-	fl.IntVar(&k, "per-class", 8, "calibration samples per class (K)")
+	fl.IntVar(&k, "per-class", 16, "calibration samples per class (K)")
 	fl.Uint64Var(&seed, "seed", 0, "seed of the calibration sample selection")
 	fl.BoolVar(&quiet, "quiet", false, "no progress output")
 	return cmd
 }
+
+// demoMethods are the methods the demo compares, baselines first.
+var demoMethods = []string{"naive", "gradfix", "theseus", "bico-grad", "bico"}
 
 func cacheNote(set *zoo.DemoSet) string {
 	n := 0
