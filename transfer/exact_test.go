@@ -107,11 +107,17 @@ func relErr(a, b *tensor.Tensor[float32]) float64 {
 // runMethod prepares and finishes one method with a fixed α.
 func runMethod(t *testing.T, ms Models, calib Samples, method string, alpha float64) *Result {
 	t.Helper()
+	return runMethodOpts(t, ms, calib, method, alpha, Options{})
+}
+
+// runMethodOpts is runMethod with options (backend and batch size are set).
+func runMethodOpts(t *testing.T, ms Models, calib Samples, method string, alpha float64, opts Options) *Result {
+	t.Helper()
 	m, err := Lookup(method)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Backend: linalg.MustDefault(), BatchSize: 16}
+	opts.Backend, opts.BatchSize = linalg.MustDefault(), 16
 	p, err := Prepare(context.Background(), ms, calib, m.Needs(), opts)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 package transfer
 
 import (
+	"context"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -101,19 +103,51 @@ func TestBiCoRecoversPermutedViT(t *testing.T) {
 	if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
 		t.Fatalf("the permuted ViT is not functionally equal to the source: logits differ by %.3g", e)
 	}
-	res := runMethod(t, Models{a, aft, b}, calib, "bico", 1)
 	want := perms.apply(taskVectors(t, a, aft))
-	for name, w := range want {
-		d := res.Delta[name]
-		if d == nil {
-			t.Errorf("%s: no delta", name)
-			continue
-		}
-		if e := relErr(d, w); e > 2e-3 {
-			t.Errorf("%s: transported delta differs from the permuted τ_A by %.3g (relative)", name, e)
-		}
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{
+		{"default", Options{}},
+		{"shared-qk", Options{SharedQK: true}},
+		{"cka-pairing", Options{Pairing: PairCKA}},
+		{"centred", Options{Center: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := runMethodOpts(t, Models{a, aft, b}, calib, "bico", 1, c.opts)
+			for name, w := range want {
+				d := res.Delta[name]
+				if d == nil {
+					t.Errorf("%s: no delta", name)
+					continue
+				}
+				if e := relErr(d, w); e > 2e-3 {
+					t.Errorf("%s: transported delta differs from the permuted τ_A by %.3g (relative)", name, e)
+				}
+			}
+			if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
+				t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
+			}
+		})
 	}
-	if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
-		t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
+}
+
+// TestBlockCKA: a functionally identical copy pairs every block with
+// itself, at CKA 1.
+func TestBlockCKA(t *testing.T) {
+	a := tinyViT(t, 1)
+	perms := newVitPerms(rand.New(rand.NewPCG(4, 4)), 8, 2, 12, 2)
+	b, err := model.WithParams(a, perms.apply(model.Params(a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cka, err := BlockCKA(context.Background(), a, b, randomSamples(32, 3, 9, 1, 8, 8), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, i := range CKADepth(cka) {
+		if i != j || math.Abs(cka[i][j]-1) > 1e-5 {
+			t.Errorf("target block %d paired with %d at CKA %.6f; want itself at 1", j, i, cka[i][j])
+		}
 	}
 }

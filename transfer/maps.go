@@ -3,6 +3,7 @@ package transfer
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/bico-dev/bico/linalg"
 )
@@ -72,12 +73,17 @@ func symPower(be linalg.Backend, g []float64, n int, q float64) ([]float64, erro
 	return out, nil
 }
 
-// computeMap builds the Procrustes map of one statistic.
-func computeMap(be linalg.Backend, s *Stat, opts Options) (*Map, error) {
+// computeMap builds the Procrustes map of one statistic, adding the time
+// spent preparing the statistic's matrix and computing its map to tm.
+func computeMap(be linalg.Backend, s *Stat, opts Options, tm *Timing) (*Map, error) {
+	start := time.Now()
 	c, err := statMatrix(be, s, opts.Center, opts.Whiten)
 	if err != nil {
 		return nil, err
 	}
+	tm.Statistics += time.Since(start).Seconds()
+	start = time.Now()
+	defer func() { tm.Maps += time.Since(start).Seconds() }()
 	for i, v := range c {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("statistic %s: element %d is not finite", s.Key, i)

@@ -3,6 +3,7 @@ package transfer
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/bico-dev/bico/tensor"
 )
@@ -80,10 +81,21 @@ func (b bilinear) Delta(p *Prepared) (Delta, []*Map, error) {
 		used = append(used, m)
 	}
 	sort.Slice(used, func(i, j int) bool { return used[i].Key.String() < used[j].Key.String() })
+	start := time.Now()
+	defer func() { p.Timing.Transport += time.Since(start).Seconds() }()
 	delta := Delta{}
 	for _, sp := range p.Pairs {
 		in := maps[StatKey{b.in, sp.A.InSpace, sp.B.InSpace}]
 		out := maps[StatKey{b.out, sp.A.OutSpace, sp.B.OutSpace}]
+		if p.Options.SharedQK {
+			shared, err := p.sharedQKMap(sp, b.out)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: site %s: %w", b.name, sp.B.Name, err)
+			}
+			if shared != nil {
+				out = shared
+			}
+		}
 		if err := p.transportSite(sp, in, out, delta); err != nil {
 			return nil, nil, fmt.Errorf("%s: site %s: %w", b.name, sp.B.Name, err)
 		}
@@ -115,7 +127,7 @@ func (p *Prepared) Maps(in, out Kind) (map[StatKey]*Map, error) {
 		m, ok := p.maps[k]
 		if !ok {
 			var err error
-			if m, err = computeMap(p.Options.Backend, p.Stats[k], p.Options); err != nil {
+			if m, err = computeMap(p.Options.Backend, p.Stats[k], p.Options, &p.Timing); err != nil {
 				return nil, err
 			}
 			p.maps[k] = m

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -198,4 +199,21 @@ func argmax(x *tensor.Tensor[float32]) []int {
 		out[r] = best
 	}
 	return out
+}
+
+func TestRelativeDepth(t *testing.T) {
+	for _, c := range []struct {
+		lA, lB int
+		want   []int
+	}{
+		{4, 6, []int{0, 1, 1, 2, 2, 3}},
+		{6, 4, []int{0, 2, 3, 5}},
+		{4, 4, []int{0, 1, 2, 3}},
+		{3, 1, []int{0}},
+	} {
+		got := RelativeDepth(c.lA, c.lB)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("RelativeDepth(%d, %d) = %v, want %v", c.lA, c.lB, got, c.want)
+		}
+	}
 }

@@ -57,6 +57,11 @@ type Options struct {
 	// Polar computes maps by the Newton–Schulz polar iteration instead of
 	// the SVD.
 	Polar bool
+	// Pairing pairs blocks of models of different depths.
+	Pairing PairingRule
+	// SharedQK gives the query and key outputs of a block one map, from
+	// the sum of their statistics (their product is what attention uses).
+	SharedQK bool
 	// Progress, when set, is told how far a stage has got.
 	Progress func(stage string, done, total int)
 }
@@ -79,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Embeds == "" {
 		o.Embeds = EmbedMap
+	}
+	if o.Pairing == "" {
+		o.Pairing = PairRelative
 	}
 	return o
 }
@@ -111,6 +119,11 @@ func (o Options) Validate() error {
 	case EmbedMap, EmbedZero:
 	default:
 		return fmt.Errorf("embedding rule %q: want map or zero", o.Embeds)
+	}
+	switch o.Pairing {
+	case PairRelative, PairCKA:
+	default:
+		return fmt.Errorf("depth pairing %q: want relative or cka", o.Pairing)
 	}
 	if o.Whiten < 0 || o.Whiten > 0.5 {
 		return fmt.Errorf("whitening power %g: want a value in [0, 0.5]", o.Whiten)

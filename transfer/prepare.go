@@ -78,15 +78,34 @@ type Prepared struct {
 	Needs    Needs
 	Pairs    []SitePair
 	Unpaired []model.Site // target sites with no source partner: no delta
+	// BlockOf[j] is the source block paired with target block j.
+	BlockOf []int
+	// BlockCKA is the CKA between source (rows) and target (columns)
+	// block outputs, when blocks were paired by CKA.
+	BlockCKA [][]float64
 	Stats    map[StatKey]*Stat
 	// ParamGrad is the target's loss gradient summed over the calibration
 	// batches, by parameter name (only when a method needs it).
 	ParamGrad map[string]*tensor.Tensor[float32]
 	Rows      int // calibration samples seen
 	Seconds   float64
+	// Timing is where the methods' Delta calls have spent their time.
+	Timing Timing
 
 	maps map[StatKey]*Map // computed maps, by statistic
 }
+
+// Timing is where the cheap part of a transfer spends its time, in seconds
+// of wall-clock time summed over calls: preparing the statistics' matrices
+// (centring, whitening), computing their Procrustes maps (SVD or polar
+// iteration) and transporting the delta with them.
+type Timing struct {
+	Statistics, Maps, Transport float64
+}
+
+// ForgetMaps drops the maps computed so far, so that the next Delta
+// computes them again (after changing Options, or to time it).
+func (p *Prepared) ForgetMaps() { p.maps = nil }
 
 // Prepare runs the calibration pass: for every batch of calib it runs the
 // source (base, or fine-tuned when Options.StatsFrom says so) and the target
@@ -103,11 +122,20 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 		src = ms.SourceFinetuned
 	}
 	sitesA, sitesB := src.Sites(), ms.TargetBase.Sites()
-	pairs, unpaired, err := pairSites(sitesA, sitesB, RelativeDepth(depth(sitesA), depth(sitesB)))
+	blockOf := RelativeDepth(depth(sitesA), depth(sitesB))
+	var cka [][]float64
+	if opts.Pairing == PairCKA {
+		var err error
+		if cka, err = BlockCKA(ctx, src, ms.TargetBase, calib, opts); err != nil {
+			return nil, err
+		}
+		blockOf = CKADepth(cka)
+	}
+	pairs, unpaired, err := pairSites(sitesA, sitesB, blockOf)
 	if err != nil {
 		return nil, err
 	}
-	p := &Prepared{Models: ms, Options: opts, Needs: needs, Pairs: pairs, Unpaired: unpaired, Stats: map[StatKey]*Stat{}}
+	p := &Prepared{Models: ms, Options: opts, Needs: needs, Pairs: pairs, Unpaired: unpaired, Stats: map[StatKey]*Stat{}, BlockOf: blockOf, BlockCKA: cka}
 	rec := &sourceRecorder{want: map[string][]Kind{}, site: siteIndex(sitesA), rule: opts.Tokens}
 	acc := &targetAccumulator{be: opts.Backend, want: map[string][]Kind{}, site: siteIndex(sitesB), rule: opts.Tokens, stats: map[rowKey][]*Stat{}}
 	for _, sp := range pairs {
