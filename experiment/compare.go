@@ -47,6 +47,7 @@ type Record struct {
 	Seed      uint64  `json:"seed"`
 	Alpha     float64 `json:"alpha"`
 	AlphaFrom string  `json:"alpha_chosen_by"`
+	Setting   string  `json:"setting,omitempty"` // a tunable method's setting, chosen on held-out
 	Accuracy  float64 `json:"accuracy"`
 	Loss      float64 `json:"loss"`
 	ZeroShot  float64 `json:"zero_shot"`
@@ -126,7 +127,7 @@ func Run(ctx context.Context, p Pair, methods []string, k int, seed uint64, fewS
 				return nil, err
 			}
 			rec := base
-			rec.Method, rec.Alpha, rec.AlphaFrom, rec.Curve = m.Name(), res.Alpha, alphaFrom, res.Curve
+			rec.Method, rec.Alpha, rec.AlphaFrom, rec.Curve, rec.Setting = m.Name(), res.Alpha, alphaFrom, res.Curve, res.Setting
 			rec.Seconds = shared + time.Since(start).Seconds()
 			for _, mp := range res.Maps {
 				rec.Maps = append(rec.Maps, MapQuality{Statistic: mp.Key.String(), Rank: mp.Rank, Quality: mp.Quality})

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/bico-dev/bico/model"
@@ -105,16 +106,17 @@ func TestBiCoRecoversPermutedViT(t *testing.T) {
 	}
 	want := perms.apply(taskVectors(t, a, aft))
 	for _, c := range []struct {
-		name string
-		opts Options
+		name, method string
+		opts         Options
 	}{
-		{"default", Options{}},
-		{"shared-qk", Options{SharedQK: true}},
-		{"cka-pairing", Options{Pairing: PairCKA}},
-		{"centred", Options{Center: true}},
+		{"default", "bico", Options{}},
+		{"shared-qk", "bico", Options{SharedQK: true}},
+		{"cka-pairing", "bico", Options{Pairing: PairCKA}},
+		{"centred", "bico", Options{Center: true}},
+		{"blend", "bico-blend", Options{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			res := runMethodOpts(t, Models{a, aft, b}, calib, "bico", 1, c.opts)
+			res := runMethodOpts(t, Models{a, aft, b}, calib, c.method, 1, c.opts)
 			for name, w := range want {
 				d := res.Delta[name]
 				if d == nil {
@@ -129,6 +131,28 @@ func TestBiCoRecoversPermutedViT(t *testing.T) {
 				t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
 			}
 		})
+	}
+}
+
+// TestTheseusCannotSeeExpansions: with activation statistics on the output
+// side, an expansion layer (intermediate.dense maps width 8 to 12) has a
+// rank-deficient output statistic, so the part of τ_A in its null space is
+// lost even when B is an exact permutation of A. This is the case BiCo's
+// output gradients exist for; every other site is exact.
+func TestTheseusCannotSeeExpansions(t *testing.T) {
+	a := tinyViT(t, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	perms := newVitPerms(rand.New(rand.NewPCG(4, 4)), 8, 2, 12, 2)
+	b, err := model.WithParams(a, perms.apply(model.Params(a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runMethod(t, Models{a, aft, b}, randomSamples(64, 3, 9, 1, 8, 8), "theseus", 1)
+	for name, w := range perms.apply(taskVectors(t, a, aft)) {
+		e := relErr(res.Delta[name], w)
+		if expansion := strings.Contains(name, "intermediate.dense"); expansion != (e > 2e-3) {
+			t.Errorf("%s: theseus delta differs from the permuted τ_A by %.3g (expansion layer: %v)", name, e, expansion)
+		}
 	}
 }
 

@@ -74,35 +74,54 @@ func (b bilinear) Delta(p *Prepared) (Delta, []*Map, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	bySpace := map[string]*Map{}
-	var used []*Map
-	for _, m := range maps {
-		bySpace[m.Key.B] = m
-		used = append(used, m)
-	}
-	sort.Slice(used, func(i, j int) bool { return used[i].Key.String() < used[j].Key.String() })
-	start := time.Now()
-	defer func() { p.Timing.Transport += time.Since(start).Seconds() }()
-	delta := Delta{}
-	for _, sp := range p.Pairs {
+	return p.transportAll(b.name, func(sp SitePair) (*Map, *Map, error) {
 		in := maps[StatKey{b.in, sp.A.InSpace, sp.B.InSpace}]
 		out := maps[StatKey{b.out, sp.A.OutSpace, sp.B.OutSpace}]
 		if p.Options.SharedQK {
 			shared, err := p.sharedQKMap(sp, b.out)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: site %s: %w", b.name, sp.B.Name, err)
-			}
-			if shared != nil {
-				out = shared
+			if err != nil || shared != nil {
+				return in, shared, err
 			}
 		}
+		return in, out, nil
+	})
+}
+
+// transportAll moves every paired site's delta with the input and output
+// maps choose gives it, then every vector parameter with the map of its
+// space, and returns the delta with the maps used.
+func (p *Prepared) transportAll(method string, choose func(sp SitePair) (in, out *Map, err error)) (Delta, []*Map, error) {
+	start := time.Now()
+	defer func() { p.Timing.Transport += time.Since(start).Seconds() }()
+	bySpace := map[string]spaceMap{}
+	seen := map[*Map]bool{}
+	var used []*Map
+	note := func(space, source string, m *Map) {
+		if m == nil {
+			return
+		}
+		bySpace[space] = spaceMap{source, m}
+		if !seen[m] {
+			seen[m] = true
+			used = append(used, m)
+		}
+	}
+	delta := Delta{}
+	for _, sp := range p.Pairs {
+		in, out, err := choose(sp)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: site %s: %w", method, sp.B.Name, err)
+		}
+		note(sp.B.InSpace, sp.A.InSpace, in)
+		note(sp.B.OutSpace, sp.A.OutSpace, out)
 		if err := p.transportSite(sp, in, out, delta); err != nil {
-			return nil, nil, fmt.Errorf("%s: site %s: %w", b.name, sp.B.Name, err)
+			return nil, nil, fmt.Errorf("%s: site %s: %w", method, sp.B.Name, err)
 		}
 	}
 	if err := p.transportVectors(bySpace, delta); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", b.name, err)
+		return nil, nil, fmt.Errorf("%s: %w", method, err)
 	}
+	sort.Slice(used, func(i, j int) bool { return used[i].Key.String() < used[j].Key.String() })
 	return delta, used, nil
 }
 

@@ -23,22 +23,23 @@ func (p *Prepared) sharedQKMap(sp SitePair, kind Kind) (*Map, error) {
 	if len(keys) != 2 {
 		return nil, nil
 	}
-	return p.combinedMap(keys)
+	return p.combinedMap(keys, []float64{1, 1})
 }
 
-// combinedMap computes (once) the map of a sum of statistics of equal
-// shapes, each scaled to unit Frobenius norm so that neither dominates.
-func (p *Prepared) combinedMap(keys []StatKey) (*Map, error) {
+// combinedMap computes (once) the map of a weighted sum of statistics of
+// equal shapes, each first scaled to unit Frobenius norm so that the
+// weights alone decide their shares.
+func (p *Prepared) combinedMap(keys []StatKey, weights []float64) (*Map, error) {
 	names := make([]string, len(keys))
 	for i, k := range keys {
-		names[i] = k.A + "|" + k.B
+		names[i] = fmt.Sprintf("%g·%s %s|%s", weights[i], k.Kind, k.A, k.B)
 	}
 	joint := StatKey{Kind: keys[0].Kind, A: "sum(" + strings.Join(names, ", ") + ")", B: keys[len(keys)-1].B}
 	if m, ok := p.maps[joint]; ok {
 		return m, nil
 	}
 	var sum *Stat
-	for _, k := range keys {
+	for ki, k := range keys {
 		s, ok := p.Stats[k]
 		if !ok {
 			return nil, fmt.Errorf("no statistic %s to combine", k)
@@ -50,8 +51,8 @@ func (p *Prepared) combinedMap(keys []StatKey) (*Map, error) {
 		if s.DA != sum.DA || s.DB != sum.DB {
 			return nil, fmt.Errorf("statistics %s and %s differ in shape", keys[0], k)
 		}
-		scale := 1 / frobenius(s.C)
-		if scale > 1e300 {
+		scale := weights[ki] / frobenius(s.C)
+		if math.IsInf(scale, 0) || math.IsNaN(scale) {
 			continue
 		}
 		for i, v := range s.C {

@@ -21,6 +21,9 @@ import (
 // Result is a finished transfer.
 type Result struct {
 	Method string
+	// Setting is the setting of a Tunable method chosen on the held-out
+	// samples (empty for other methods).
+	Setting string
 	// Model is θ_B + α·ΔB.
 	Model model.Model
 	Delta Delta
@@ -44,28 +47,65 @@ func Finish(ctx context.Context, p *Prepared, method Method, heldout Samples, al
 	if err := covers(p.Needs, method.Needs()); err != nil {
 		return nil, fmt.Errorf("%s: %w", method.Name(), err)
 	}
-	start := time.Now()
-	delta, maps, err := method.Delta(p)
-	if err != nil {
-		return nil, err
+	if grid == nil {
+		grid = DefaultAlphas
 	}
-	res := &Result{Method: method.Name(), Delta: delta, Maps: maps, DeltaSeconds: time.Since(start).Seconds()}
-	start = time.Now()
 	if alpha >= 0 {
-		res.Alpha, res.AlphaFrom = alpha, "fixed"
-	} else {
-		if grid == nil {
-			grid = DefaultAlphas
-		}
-		best, curve, err := ChooseAlpha(ctx, p.Models.TargetBase, delta, heldout, grid, p.Options)
+		grid = []float64{alpha}
+	}
+	settings := []string{""}
+	if t, ok := method.(Tunable); ok && heldout.Len() > 0 {
+		settings = t.Settings()
+	}
+	var res *Result
+	var best AlphaPoint
+	for i, setting := range settings {
+		r, pt, err := finishSetting(ctx, p, method, i, setting, heldout, grid, alpha >= 0)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", method.Name(), err)
 		}
-		res.Alpha, res.AlphaFrom, res.Curve = best.Alpha, "held-out", curve
+		if res == nil || pt.better(best) {
+			res, best = r, pt
+		}
 	}
-	res.AlphaSeconds = time.Since(start).Seconds()
-	res.Model, err = Apply(p.Models.TargetBase, delta, res.Alpha, OutputConfig(p.Models))
+	var err error
+	res.Model, err = Apply(p.Models.TargetBase, res.Delta, res.Alpha, OutputConfig(p.Models))
 	return res, err
+}
+
+// finishSetting computes one setting's delta and its α: fixed, or the best
+// of the grid on the held-out samples. With several settings (a Tunable
+// method) a fixed α is still scored, so that the setting can be chosen.
+func finishSetting(ctx context.Context, p *Prepared, method Method, i int, setting string, heldout Samples, grid []float64, fixed bool) (*Result, AlphaPoint, error) {
+	start := time.Now()
+	var delta Delta
+	var maps []*Map
+	var err error
+	if t, ok := method.(Tunable); ok && setting != "" {
+		delta, maps, err = t.DeltaWith(p, i)
+	} else {
+		delta, maps, err = method.Delta(p)
+	}
+	if err != nil {
+		return nil, AlphaPoint{}, err
+	}
+	res := &Result{Method: method.Name(), Setting: setting, Delta: delta, Maps: maps, DeltaSeconds: time.Since(start).Seconds()}
+	start = time.Now()
+	defer func() { res.AlphaSeconds = time.Since(start).Seconds() }()
+	if fixed && setting == "" {
+		res.Alpha, res.AlphaFrom = grid[0], "fixed"
+		return res, AlphaPoint{Alpha: grid[0]}, nil
+	}
+	best, curve, err := ChooseAlpha(ctx, p.Models.TargetBase, delta, heldout, grid, p.Options)
+	if err != nil {
+		return nil, AlphaPoint{}, err
+	}
+	res.Alpha, res.Curve = best.Alpha, curve
+	res.AlphaFrom = "held-out"
+	if fixed {
+		res.AlphaFrom = "fixed"
+	}
+	return res, best, nil
 }
 
 // covers checks that the statistics collected (have) include what a method

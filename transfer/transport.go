@@ -92,19 +92,27 @@ func (p *Prepared) transportSite(sp SitePair, in, out *Map, delta Delta) error {
 	return err
 }
 
+// spaceMap is the map of one target space and the source space it pairs
+// with.
+type spaceMap struct {
+	source string
+	m      *Map
+}
+
 // transportVectors moves every target vector parameter whose space has a
 // map, with the rule its role asks for.
-func (p *Prepared) transportVectors(maps map[string]*Map, delta Delta) error {
+func (p *Prepared) transportVectors(maps map[string]spaceMap, delta Delta) error {
 	srcVecs := p.Models.SourceBase.Vectors()
 	if p.Options.StatsFrom == StatsFinetuned {
 		srcVecs = p.Models.SourceFinetuned.Vectors()
 	}
 	for _, vb := range p.Models.TargetBase.Vectors() {
-		m := maps[vb.Space]
+		sm := maps[vb.Space]
+		m := sm.m
 		if m == nil || p.skipVector(vb) {
 			continue
 		}
-		va, ok := findVector(srcVecs, m.Key.A, vb.Role)
+		va, ok := findVector(srcVecs, sm.source, vb.Role)
 		if !ok {
 			continue
 		}
