@@ -70,7 +70,7 @@ ceiling). Models are cached (see --cache), so later runs skip the training.`,
 }
 
 // demoMethods are the methods the demo compares, baselines first.
-var demoMethods = []string{"naive", "gradfix", "theseus", "bico-grad", "bico"}
+var demoMethods = []string{"naive", "gradfix", "theseus", "bico-grad", "bico", "bico-blend"}
 
 func cacheNote(set *zoo.DemoSet) string {
 	n := 0
@@ -94,17 +94,20 @@ func printDemo(out io.Writer, set *zoo.DemoSet, recs []experiment.Record, k int,
 		r := recs[0]
 		fmt.Fprintf(out, "Calibration: K = %d per class, seed %d: %d samples for statistics, %d held out to choose α.\n\n", k, seed, r.Calib, r.HeldOut)
 	}
-	fmt.Fprintf(out, "| %-22s | %8s | %6s | %10s | %7s |\n", "model", "accuracy", "α", "gap closed", "seconds")
-	fmt.Fprintf(out, "|%s|%s:|%s:|%s:|%s:|\n", strings.Repeat("-", 24), strings.Repeat("-", 9), strings.Repeat("-", 7), strings.Repeat("-", 11), strings.Repeat("-", 8))
+	fmt.Fprintf(out, "| %-22s | %8s | %10s | %10s | %7s |\n", "model", "accuracy", "α", "gap closed", "seconds")
+	fmt.Fprintf(out, "|%s|%s:|%s:|%s:|%s:|\n", strings.Repeat("-", 24), strings.Repeat("-", 9), strings.Repeat("-", 11), strings.Repeat("-", 11), strings.Repeat("-", 8))
 	zs, ceil := set.TargetBase.TaskAccuracy, set.TargetFT.TaskAccuracy
-	fmt.Fprintf(out, "| %-22s | %8.4f | %6s | %10s | %7s |\n", "B zero-shot", zs, "", "0.000", "")
+	fmt.Fprintf(out, "| %-22s | %8.4f | %10s | %10s | %7s |\n", "B zero-shot", zs, "", "0.000", "")
 	for _, r := range recs {
 		alpha := fmt.Sprintf("%g", r.Alpha)
-		if r.Method == experiment.FewShotFT {
+		switch {
+		case r.Method == experiment.FewShotFT:
 			alpha = ""
+		case r.Setting != "":
+			alpha += " " + r.Setting
 		}
-		fmt.Fprintf(out, "| %-22s | %8.4f | %6s | %10.3f | %7.1f |\n", r.Method, r.Accuracy, alpha, r.GapClosed, r.Seconds)
+		fmt.Fprintf(out, "| %-22s | %8.4f | %10s | %10.3f | %7.1f |\n", r.Method, r.Accuracy, alpha, r.GapClosed, r.Seconds)
 	}
-	fmt.Fprintf(out, "| %-22s | %8.4f | %6s | %10s | %7s |\n", "B fine-tuned (ceiling)", ceil, "", "1.000", "")
-	fmt.Fprintf(out, "\nA fine-tuned on the task: %.4f. α of each method chosen on the held-out calibration samples (highest accuracy, then lowest loss); few-shot-ft's step count likewise.\n", set.SourceFT.TaskAccuracy)
+	fmt.Fprintf(out, "| %-22s | %8.4f | %10s | %10s | %7s |\n", "B fine-tuned (ceiling)", ceil, "", "1.000", "")
+	fmt.Fprintf(out, "\nA fine-tuned on the task: %.4f. α of each method (and bico-blend's β) chosen on the held-out calibration samples (highest accuracy, then lowest loss); few-shot-ft's step count likewise. Seconds: transfer time per method, the shared calibration pass split evenly.\n", set.SourceFT.TaskAccuracy)
 }
