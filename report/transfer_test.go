@@ -1,0 +1,34 @@
+package report
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestTransferReport(t *testing.T) {
+	r := &Transfer{Method: "bico", Alpha: 2, AlphaFrom: "held-out",
+		AlphaCurve: []AlphaPoint{{1, 0.5, 1.2}, {2, 0.75, 0.9}},
+		Sites:      []SiteMap{{Statistic: "input x ↔ x", DA: 4, DB: 6, Rank: 4, Quality: 0.99}},
+		Options:    map[string]string{"tokens": "resample"}}
+	md := r.Markdown()
+	for _, want := range []string{"`bico`", "| 2 | 0.7500 | 0.9000 ←", "| input x ↔ x | 4 | 6 | 4 | 0.9900 |", "option tokens"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
+	}
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	var back Transfer
+	js, _ := os.ReadFile(filepath.Join(dir, "bico-report.json"))
+	if err := json.Unmarshal(js, &back); err != nil || back.Alpha != 2 || len(back.AlphaCurve) != 2 {
+		t.Errorf("JSON round trip: %v %+v", err, back)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
