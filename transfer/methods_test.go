@@ -155,6 +155,15 @@ func TestBadCalibration(t *testing.T) {
 	if _, err := Prepare(context.Background(), Models{a, aft, a}, empty, m.Needs(), opts); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("empty calibration set: error %v", err)
 	}
+	other := mlpModel(t, []int{16}, 3)
+	cfg := model.MLPConfig{InputSize: 12, HiddenSizes: []int{16}, HiddenAct: "gelu", Labels: []string{"a", "b"}}.Map()
+	twoClass, err := model.Build(cfg, nil, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Prepare(context.Background(), Models{a, twoClass, other}, randomSamples(8, 2, 1, 12), m.Needs(), opts); err == nil || !strings.Contains(err.Error(), "2 labels") {
+		t.Errorf("fine-tuned head of 2 labels, target of 4: error %v", err)
+	}
 	bad := randomSamples(8, 4, 1, 12)
 	bad.Labels[3] = 7
 	if _, err := Prepare(context.Background(), Models{a, aft, a}, bad, m.Needs(), opts); err == nil || !strings.Contains(err.Error(), "7") {

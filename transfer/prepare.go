@@ -249,6 +249,9 @@ func checkCalib(ms Models, calib Samples) error {
 	if calib.Inputs == nil || calib.Inputs.Shape[0] != calib.Len() {
 		return fmt.Errorf("calibration set: inputs and labels disagree in count")
 	}
+	if a, b := ms.SourceFinetuned.NumLabels(), ms.TargetBase.NumLabels(); a != b {
+		return fmt.Errorf("the fine-tuned source's head has %d labels but the target's has %d: transferring a head with a new label set is not supported yet", a, b)
+	}
 	for _, m := range []struct {
 		name string
 		m    model.Model
