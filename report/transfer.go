@@ -58,7 +58,7 @@ type Timings struct {
 	Calibration float64 `json:"calibration"`
 	Transport   float64 `json:"maps_and_transport"`
 	Alpha       float64 `json:"alpha_selection"`
-	Write       float64 `json:"write"`
+	Write       float64 `json:"write"` // the checkpoint; the report itself comes after
 }
 
 // Markdown renders the report for people.

@@ -145,16 +145,16 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	}
 	fillReport(rep, p, res)
 
-	start = time.Now()
 	if err := writeModelDir(f.out, f.force, func(dir string) error {
+		start := time.Now()
 		if err := model.Save(dir, res.Model, f.shardMB<<20); err != nil {
 			return err
 		}
+		rep.Seconds.Write = time.Since(start).Seconds()
 		return rep.Write(dir)
 	}); err != nil {
 		return err
 	}
-	rep.Seconds.Write = time.Since(start).Seconds()
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (method %s, α = %g, %s)\n", f.out, res.Method, res.Alpha, res.AlphaFrom)
 	return nil
 }
