@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bico-dev/bico/eval"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/tensor"
@@ -223,6 +224,44 @@ func TestRelativeDepth(t *testing.T) {
 		got := RelativeDepth(c.lA, c.lB)
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("RelativeDepth(%d, %d) = %v, want %v", c.lA, c.lB, got, c.want)
+		}
+	}
+}
+
+// TestBlockAlphaNeverWorseOnHeldOut: per-block α only keeps changes that
+// lower the held-out loss, so the result is never worse there than the
+// global α.
+func TestBlockAlphaNeverWorseOnHeldOut(t *testing.T) {
+	a := tinyViT(t, 1)
+	aft := perturbed(t, a, 2, 0.2)
+	b := tinyViT(t, 5)
+	calib, held := randomSamples(48, 3, 1, 1, 8, 8), randomSamples(24, 3, 2, 1, 8, 8)
+	held.Labels = argmax(logits(aft, held.Inputs))
+	m, _ := Lookup("bico")
+	ctx := context.Background()
+	var globalLoss float64
+	for _, blockAlpha := range []bool{false, true} {
+		p, err := Prepare(ctx, Models{a, aft, b}, calib, m.Needs(), Options{Backend: linalg.MustDefault(), BlockAlpha: blockAlpha})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Finish(ctx, p, m, held, -1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := eval.Evaluate(ctx, linalg.MustDefault(), res.Model, held.Inputs, held.Labels, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !blockAlpha {
+			globalLoss = r.Loss
+			continue
+		}
+		if r.Loss > globalLoss+1e-9 {
+			t.Errorf("per-block α held-out loss %.6f > global α's %.6f", r.Loss, globalLoss)
+		}
+		if len(res.BlockAlpha) == 0 || !strings.Contains(res.Setting, "block α×") {
+			t.Errorf("per-block α not reported: %+v %q", res.BlockAlpha, res.Setting)
 		}
 	}
 }

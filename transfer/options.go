@@ -59,6 +59,9 @@ type Options struct {
 	Polar bool
 	// Pairing pairs blocks of models of different depths.
 	Pairing PairingRule
+	// BlockAlpha gives every block its own multiple of α, chosen on the
+	// held-out calibration loss after the global α (METHOD.md §7).
+	BlockAlpha bool
 	// SharedQK gives the query and key outputs of a block one map, from
 	// the sum of their statistics (their product is what attention uses).
 	SharedQK bool

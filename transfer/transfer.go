@@ -13,6 +13,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bico-dev/bico/model"
@@ -22,8 +23,12 @@ import (
 type Result struct {
 	Method string
 	// Setting is the setting of a Tunable method chosen on the held-out
-	// samples (empty for other methods).
+	// samples (empty for other methods), and the per-block α factors when
+	// Options.BlockAlpha is set.
 	Setting string
+	// BlockAlpha is each block's multiple of Alpha (Options.BlockAlpha);
+	// Delta then holds the scaled delta and Model is θ_B + Delta.
+	BlockAlpha map[int]float64
 	// Model is θ_B + α·ΔB.
 	Model model.Model
 	Delta Delta
@@ -67,6 +72,16 @@ func Finish(ctx context.Context, p *Prepared, method Method, heldout Samples, al
 		if res == nil || pt.better(best) {
 			res, best = r, pt
 		}
+	}
+	if p.Options.BlockAlpha && alpha < 0 && heldout.Len() > 0 {
+		factors, scaled, err := refineBlockAlpha(ctx, p, res.Delta, res.Alpha, heldout)
+		if err != nil {
+			return nil, fmt.Errorf("%s: per-block α: %w", method.Name(), err)
+		}
+		res.Delta, res.BlockAlpha = scaled, factors
+		res.Setting = strings.TrimSpace(res.Setting + " " + describeFactors(factors))
+		res.Model, err = Apply(p.Models.TargetBase, scaled, 1, OutputConfig(p.Models))
+		return res, err
 	}
 	var err error
 	res.Model, err = Apply(p.Models.TargetBase, res.Delta, res.Alpha, OutputConfig(p.Models))

@@ -26,7 +26,7 @@ type transferFlags struct {
 	tokens, statsFrom, norms, embeds string
 	pairing                          string
 	center, polar, force, quiet      bool
-	sharedQK                         bool
+	sharedQK, blockAlpha             bool
 	whiten                           float64
 	shardMB                          int64
 }
@@ -65,6 +65,7 @@ With --alpha auto, α is chosen on a held-out part of the calibration samples
 	fl.StringVar(&f.embeds, "embeds", "map", "class token / position embedding transport: map or zero")
 	fl.StringVar(&f.pairing, "pairing", "relative", "block pairing across depths: relative or cka")
 	fl.BoolVar(&f.sharedQK, "shared-qk", false, "one output map for each block's query and key")
+	fl.BoolVar(&f.blockAlpha, "block-alpha", false, "after the global α, give each block its own multiple of it, chosen on held-out loss")
 	fl.BoolVar(&f.center, "center", false, "centre rows before the cross-covariances")
 	fl.Float64Var(&f.whiten, "whiten", 0, "partial whitening power p in [0, 0.5]")
 	fl.BoolVar(&f.polar, "polar", false, "maps by Newton–Schulz polar iteration instead of SVD")
@@ -82,7 +83,7 @@ func (f transferFlags) options(be linalg.Backend, prog *progress) (transfer.Opti
 		Backend: be, BatchSize: f.batch, Tokens: transfer.TokenRule(f.tokens),
 		StatsFrom: transfer.StatsSource(f.statsFrom), Center: f.center, Whiten: f.whiten,
 		Norms: transfer.NormRule(f.norms), Embeds: transfer.EmbedRule(f.embeds), Polar: f.polar,
-		Pairing: transfer.PairingRule(f.pairing), SharedQK: f.sharedQK,
+		Pairing: transfer.PairingRule(f.pairing), SharedQK: f.sharedQK, BlockAlpha: f.blockAlpha,
 		Progress: prog.update,
 	}
 	return o, o.Validate()
@@ -93,7 +94,7 @@ func (f transferFlags) optionMap() map[string]string {
 		"tokens": f.tokens, "stats-from": f.statsFrom, "norms": f.norms, "embeds": f.embeds,
 		"center": strconv.FormatBool(f.center), "whiten": strconv.FormatFloat(f.whiten, 'g', -1, 64),
 		"polar": strconv.FormatBool(f.polar), "batch": strconv.Itoa(f.batch),
-		"pairing": f.pairing, "shared-qk": strconv.FormatBool(f.sharedQK),
+		"pairing": f.pairing, "shared-qk": strconv.FormatBool(f.sharedQK), "block-alpha": strconv.FormatBool(f.blockAlpha),
 	}
 }
 
