@@ -21,6 +21,7 @@ type Transfer struct {
 	Options         map[string]string `json:"options"`
 	Alpha           float64           `json:"alpha"`
 	AlphaFrom       string            `json:"alpha_chosen_by"`
+	Setting         string            `json:"setting,omitempty"` // a tunable method's choice, made on held-out samples
 	AlphaCurve      []AlphaPoint      `json:"alpha_curve,omitempty"`
 	Sites           []SiteMap         `json:"maps,omitempty"`
 	Unpaired        []string          `json:"unpaired_target_sites,omitempty"`
@@ -71,6 +72,9 @@ func (r *Transfer) Markdown() string {
 	c := r.Calibration
 	fmt.Fprintf(&b, "| calibration | `%s`, %d per class, seed %d: %d samples for statistics, %d held out |\n", c.Data, c.PerClass, c.Seed, c.Stats, c.HeldOut)
 	fmt.Fprintf(&b, "| α | %g (%s) |\n", r.Alpha, r.AlphaFrom)
+	if r.Setting != "" {
+		fmt.Fprintf(&b, "| setting (held-out) | %s |\n", r.Setting)
+	}
 	for _, k := range sortedKeys(r.Options) {
 		fmt.Fprintf(&b, "| option %s | %s |\n", k, r.Options[k])
 	}

@@ -162,7 +162,7 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 
 // fillReport copies a finished transfer's facts into the report.
 func fillReport(rep *report.Transfer, p *transfer.Prepared, res *transfer.Result) {
-	rep.Alpha, rep.AlphaFrom = res.Alpha, res.AlphaFrom
+	rep.Alpha, rep.AlphaFrom, rep.Setting = res.Alpha, res.AlphaFrom, res.Setting
 	for _, pt := range res.Curve {
 		rep.AlphaCurve = append(rep.AlphaCurve, report.AlphaPoint(pt))
 	}
