@@ -1,0 +1,294 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/bico-dev/bico/data"
+	"github.com/bico-dev/bico/eval"
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/transfer"
+	"github.com/bico-dev/bico/zoo"
+)
+
+// PairSpec names a source and a target version of a family.
+type PairSpec struct {
+	Source, Target string
+}
+
+// Name is "source→target", e.g. "v1→v2".
+func (p PairSpec) Name() string { return p.Source + "→" + p.Target }
+
+// ParsePair reads "v1-v2", "v1:v2" or "v1→v2".
+func ParsePair(s string) (PairSpec, error) {
+	for _, sep := range []string{"→", "->", "-", ":"} {
+		for i := 0; i+len(sep) <= len(s); i++ {
+			if s[i:i+len(sep)] == sep && i > 0 && i+len(sep) < len(s) {
+				return PairSpec{Source: s[:i], Target: s[i+len(sep):]}, nil
+			}
+		}
+	}
+	return PairSpec{}, fmt.Errorf("experiment: pair %q: want source-target, e.g. v1-v2", s)
+}
+
+// DefaultPairs are the pairs of the experiments: a new pre-training of the
+// same shape, a wider, a deeper and a narrower target.
+var DefaultPairs = []PairSpec{{"v1", "v2"}, {"v1", "v3"}, {"v1", "v4"}, {"v3", "v1"}}
+
+// AllMethods are the training-free methods of the experiments, baselines
+// first.
+var AllMethods = []string{"naive", "gradfix", "theseus", "bico-grad", "bico"}
+
+// DefaultFewShotSteps are the step counts few-shot-ft chooses from on the
+// held-out calibration samples in a grid run: checkpoints of one training
+// run (see zoo.FewShotPath).
+var DefaultFewShotSteps = []int{25, 50, 100, 200}
+
+// ViTFewShotSteps are the checkpoints for the vit family, whose steps cost
+// about fifty times an MLP's: the run is cut to 50 steps to fit the time
+// budget of the full experiment (on the MLPs and on a ViT pilot, 25 or 50
+// steps were chosen in most cells).
+var ViTFewShotSteps = []int{10, 25, 50}
+
+// Grid is a run of every method over pairs of a built family, tasks,
+// calibration sizes and seeds.
+type Grid struct {
+	Family  *zoo.Built
+	Pairs   []PairSpec // nil: DefaultPairs
+	Tasks   []string   // nil: the family's tasks
+	Ks      []int      // calibration samples per class
+	Seeds   []uint64
+	Methods []string // nil: AllMethods
+	// FewShot adds few-shot-ft, trained on the same calibration samples
+	// with lr FewShotLR (0: 1e-3), its step count chosen on the held-out
+	// part from FewShotSteps (nil: ViTFewShotSteps for the vit family,
+	// DefaultFewShotSteps for the others).
+	FewShot      bool
+	FewShotSteps []int
+	FewShotLR    float64
+	// Options are the transfer options (Backend is filled in when nil).
+	Options transfer.Options
+	// Variant labels the options in the rows ("default" when empty).
+	Variant   string
+	AlphaGrid []float64 // nil: transfer.DefaultAlphas
+	// Progress, when set, is told how many (pair, task, K, seed) cells are
+	// done.
+	Progress func(stage string, done, total int)
+	// Reuse are rows of an earlier run with the same settings (the run is
+	// deterministic): a (pair, task, K, seed) cell of this grid whose rows
+	// it holds for every method the cell needs is taken from it instead of
+	// being measured again. Seconds stay those of the earlier run.
+	Reuse []Row
+}
+
+// Row is one record of a grid run: a Record with the family and the
+// variant of the options it was measured with.
+type Row struct {
+	Family  string `json:"family"`
+	Variant string `json:"variant"`
+	Record
+	// FewShotSteps is the step count few-shot-ft chose (0 for the other
+	// methods).
+	FewShotSteps int `json:"fewshot_steps,omitempty"`
+}
+
+// DefaultVariant labels rows measured with the default options.
+const DefaultVariant = "default"
+
+// baselineKey identifies a target model on a task.
+type baselineKey struct{ target, task string }
+
+// RunGrid runs the grid: for every pair, task, K and seed it prepares once
+// and finishes every method (Run), then few-shot-ft when asked. Target
+// zero-shot and ceiling accuracies are computed once per target and task,
+// on the family's test subset (zoo.Family.TestImages images).
+func RunGrid(ctx context.Context, g Grid) ([]Row, error) {
+	b := g.Family
+	if b == nil {
+		return nil, fmt.Errorf("experiment: grid without a family")
+	}
+	pairs, tasks, methods := g.Pairs, g.Tasks, g.Methods
+	if pairs == nil {
+		pairs = DefaultPairs
+	}
+	if tasks == nil {
+		tasks = b.Tasks
+	}
+	if methods == nil {
+		methods = AllMethods
+	}
+	if len(g.Ks) == 0 || len(g.Seeds) == 0 {
+		return nil, fmt.Errorf("experiment: grid needs calibration sizes and seeds")
+	}
+	variant := g.Variant
+	if variant == "" {
+		variant = DefaultVariant
+	}
+	opts := g.Options
+	if opts.Backend == nil {
+		be, err := linalg.Default()
+		if err != nil {
+			return nil, err
+		}
+		opts.Backend = be
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	steps := g.FewShotSteps
+	if steps == nil {
+		steps = DefaultFewShotSteps
+		if b.Family.Name == "vit" {
+			steps = ViTFewShotSteps
+		}
+	}
+	lr := g.FewShotLR
+	if lr == 0 {
+		lr = 1e-3
+	}
+	progress := g.Progress
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	stage := fmt.Sprintf("experiment %s %s", b.Family.Name, variant)
+	total := len(pairs) * len(tasks) * len(g.Ks) * len(g.Seeds)
+	done := 0
+	progress(stage, 0, total)
+	baselines := map[baselineKey][2]eval.Result{}
+	var rows []Row
+	for _, ps := range pairs {
+		src, tgt := b.Bases[ps.Source], b.Bases[ps.Target]
+		if src == nil || tgt == nil {
+			return nil, fmt.Errorf("experiment: family %s has no models for pair %s", b.Family.Name, ps.Name())
+		}
+		for _, task := range tasks {
+			srcFT, tgtFT := b.FineTuned[ps.Source][task], b.FineTuned[ps.Target][task]
+			if srcFT == nil || tgtFT == nil || b.TaskTest[task] == nil {
+				return nil, fmt.Errorf("experiment: family %s has no fine-tunes on task %q for pair %s", b.Family.Name, task, ps.Name())
+			}
+			p := Pair{
+				Name: ps.Name(), Task: task,
+				Source: src.Model, SourceFT: srcFT.Model, Target: tgt.Model, TargetFT: tgtFT.Model,
+				CalibPool: b.TaskTrain[task], Test: b.TaskTest[task],
+				Options: opts, AlphaGrid: g.AlphaGrid,
+			}
+			bk := baselineKey{ps.Target, task}
+			if res, ok := baselines[bk]; ok {
+				p.ZeroShot, p.Ceiling = &res[0], &res[1]
+			} else {
+				if err := p.baselines(ctx, opts.Backend); err != nil {
+					return nil, fmt.Errorf("experiment: %s %s: %w", ps.Name(), task, err)
+				}
+				baselines[bk] = [2]eval.Result{*p.ZeroShot, *p.Ceiling}
+			}
+			for _, k := range g.Ks {
+				for _, seed := range g.Seeds {
+					if old := reusable(g.Reuse, b.Family.Name, variant, ps.Name(), task, k, seed, methods, g.FewShot, sameShapes(src.Model, tgt.Model)); old != nil {
+						rows = append(rows, old...)
+						done++
+						progress(stage, done, total)
+						continue
+					}
+					recs, err := Run(ctx, p, methods, k, seed, false, nil)
+					if err != nil {
+						return nil, fmt.Errorf("experiment: %s %s K=%d seed %d: %w", ps.Name(), task, k, seed, err)
+					}
+					for _, r := range recs {
+						rows = append(rows, Row{Family: b.Family.Name, Variant: variant, Record: r})
+					}
+					if g.FewShot {
+						row, err := p.fewShotPath(ctx, opts.Backend, k, seed, steps, lr)
+						if err != nil {
+							return nil, fmt.Errorf("experiment: %s %s K=%d seed %d: %w", ps.Name(), task, k, seed, err)
+						}
+						row.Family, row.Variant = b.Family.Name, variant
+						rows = append(rows, row)
+					}
+					done++
+					progress(stage, done, total)
+				}
+			}
+		}
+	}
+	return rows, nil
+}
+
+// fewShotPath is few-shot-ft along one training run: the target is
+// fine-tuned on the statistics part of the same calibration samples Run
+// draws, and the checkpoint (step count) with the best held-out score
+// (accuracy, then loss) is scored on the test split.
+func (p *Pair) fewShotPath(ctx context.Context, be linalg.Backend, k int, seed uint64, steps []int, lr float64) (Row, error) {
+	start := time.Now()
+	calib, err := data.PerClass(p.CalibPool, k, seed)
+	if err != nil {
+		return Row{}, err
+	}
+	stats, held, from, err := split(calib, seed)
+	if err != nil {
+		return Row{}, err
+	}
+	var best model.Model
+	bestScore := transfer.AlphaPoint{Accuracy: -1}
+	err = zoo.FewShotPath(ctx, p.Target, stats, steps, lr, seed, func(s int, m model.Model) error {
+		r, err := eval.Evaluate(ctx, be, m, held.Images, held.Labels, 256)
+		if err != nil {
+			return err
+		}
+		if r.Accuracy > bestScore.Accuracy || (r.Accuracy == bestScore.Accuracy && r.Loss < bestScore.Loss) {
+			bestScore = transfer.AlphaPoint{Alpha: float64(s), Accuracy: r.Accuracy, Loss: r.Loss}
+			if best, err = model.Clone(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Row{}, fmt.Errorf("few-shot-ft: %w", err)
+	}
+	r, err := eval.Evaluate(ctx, be, best, p.Test.Images, p.Test.Labels, 256)
+	if err != nil {
+		return Row{}, err
+	}
+	sorted := slices.Clone(steps)
+	slices.Sort(sorted)
+	rec := Record{
+		Pair: p.Name, Task: p.Task, Method: FewShotFT, K: k, Seed: seed,
+		AlphaFrom: fmt.Sprintf("steps %d of %v at lr %g chosen on %s", int(bestScore.Alpha), sorted, lr, from),
+		ZeroShot:  p.ZeroShot.Accuracy, Ceiling: p.Ceiling.Accuracy,
+		Calib: stats.Len(), HeldOut: held.Len(),
+	}
+	rec = rec.score(r)
+	rec.Seconds = time.Since(start).Seconds()
+	return Row{Record: rec, FewShotSteps: int(bestScore.Alpha)}, nil
+}
+
+// reusable returns the rows of reuse for one cell when they cover every
+// method the cell runs, else nil.
+func reusable(reuse []Row, family, variant, pair, task string, k int, seed uint64, methods []string, fewShot, same bool) []Row {
+	if len(reuse) == 0 {
+		return nil
+	}
+	var out []Row
+	have := map[string]bool{}
+	for _, r := range reuse {
+		if r.Family == family && r.Variant == variant && r.Pair == pair && r.Task == task && r.K == k && r.Seed == seed {
+			if r.Method == FewShotFT && !fewShot || r.Method != FewShotFT && !slices.Contains(methods, r.Method) {
+				continue
+			}
+			out = append(out, r)
+			have[r.Method] = true
+		}
+	}
+	for _, m := range methods {
+		if !have[m] && (same || !needsSameShape(m)) {
+			return nil
+		}
+	}
+	if fewShot && !have[FewShotFT] {
+		return nil
+	}
+	return out
+}

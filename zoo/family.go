@@ -1,0 +1,416 @@
+package zoo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/bico-dev/bico/data"
+	"github.com/bico-dev/bico/eval"
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/model"
+)
+
+// A family is four base versions of one kind of model, all pre-trained on
+// the 10 MNIST classes, standing in the four relations of the experiments:
+//
+//	v1  the source
+//	v2  same shape, another init seed, another data order and augmentation
+//	    (the "new pre-training" case)
+//	v3  wider
+//	v4  deeper
+//
+// Every version is fine-tuned on every shifted task with one fine-tuning
+// recipe: the source's fine-tune gives τ_A, the target's is the ceiling.
+
+// The MNIST ranges of the families: bases pre-train on the first
+// familyPretrainN training images; fine-tuning and calibration use the task
+// version of familyTaskN images from familyTaskFrom on (images no base has
+// seen); the tasks' test splits are the task versions of the MNIST test set.
+const (
+	familyPretrainN = 40000
+	familyTaskFrom  = 50000
+	familyTaskN     = 5000
+	familyTaskSeed  = 0 // seed of Task.Apply (used only by random tasks)
+)
+
+// Version is one base model of a family.
+type Version struct {
+	// Name is "v1" … "v4".
+	Name string
+	// Relation says how it differs from v1.
+	Relation string
+	// Recipe pre-trains it.
+	Recipe Recipe
+}
+
+// Family is a set of base versions and the recipe that fine-tunes each of
+// them on a task.
+type Family struct {
+	// Name is "mlp" or "vit".
+	Name        string
+	Description string
+	Versions    []Version
+	// FineTune is the fine-tuning recipe template: Name, Base and Data are
+	// filled in per base and task by FineTuneRecipe.
+	FineTune Recipe
+	// TestImages is the number of images of each task's test split (the
+	// first ones of the MNIST test set) the experiments evaluate on: all
+	// 10000 where evaluation is cheap, fewer for the ViTs.
+	TestImages int
+}
+
+// Version returns the version with the given name.
+func (f Family) Version(name string) (Version, error) {
+	for _, v := range f.Versions {
+		if v.Name == name {
+			return v, nil
+		}
+	}
+	return Version{}, fmt.Errorf("zoo: family %s has no version %q", f.Name, name)
+}
+
+// FineTuneRecipe is the recipe that fine-tunes version v on task.
+func (f Family) FineTuneRecipe(v Version, task string) Recipe {
+	r := f.FineTune
+	r.Name = fmt.Sprintf("%s-%s-%s", f.Name, v.Name, task)
+	r.Base = v.Recipe.Key()
+	r.Data = fmt.Sprintf("mnist/train[%d:%d]|%s(seed %d)", familyTaskFrom, familyTaskFrom+familyTaskN, task, familyTaskSeed)
+	return r
+}
+
+// Families returns the model families, "mlp" first.
+func Families() []Family { return []Family{MLPFamily(), ViTFamily()} }
+
+// FamilyByName returns the family with the given name.
+func FamilyByName(name string) (Family, error) {
+	for _, f := range Families() {
+		if f.Name == name {
+			return f, nil
+		}
+	}
+	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp or vit", name)
+}
+
+var digitLabels = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+
+// pretrainData is the Data field of every family's pre-training recipe.
+var pretrainData = fmt.Sprintf("mnist/train[0:%d]", familyPretrainN)
+
+// versions derives v2, v3 and v4 from v1 and the configs of the wider and
+// the deeper model.
+func versions(family string, v1 Recipe, wide, deep map[string]any) []Version {
+	v1.Name = family + "-v1"
+	v2 := v1
+	v2.Name = family + "-v2"
+	v2.InitSeed, v2.DataSeed = 2, 2
+	v2.Augment, v2.MaxShift = true, 2
+	v3 := v1
+	v3.Name, v3.Config = family+"-v3", wide
+	v3.InitSeed, v3.DataSeed = 3, 3
+	v4 := v1
+	v4.Name, v4.Config = family+"-v4", deep
+	v4.InitSeed, v4.DataSeed = 4, 4
+	return []Version{
+		{Name: "v1", Relation: "source", Recipe: v1},
+		{Name: "v2", Relation: "same shape, new pre-training (seed, data order, augmentation)", Recipe: v2},
+		{Name: "v3", Relation: "wider", Recipe: v3},
+		{Name: "v4", Relation: "deeper", Recipe: v4},
+	}
+}
+
+// MLPFamily is the fast family: ReLU MLPs on flattened images. v1 is
+// 784 → 128 → 128 → 10; v3 has hidden width 192, v4 four hidden layers of
+// 128.
+func MLPFamily() Family {
+	arch := func(hidden ...int) map[string]any {
+		return model.MLPConfig{InputSize: 28 * 28, HiddenSizes: hidden, HiddenAct: "relu", Labels: digitLabels}.Map()
+	}
+	v1 := Recipe{
+		Config:      arch(128, 128),
+		Data:        pretrainData,
+		InitSeed:    1,
+		DataSeed:    1,
+		Steps:       2000,
+		BatchSize:   128,
+		LR:          2e-3,
+		WeightDecay: 0.01,
+		Warmup:      50,
+		MinLRFactor: 0.02,
+		MaxGradNorm: 5,
+	}
+	return Family{
+		Name:        "mlp",
+		Description: "ReLU MLPs on flattened 28×28 images: v1 784→128→128→10, v3 hidden width 192, v4 four hidden layers",
+		Versions:    versions("mlp", v1, arch(192, 192), arch(128, 128, 128, 128)),
+		FineTune: Recipe{
+			InitSeed:    3,
+			DataSeed:    3,
+			Steps:       800,
+			BatchSize:   128,
+			LR:          2e-3,
+			WeightDecay: 0.01,
+			Warmup:      20,
+			MinLRFactor: 0.02,
+			MaxGradNorm: 5,
+		},
+		TestImages: 10000,
+	}
+}
+
+// ViTFamily is the family of small vision transformers (the "vit" model
+// in Hugging Face layout) on 28×28 single-channel images cut into 7×7
+// patches (16 patch tokens and the class token), with ReLU MLPs (the
+// cheapest activation on this engine). v1 has width 64, MLP 128, 4 blocks
+// and 4 heads; v3 width 96 and MLP 192; v4 6 blocks.
+func ViTFamily() Family {
+	arch := func(width, mlp, layers int) map[string]any {
+		return model.ViTConfig{
+			HiddenSize: width, NumLayers: layers, NumHeads: 4, IntermediateSize: mlp,
+			ImageSize: 28, PatchSize: 7, NumChannels: 1, HiddenAct: "relu", Labels: digitLabels,
+		}.Map()
+	}
+	v1 := Recipe{
+		Config:      arch(64, 128, 4),
+		Data:        pretrainData,
+		InitSeed:    1,
+		DataSeed:    1,
+		Steps:       1200,
+		BatchSize:   128,
+		LR:          2e-3,
+		WeightDecay: 0.05,
+		Warmup:      100,
+		MinLRFactor: 0.02,
+		MaxGradNorm: 1,
+	}
+	return Family{
+		Name:        "vit",
+		Description: "ViTs on 28×28 images, patch 7 (16 tokens + class token), ReLU: v1 width 64, MLP 128, 4 blocks, 4 heads; v3 width 96, MLP 192; v4 6 blocks",
+		Versions:    versions("vit", v1, arch(96, 192, 4), arch(64, 128, 6)),
+		FineTune: Recipe{
+			InitSeed:    3,
+			DataSeed:    3,
+			Steps:       300,
+			BatchSize:   64,
+			LR:          1e-3,
+			WeightDecay: 0.01,
+			Warmup:      20,
+			MinLRFactor: 0.02,
+			MaxGradNorm: 1,
+		},
+		TestImages: 1000,
+	}
+}
+
+// Member is one built model of a family: a base version or a version
+// fine-tuned on a task.
+type Member struct {
+	Family  string `json:"family"`
+	Version string `json:"version"`
+	// Task is "" for a base.
+	Task   string `json:"task,omitempty"`
+	Recipe Recipe `json:"-"`
+	// Dir is the model folder (config.json, model.safetensors,
+	// recipe.json).
+	Dir   string      `json:"dir"`
+	Model model.Model `json:"-"`
+	// TestAccuracy is the accuracy on the model's own full test set,
+	// recorded in recipe.json when it was built: MNIST test (10000
+	// images) for a base, the task's test split for a fine-tune.
+	TestAccuracy float64 `json:"test_accuracy"`
+	Built        bool    `json:"built"`
+	Seconds      float64 `json:"seconds"`
+}
+
+// Built is a family with its models and task data.
+type Built struct {
+	Family Family
+	Tasks  []string
+	// Bases are the base versions by name, FineTuned[version][task] their
+	// fine-tunes.
+	Bases     map[string]*Member
+	FineTuned map[string]map[string]*Member
+	// TaskTrain[task] is the task's training split (fine-tuning data and
+	// calibration pool); TaskTest[task] its test split cut to
+	// Family.TestImages images (evaluation only).
+	TaskTrain, TaskTest map[string]*data.Dataset
+	// MNISTTest is the plain MNIST test set.
+	MNISTTest *data.Dataset
+	// Seconds is how long Build took.
+	Seconds float64
+}
+
+// Members lists the bases (v1 … v4) and then the fine-tunes by version and
+// task.
+func (b *Built) Members() []*Member {
+	var out []*Member
+	for _, v := range b.Family.Versions {
+		if m := b.Bases[v.Name]; m != nil {
+			out = append(out, m)
+		}
+	}
+	for _, v := range b.Family.Versions {
+		for _, t := range b.Tasks {
+			if m := b.FineTuned[v.Name][t]; m != nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// BuildFamily builds (or loads from the cache folder dir, "" for
+// DefaultDir) the base versions of f and their fine-tunes on tasks (nil:
+// the eight shifted tasks). Only the versions named in only are built (nil:
+// all). progress, when not nil, is told how far each stage has got. It
+// writes an index of the family, family-<name>.json, into dir.
+func BuildFamily(ctx context.Context, dir string, f Family, tasks, only []string, progress func(stage string, done, total int)) (*Built, error) {
+	start := time.Now()
+	if dir == "" {
+		dir = DefaultDir()
+	}
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	if tasks == nil {
+		tasks = ShiftedTasks()
+	}
+	var tks []data.Task
+	for _, name := range tasks {
+		tk, err := data.TaskByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("zoo: family %s: %w", f.Name, err)
+		}
+		tks = append(tks, tk)
+	}
+	train, err := data.LoadMNIST("", "train")
+	if err != nil {
+		return nil, fmt.Errorf("zoo: family %s: %w", f.Name, err)
+	}
+	test, err := data.LoadMNIST("", "test")
+	if err != nil {
+		return nil, fmt.Errorf("zoo: family %s: %w", f.Name, err)
+	}
+	if train.Len() < familyTaskFrom+familyTaskN {
+		return nil, fmt.Errorf("zoo: family %s: MNIST train has %d images, want at least %d", f.Name, train.Len(), familyTaskFrom+familyTaskN)
+	}
+	be, err := linalg.Default()
+	if err != nil {
+		return nil, fmt.Errorf("zoo: family %s: %w", f.Name, err)
+	}
+	b := &Built{
+		Family: f, Tasks: tasks, Bases: map[string]*Member{}, FineTuned: map[string]map[string]*Member{},
+		TaskTrain: map[string]*data.Dataset{}, TaskTest: map[string]*data.Dataset{}, MNISTTest: test,
+	}
+	pre := train.Subset(span(0, familyPretrainN))
+	taskSrc := train.Subset(span(familyTaskFrom, familyTaskFrom+familyTaskN))
+	fullTest := map[string]*data.Dataset{}
+	nTest := min(max(f.TestImages, 1), test.Len())
+	for _, tk := range tks {
+		b.TaskTrain[tk.Name] = tk.Apply(taskSrc, familyTaskSeed)
+		fullTest[tk.Name] = tk.Apply(test, familyTaskSeed)
+		b.TaskTest[tk.Name] = fullTest[tk.Name].Subset(span(0, nTest))
+	}
+	get := func(stage string, r Recipe, ds *data.Dataset, build func(p func(int, int)) (model.Model, error)) (*Member, error) {
+		t0 := time.Now()
+		e, err := CachedEntry(dir, r, func() (model.Model, error) {
+			return build(func(done, total int) { progress(stage, done, total) })
+		}, func(m model.Model) (map[string]float64, error) {
+			res, err := eval.Evaluate(ctx, be, m, ds.Images, ds.Labels, 500)
+			return map[string]float64{MetricTestAccuracy: res.Accuracy}, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("zoo: family %s: %s: %w", f.Name, stage, err)
+		}
+		if !e.Built {
+			progress(stage, 1, 1)
+		}
+		acc, ok := e.TestAccuracy()
+		if !ok {
+			res, err := eval.Evaluate(ctx, be, e.Model, ds.Images, ds.Labels, 500)
+			if err != nil {
+				return nil, fmt.Errorf("zoo: family %s: %s: %w", f.Name, stage, err)
+			}
+			acc = res.Accuracy
+		}
+		return &Member{Family: f.Name, Recipe: r, Dir: e.Dir, Model: e.Model, TestAccuracy: acc, Built: e.Built, Seconds: time.Since(t0).Seconds()}, nil
+	}
+	for _, v := range f.Versions {
+		if only != nil && !slices.Contains(only, v.Name) {
+			continue
+		}
+		r := v.Recipe
+		m, err := get(fmt.Sprintf("pretrain %s %s", f.Name, v.Name), r, test, func(p func(int, int)) (model.Model, error) {
+			return Pretrain(ctx, r, pre, p)
+		})
+		if err != nil {
+			return nil, err
+		}
+		m.Version = v.Name
+		b.Bases[v.Name] = m
+		b.FineTuned[v.Name] = map[string]*Member{}
+		for _, tk := range tks {
+			fr := f.FineTuneRecipe(v, tk.Name)
+			ft, err := get(fmt.Sprintf("fine-tune %s %s %s", f.Name, v.Name, tk.Name), fr, fullTest[tk.Name], func(p func(int, int)) (model.Model, error) {
+				return FineTune(ctx, m.Model, fr, b.TaskTrain[tk.Name], p)
+			})
+			if err != nil {
+				return nil, err
+			}
+			ft.Version, ft.Task = v.Name, tk.Name
+			b.FineTuned[v.Name][tk.Name] = ft
+		}
+	}
+	b.Seconds = time.Since(start).Seconds()
+	if err := b.writeIndex(dir); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// ShiftedTasks names the eight shifted MNIST tasks of the experiments
+// (data.Tasks without "identity").
+func ShiftedTasks() []string {
+	var out []string
+	for _, t := range data.Tasks() {
+		if t.Name != "identity" {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// familyIndex is the layout of family-<name>.json.
+type familyIndex struct {
+	Family      string            `json:"family"`
+	Description string            `json:"description"`
+	Versions    map[string]string `json:"versions"` // name → relation
+	TestImages  int               `json:"test_images"`
+	Models      []*Member         `json:"models"`
+}
+
+// writeIndex writes dir/family-<name>.json: every built model's folder and
+// test accuracy.
+func (b *Built) writeIndex(dir string) error {
+	idx := familyIndex{Family: b.Family.Name, Description: b.Family.Description, Versions: map[string]string{}, TestImages: b.Family.TestImages, Models: b.Members()}
+	for _, v := range b.Family.Versions {
+		idx.Versions[v.Name] = v.Relation
+	}
+	raw, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return fmt.Errorf("zoo: index of family %s: %w", b.Family.Name, err)
+	}
+	path := filepath.Join(dir, "family-"+b.Family.Name+".json")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(raw, '\n'), 0o644); err != nil {
+		return fmt.Errorf("zoo: index of family %s: %w", b.Family.Name, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("zoo: index of family %s: %w", b.Family.Name, err)
+	}
+	return nil
+}
