@@ -31,6 +31,9 @@ func evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := fitInputs(ds, modelDir, m); err != nil {
+				return err
+			}
 			r, err := eval.Evaluate(cmd.Context(), be, m, ds.Images, ds.Labels, batch)
 			if err != nil {
 				return fmt.Errorf("%s on %s: %w", modelDir, spec, err)

@@ -128,7 +128,9 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	if err != nil {
 		return err
 	}
-	stats, held, err := calibration(f.calib, f.perClass, f.seed, f.heldOut, alpha < 0)
+	stats, held, err := calibration(f.calib, f.perClass, f.seed, f.heldOut, alpha < 0, func(ds *data.Dataset) error {
+		return fitInputs(ds, f.targetBase, ms.TargetBase)
+	})
 	if err != nil {
 		return err
 	}
@@ -194,15 +196,19 @@ func loadModels(sourceBase, sourceFT, targetBase string) (transfer.Models, error
 	return ms, nil
 }
 
-// calibration loads the calibration data, keeps K samples per class and,
-// when α is to be chosen, splits off the held-out part.
-func calibration(spec string, k int, seed uint64, heldOut float64, split bool) (stats, held transfer.Samples, err error) {
+// calibration loads the calibration data, keeps K samples per class, fits
+// them to the model and, when α is to be chosen, splits off the held-out
+// part.
+func calibration(spec string, k int, seed uint64, heldOut float64, split bool, fit func(*data.Dataset) error) (stats, held transfer.Samples, err error) {
 	ds, err := loadData(spec)
 	if err != nil {
 		return stats, held, err
 	}
 	sel, err := data.PerClass(ds, k, seed)
 	if err != nil {
+		return stats, held, fmt.Errorf("calibration data %s: %w", spec, err)
+	}
+	if err := fit(sel); err != nil {
 		return stats, held, fmt.Errorf("calibration data %s: %w", spec, err)
 	}
 	if !split {

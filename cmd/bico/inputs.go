@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/bico-dev/bico/data"
+	"github.com/bico-dev/bico/model"
+)
+
+// fitInputs prepares a dataset's images for the model in dir: with the
+// folder's preprocessor_config.json when it has one (resize, crop,
+// normalise, as transformers' image processor does); otherwise, for a model
+// whose config.json names image_size and num_channels, by resizing and
+// converting channels when they differ. Other models take the images as
+// they are.
+func fitInputs(ds *data.Dataset, dir string, m model.Model) error {
+	pp, ok, err := data.LoadPreprocessor(dir)
+	if err != nil {
+		return err
+	}
+	cfg := m.Config()
+	channels, _ := model.ConfigIntOr(cfg, "num_channels", 0)
+	if ok {
+		images, err := pp.Apply(ds.Images, channels)
+		if err != nil {
+			return fmt.Errorf("%s: preprocessing: %w", dir, err)
+		}
+		ds.Images = images
+		return nil
+	}
+	size, err := model.ConfigIntOr(cfg, "image_size", 0)
+	if err != nil || size == 0 || len(ds.Images.Shape) != 4 {
+		return nil
+	}
+	if channels > 0 && ds.Channels() != channels {
+		if ds.Images, err = data.ConvertChannels(ds.Images, channels); err != nil {
+			return err
+		}
+	}
+	if ds.Height() != size || ds.Width() != size {
+		ds.Images = data.Resize(ds.Images, size, size)
+	}
+	return nil
+}
