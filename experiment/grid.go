@@ -77,6 +77,10 @@ type Grid struct {
 	// Progress, when set, is told how many (pair, task, K, seed) cells are
 	// done.
 	Progress func(stage string, done, total int)
+	// Failures, when not nil, receives every method that failed on a cell
+	// (the cell's other methods are still measured). With Failures nil a
+	// failure ends the run with its error.
+	Failures *[]Failure
 	// Reuse are rows of an earlier run with the same settings (the run is
 	// deterministic): a (pair, task, K, seed) cell of this grid whose rows
 	// it holds for every method the cell needs is taken from it instead of
@@ -194,7 +198,26 @@ func RunGrid(ctx context.Context, g Grid) ([]Row, error) {
 					}
 					recs, err := Run(ctx, p, methods, k, seed, false, nil)
 					if err != nil {
-						return nil, fmt.Errorf("experiment: %s %s K=%d seed %d: %w", ps.Name(), task, k, seed, err)
+						if ctx.Err() != nil {
+							return nil, ctx.Err()
+						}
+						// One method failing (a map that cannot be
+						// computed) must not lose the others: run them one
+						// by one and record the failures.
+						recs = nil
+						for _, m := range methods {
+							r, err := Run(ctx, p, []string{m}, k, seed, false, nil)
+							if err != nil {
+								if ctx.Err() != nil {
+									return nil, ctx.Err()
+								}
+								if err := g.fail(Failure{Family: b.Family.Name, Variant: variant, Pair: ps.Name(), Task: task, Method: m, K: k, Seed: seed, Error: err.Error()}); err != nil {
+									return nil, err
+								}
+								continue
+							}
+							recs = append(recs, r...)
+						}
 					}
 					for _, r := range recs {
 						rows = append(rows, Row{Family: b.Family.Name, Variant: variant, Record: r})
@@ -202,10 +225,16 @@ func RunGrid(ctx context.Context, g Grid) ([]Row, error) {
 					if g.FewShot {
 						row, err := p.fewShotPath(ctx, opts.Backend, k, seed, steps, lr)
 						if err != nil {
-							return nil, fmt.Errorf("experiment: %s %s K=%d seed %d: %w", ps.Name(), task, k, seed, err)
+							if ctx.Err() != nil {
+								return nil, ctx.Err()
+							}
+							if err := g.fail(Failure{Family: b.Family.Name, Variant: variant, Pair: ps.Name(), Task: task, Method: FewShotFT, K: k, Seed: seed, Error: err.Error()}); err != nil {
+								return nil, err
+							}
+						} else {
+							row.Family, row.Variant = b.Family.Name, variant
+							rows = append(rows, row)
 						}
-						row.Family, row.Variant = b.Family.Name, variant
-						rows = append(rows, row)
 					}
 					done++
 					progress(stage, done, total)
@@ -291,4 +320,26 @@ func reusable(reuse []Row, family, variant, pair, task string, k int, seed uint6
 		return nil
 	}
 	return out
+}
+
+// Failure is a method that could not be measured on one cell of a grid.
+type Failure struct {
+	Family  string `json:"family"`
+	Variant string `json:"variant"`
+	Pair    string `json:"pair"`
+	Task    string `json:"task"`
+	Method  string `json:"method"`
+	K       int    `json:"k"`
+	Seed    uint64 `json:"seed"`
+	Error   string `json:"error"`
+}
+
+// fail records f, or returns it as an error when the grid does not
+// collect failures.
+func (g *Grid) fail(f Failure) error {
+	if g.Failures == nil {
+		return fmt.Errorf("experiment: %s %s %s K=%d seed %d: %s", f.Pair, f.Task, f.Method, f.K, f.Seed, f.Error)
+	}
+	*g.Failures = append(*g.Failures, f)
+	return nil
 }

@@ -151,7 +151,7 @@ func WriteMarkdown(w io.Writer, rep Report) error {
 
 	if variants := uniq(rep.Rows, func(r Row) string { return r.Variant }); len(variants) > 1 || (len(variants) == 1 && variants[0] != DefaultVariant) {
 		pw.printf("## Ablations\n\n")
-		pw.printf("Each variant changes one transfer option from the defaults. Mean test accuracy over tasks and seeds, gap closed of the task averages, and the difference from the default in accuracy points; per-task accuracies follow.\n\n")
+		pw.printf("Each variant changes one transfer option from the defaults. Mean test accuracy over tasks and seeds (± the seed-to-seed standard deviation of that mean, from each task's deviation over seeds, tasks taken as independent), gap closed of the task averages, and the difference from the default in accuracy points; per-task accuracies follow.\n\n")
 		writeAblations(pw, cells, sums)
 	}
 
@@ -392,14 +392,22 @@ func writeAblations(pw *errWriter, cells []Cell, sums []Summary) {
 				tasks = append(tasks, c.Task)
 			}
 		}
-		pw.printf("### %s %s, %s, K = %d\n\n| variant | avg | gap | Δ acc. (pts) | %s |\n|---|---:|---:|---:|%s\n",
+		pw.printf("### %s %s, %s, K = %d\n\n| variant | avg ± sd | gap | Δ acc. (pts) | %s |\n|---|---:|---:|---:|%s\n",
 			g.family, g.pair, g.method, g.k, strings.Join(tasks, " | "), strings.Repeat("---:|", len(tasks)))
 		for _, s := range vs {
 			d := "–"
 			if def != nil {
 				d = fmt.Sprintf("%+.1f", 100*(s.Accuracy-def.Accuracy))
 			}
-			pw.printf("| %s | %.3f | %s | %s |", s.Variant, s.Accuracy, fmtGap(s.GapClosed), d)
+			var v2 float64
+			n := 0
+			for _, c := range cells {
+				if c.Family == g.family && c.Pair == g.pair && c.Method == g.method && c.K == g.k && c.Variant == s.Variant {
+					v2 += c.Std * c.Std
+					n++
+				}
+			}
+			pw.printf("| %s | %.3f ± %.3f | %s | %s |", s.Variant, s.Accuracy, math.Sqrt(v2)/float64(max(n, 1)), fmtGap(s.GapClosed), d)
 			for _, t := range tasks {
 				v := "–"
 				for _, c := range cells {

@@ -25,6 +25,7 @@ func experimentCmd() *cobra.Command {
 		ks, vitKs                                             []int
 		variants                                              []string
 		resume                                                bool
+		reuseFiles                                            []string
 		seeds, testImages                                     int
 		whiten                                                float64
 		quick, fewShot, center, sharedQK, ablations, quiet    bool
@@ -144,8 +145,16 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 					return err
 				}
 			}
+			for _, file := range reuseFiles {
+				old, err := experiment.ReadJSON(file)
+				if err != nil {
+					return err
+				}
+				reuse = append(reuse, old...)
+			}
 			var rows []experiment.Row
 			var aligns []experiment.SiteAlignment
+			var failures []experiment.Failure
 			for _, b := range built {
 				famKs := ks
 				if b.Family.Name == "vit" && (fl.Changed("vit-k") || !fl.Changed("k") && !quick) {
@@ -153,7 +162,7 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 				}
 				g := experiment.Grid{
 					Family: b, Pairs: pairSpecs, Tasks: tasks, Ks: famKs, Seeds: seedList, Methods: methods,
-					FewShot: fewShot, Options: opts, Variant: variant, Progress: prog.update, Reuse: reuse,
+					FewShot: fewShot, Options: opts, Variant: variant, Progress: prog.update, Reuse: reuse, Failures: &failures,
 				}
 				rs, err := experiment.RunGrid(ctx, g)
 				if err != nil {
@@ -216,6 +225,9 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 				return false
 			}
 			problems := experiment.Check(rows, methods, sameShape)
+			for _, f := range failures {
+				problems = append(problems, fmt.Sprintf("%s %s %s task %s K=%d seed %d: %s failed: %s", f.Family, f.Variant, f.Pair, f.Task, f.K, f.Seed, f.Method, f.Error))
+			}
 			rep := experiment.Report{
 				Command:     commandLine(),
 				WallSeconds: time.Since(start).Seconds(),
@@ -265,6 +277,7 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 	fl.IntSliceVar(&vitKs, "vit-k", []int{1, 4, 16}, "calibration samples per class for the vit family (default 1, 4, 16 to fit the time budget; --k alone sets both)")
 	fl.StringSliceVar(&variants, "variants", nil, "with --ablations: only these variants (default: all)")
 	fl.BoolVar(&resume, "resume", false, "reuse the cells of DIR/results.json measured with the same settings")
+	fl.StringSliceVar(&reuseFiles, "reuse", nil, "results.json files of earlier runs whose cells to reuse (like --resume)")
 	fl.IntVar(&seeds, "seeds", 3, "number of seeds (0, 1, …) drawing the calibration samples")
 	fl.BoolVar(&fewShot, "few-shot", true, "also run few-shot-ft on the same calibration samples")
 	fl.IntVar(&testImages, "test-images", 0, "test images per task (default: the family's, 10000 for mlp, 1000 for vit)")

@@ -21,7 +21,7 @@ func zooCmd() *cobra.Command {
 
 func zooBuildCmd() *cobra.Command {
 	var dir string
-	var families, tasks []string
+	var families, tasks, versions []string
 	var quick, quiet bool
 	cmd := &cobra.Command{
 		Use:   "build",
@@ -52,7 +52,7 @@ family on three tasks.`,
 				if err != nil {
 					return err
 				}
-				b, err := zoo.BuildFamily(cmd.Context(), dir, f, tasks, nil, prog.update)
+				b, err := zoo.BuildFamily(cmd.Context(), dir, f, tasks, versions, prog.update)
 				if err != nil {
 					return err
 				}
@@ -70,6 +70,7 @@ family on three tasks.`,
 	fl.StringVar(&dir, "dir", "", "cache folder (default: $BICO_CACHE or the user cache folder)")
 	fl.StringSliceVar(&families, "family", []string{"mlp", "vit"}, "families to build")
 	fl.StringSliceVar(&tasks, "tasks", nil, "shifted tasks to fine-tune on (default: all eight)")
+	fl.StringSliceVar(&versions, "versions", nil, "base versions to build (default: v1, v2, v3 and v4)")
 	fl.BoolVar(&quick, "quick", false, "only what the quick experiment needs (mlp family, three tasks)")
 	fl.BoolVar(&quiet, "quiet", false, "no progress output")
 	return cmd
