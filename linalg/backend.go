@@ -82,14 +82,22 @@ func MustDefault() Backend {
 
 // Open returns the backend named by name: "", "auto", "openblas" or "go".
 func Open(name string) (Backend, error) {
+	return OpenThreads(name, 0)
+}
+
+// OpenThreads is Open with a thread count for each product (0: every CPU).
+func OpenThreads(name string, threads int) (Backend, error) {
+	if threads < 0 {
+		return nil, fmt.Errorf("linalg: negative thread count %d", threads)
+	}
 	switch name {
 	case "", "auto":
-		if b, err := OpenBLAS(0); err == nil {
+		if b, err := OpenBLAS(threads); err == nil {
 			return b, nil
 		}
 		return Go(), nil
 	case "openblas":
-		return OpenBLAS(0)
+		return OpenBLAS(threads)
 	case "go":
 		return Go(), nil
 	default:

@@ -36,6 +36,6 @@ transported into its coordinates.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(versionCmd(), inspectCmd(), transferCmd(), evalCmd(), demoCmd(), zooCmd(), experimentCmd())
+	root.AddCommand(versionCmd(), inspectCmd(), transferCmd(), evalCmd(), demoCmd(), benchCmd(), zooCmd(), experimentCmd())
 	return root
 }

@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/transfer"
+)
+
+// counting wraps a backend and counts the FLOPs of its float32 products.
+type counting struct {
+	linalg.Backend
+	flops atomic.Int64
+}
+
+func (c *counting) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, cc []float32, ldc int) {
+	c.flops.Add(2 * int64(m) * int64(n) * int64(k))
+	c.Backend.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, cc, ldc)
+}
+
+// TestCalibFLOPs checks the analytic count against the products the
+// calibration pass really runs, for equal shapes and for a target with
+// another patch size (and so another token count).
+func TestCalibFLOPs(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		src, tgt Shape
+	}{
+		{"same", Small, Small},
+		{"patch 7 to 4", Shape{Hidden: 32, Layers: 2, Heads: 2, MLP: 48, Image: 28, Patch: 7, Channels: 1, Classes: 5}, Shape{Hidden: 48, Layers: 3, Heads: 4, MLP: 64, Image: 28, Patch: 4, Channels: 1, Classes: 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const batch = 3
+			be := &counting{Backend: linalg.MustDefault()}
+			a, b, err := Models(tc.src, tc.tgt, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, _ := transfer.Lookup("bico")
+			calib := Samples(tc.src, batch, 5, 2)
+			if _, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: a, TargetBase: b}, calib, m.Needs(), transfer.Options{Backend: be, BatchSize: batch}); err != nil {
+				t.Fatal(err)
+			}
+			got, want := float64(be.flops.Load()), CalibFLOPs(tc.src, tc.tgt, batch)
+			if got != want {
+				t.Errorf("counted %g FLOPs, CalibFLOPs says %g (ratio %.4f)", got, want, got/want)
+			}
+		})
+	}
+}
+
+func TestParams(t *testing.T) {
+	if got := ViTB16.Params(); got != 86_567_656 {
+		t.Errorf("ViT-B/16 has %d parameters, want 86567656 (transformers' count)", got)
+	}
+	a, _, err := Models(Small, Small, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int64(0)
+	for _, name := range a.ParamNames() {
+		n += int64(a.Param(name).Value.Numel())
+	}
+	if n != Small.Params() {
+		t.Errorf("small model has %d parameters, Params says %d", n, Small.Params())
+	}
+}
+
+// TestRunSmall runs the whole bench on the small pair only, quickly.
+func TestRunSmall(t *testing.T) {
+	res, err := Run(context.Background(), Options{SgemmSizes: []int{128}, SgemmRepeats: 2, SkipMain: true, SmallBatches: 2, SmallTransferRep: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.PairResult != nil || res.Small == nil {
+		t.Fatalf("main %v, small %v: want only the small pair", res.PairResult, res.Small)
+	}
+	s := res.Small
+	for name, v := range map[string]float64{
+		"sgemm": res.SgemmGFLOPs, "seconds per batch": s.CalibSecondsPerBatch, "GFLOP/s": s.CalibGFLOPs,
+		"fraction": s.CalibFractionOfSgemm, "transfer": s.TransferSeconds, "maps": s.TransferMapsSeconds,
+	} {
+		if !(v > 0) || math.IsInf(v, 0) {
+			t.Errorf("%s = %g, want a positive figure", name, v)
+		}
+	}
+	if len(s.CalibBatchSeconds) != 2 || s.Statistics == 0 || s.Sites == 0 {
+		t.Errorf("batches %v, %d statistics, %d sites", s.CalibBatchSeconds, s.Statistics, s.Sites)
+	}
+	if s.PeakRSSBytes <= 0 || s.MemoryBudgetBytes <= 0 {
+		t.Errorf("peak RSS %d, budget %d", s.PeakRSSBytes, s.MemoryBudgetBytes)
+	}
+	var text bytes.Buffer
+	if err := res.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sgemm", "calibration", "of the sgemm ceiling", "peak RSS", "transfer"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text output lacks %q:\n%s", want, text.String())
+		}
+	}
+	js, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(js, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"backend", "sgemm_gflops", "small"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, js)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := Median(tc.in); got != tc.want {
+			t.Errorf("Median(%v) = %g, want %g", tc.in, got, tc.want)
+		}
+	}
+}

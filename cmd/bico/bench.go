@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/bico-dev/bico/bench"
+	"github.com/bico-dev/bico/linalg"
+	"github.com/spf13/cobra"
+)
+
+type benchFlags struct {
+	asJSON, quiet                     bool
+	threads                           int
+	sgemm                             string
+	main                              bench.Shape
+	targetPatch                       int
+	batch, batches, smallBatches      int
+	repeats, smallRepeats             int
+	skipMain, skipSmall, skipTransfer bool
+	polar                             bool
+	seed                              uint64
+}
+
+func benchCmd() *cobra.Command {
+	f := benchFlags{main: bench.ViTB16}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure sgemm, the calibration pass and the transfer step against the machine's limit",
+		Long: `bench measures where bico's users wait, each figure beside its reference from the
+same run:
+
+  - sgemm GFLOP/s of the active BLAS backend (BICO_BLAS) at 1024 and 2048: the ceiling;
+  - the calibration pass of two random-weight vit models (by default ViT-B/16:
+    width 768, 12 blocks, 12 heads, MLP 3072, 224 pixels, patch 16, 1000 classes),
+    forward and backward with every site's BiCo cross-covariances accumulated:
+    seconds per batch (median), images per second, achieved GFLOP/s (counted
+    matrix-product FLOPs over time) and its fraction of the sgemm ceiling, and
+    the peak resident memory against weights + one batch's activations +
+    statistics;
+  - the transfer step: the Procrustes map of every distinct statistic and the
+    transport of every site, split into statistics, SVD/polar and transport;
+  - the same for a small pair (width 64, 4 blocks, 4 heads, MLP 128, 28 pixels,
+    patch 4, 10 classes).
+
+The ViT-B/16 pair needs about 6 GB of memory and minutes of CPU time.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object instead of text")
+	fl.BoolVar(&f.quiet, "quiet", false, "do not log progress to standard error")
+	fl.IntVar(&f.threads, "threads", 0, "threads for BLAS and the engine (0: every CPU)")
+	fl.StringVar(&f.sgemm, "sgemm", "1024,2048", "sizes of the square sgemm ceiling, comma-separated")
+	fl.IntVar(&f.main.Hidden, "width", f.main.Hidden, "main pair: hidden width")
+	fl.IntVar(&f.main.Layers, "layers", f.main.Layers, "main pair: transformer blocks")
+	fl.IntVar(&f.main.Heads, "heads", f.main.Heads, "main pair: attention heads")
+	fl.IntVar(&f.main.MLP, "mlp", f.main.MLP, "main pair: MLP width")
+	fl.IntVar(&f.main.Image, "image", f.main.Image, "main pair: image side in pixels")
+	fl.IntVar(&f.main.Patch, "patch", f.main.Patch, "main pair: patch side in pixels")
+	fl.IntVar(&f.main.Channels, "channels", f.main.Channels, "main pair: image channels")
+	fl.IntVar(&f.main.Classes, "classes", f.main.Classes, "main pair: classes")
+	fl.IntVar(&f.targetPatch, "target-patch", 0, "main pair: the target's patch side, when it differs from the source's")
+	fl.IntVar(&f.batch, "batch", 8, "calibration batch size")
+	fl.IntVar(&f.batches, "batches", 3, "timed calibration batches of the main pair (median reported)")
+	fl.IntVar(&f.smallBatches, "small-batches", 10, "timed calibration batches of the small pair")
+	fl.IntVar(&f.repeats, "repeats", 1, "timed transfer steps of the main pair (median reported)")
+	fl.IntVar(&f.smallRepeats, "small-repeats", 5, "timed transfer steps of the small pair")
+	fl.BoolVar(&f.skipMain, "skip-main", false, "leave out the main pair")
+	fl.BoolVar(&f.skipSmall, "skip-small", false, "leave out the small pair")
+	fl.BoolVar(&f.skipTransfer, "skip-transfer", false, "leave out the transfer step")
+	fl.BoolVar(&f.polar, "polar", false, "compute maps by polar iteration instead of the SVD")
+	fl.Uint64Var(&f.seed, "seed", 0, "seed of the random weights and data")
+	return cmd
+}
+
+func runBench(cmd *cobra.Command, f benchFlags) error {
+	if f.threads < 0 {
+		return fmt.Errorf("--threads %d: want 0 (every CPU) or more", f.threads)
+	}
+	if f.threads > 0 {
+		runtime.GOMAXPROCS(f.threads)
+	}
+	be, err := linalg.OpenThreads(os.Getenv(linalg.EnvVar), f.threads)
+	if err != nil {
+		return err
+	}
+	var sizes []int
+	for _, s := range strings.Split(f.sgemm, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("--sgemm %q: want positive sizes separated by commas", f.sgemm)
+		}
+		sizes = append(sizes, n)
+	}
+	target := f.main
+	if f.targetPatch > 0 {
+		target.Patch = f.targetPatch
+	}
+	opts := bench.Options{
+		Backend: be, SgemmSizes: sizes,
+		Main: &f.main, MainTarget: &target,
+		SkipMain: f.skipMain, SkipSmall: f.skipSmall, SkipTransfer: f.skipTransfer,
+		Batch: f.batch, Batches: f.batches, SmallBatches: f.smallBatches,
+		TransferRepeats: f.repeats, SmallTransferRep: f.smallRepeats,
+		Polar: f.polar, Seed: f.seed,
+	}
+	if !f.quiet {
+		errOut := cmd.ErrOrStderr()
+		opts.Log = func(format string, args ...any) { fmt.Fprintf(errOut, "bench: "+format+"\n", args...) }
+	}
+	res, err := bench.Run(cmd.Context(), opts)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if f.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return res.WriteText(out)
+}
