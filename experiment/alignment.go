@@ -32,6 +32,10 @@ type SiteAlignment struct {
 	SpaceB    string  `json:"space_target"`
 	Rank      int     `json:"rank"`
 	Score     float64 `json:"score"`
+	// Centered is the same score of the centred rows (the mean row of
+	// each side removed), which a large common mean (ReLU activations are
+	// never negative) cannot inflate.
+	Centered float64 `json:"score_centered"`
 }
 
 // Alignment measures, on the statistics part of the K-per-class
@@ -64,27 +68,17 @@ func Alignment(ctx context.Context, family string, p Pair, k int, seed uint64) (
 	}
 	var out []SiteAlignment
 	for key, s := range prep.Stats {
-		r, err := linalg.ProcrustesWith(be, s.C, s.DA, s.DB, linalg.ProcrustesOptions{Method: linalg.MethodSVD})
+		score, rank, err := procrustesScore(be, s, false)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: alignment of %s: %w", p.Name, p.Task, key, err)
 		}
-		var nuc, ta, tb float64
-		for _, v := range r.Singular {
-			nuc += v
-		}
-		for i := range s.DA {
-			ta += s.GramA[i*s.DA+i]
-		}
-		for i := range s.DB {
-			tb += s.GramB[i*s.DB+i]
-		}
-		score := math.NaN()
-		if ta > 0 && tb > 0 {
-			score = nuc / math.Sqrt(ta*tb)
+		centred, _, err := procrustesScore(be, s, true)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: alignment of %s: %w", p.Name, p.Task, key, err)
 		}
 		out = append(out, SiteAlignment{
 			Family: family, Pair: p.Name, Task: p.Task, K: k, Seed: seed,
-			Statistic: key.String(), Kind: key.Kind.String(), SpaceB: key.B, Rank: r.Rank, Score: score,
+			Statistic: key.String(), Kind: key.Kind.String(), SpaceB: key.B, Rank: rank, Score: score, Centered: centred,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Statistic < out[j].Statistic })
@@ -135,4 +129,44 @@ func AlignmentGrid(ctx context.Context, g Grid) ([]SiteAlignment, error) {
 		}
 	}
 	return out, nil
+}
+
+// procrustesScore is ‖C‖_* / √(Σ‖a‖²·Σ‖b‖²) of a statistic, of its
+// centred rows when center is set, with the numerical rank of C.
+func procrustesScore(be linalg.Backend, s *transfer.Stat, center bool) (float64, int, error) {
+	c := s.C
+	var ta, tb float64
+	for i := range s.DA {
+		ta += s.GramA[i*s.DA+i]
+	}
+	for i := range s.DB {
+		tb += s.GramB[i*s.DB+i]
+	}
+	if center && s.Rows > 0 {
+		n := float64(s.Rows)
+		c = make([]float64, len(s.C))
+		for i := range s.DA {
+			for j := range s.DB {
+				c[i*s.DB+j] = s.C[i*s.DB+j] - s.SumA[i]*s.SumB[j]/n
+			}
+		}
+		for _, v := range s.SumA {
+			ta -= v * v / n
+		}
+		for _, v := range s.SumB {
+			tb -= v * v / n
+		}
+	}
+	r, err := linalg.ProcrustesWith(be, c, s.DA, s.DB, linalg.ProcrustesOptions{Method: linalg.MethodSVD})
+	if err != nil {
+		return 0, 0, err
+	}
+	var nuc float64
+	for _, v := range r.Singular {
+		nuc += v
+	}
+	if !(ta > 0 && tb > 0) {
+		return math.NaN(), r.Rank, nil
+	}
+	return nuc / math.Sqrt(ta*tb), r.Rank, nil
 }

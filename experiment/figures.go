@@ -278,7 +278,7 @@ func alignmentDepth(al []SiteAlignment) (*plot.Plot, string, error) {
 		data[kind][d].n++
 	}
 	for _, a := range al {
-		if math.IsNaN(a.Score) {
+		if math.IsNaN(a.Centered) {
 			continue
 		}
 		d, ok := spaceDepth(a.SpaceB)
@@ -287,14 +287,14 @@ func alignmentDepth(al []SiteAlignment) (*plot.Plot, string, error) {
 			continue
 		}
 		last = max(last, d+1)
-		add(a.Kind, d, a.Score)
+		add(a.Kind, d, a.Centered)
 	}
 	for _, a := range tail {
-		add(a.Kind, last, a.Score)
+		add(a.Kind, last, a.Centered)
 	}
 	sort.Strings(kinds)
 	p := newPlot(fmt.Sprintf("alignment across depth, K = %d", al[0].K),
-		fmt.Sprintf("target block (−1: embedding, %d: head)", last), "‖C‖* / √(Σ‖a‖² Σ‖b‖²)")
+		fmt.Sprintf("target block (−1: embedding, %d: head)", last), "centred ‖C‖* / √(Σ‖a‖² Σ‖b‖²)")
 	names := map[string]string{"input": "input activations (bico, theseus in)", "output": "output activations (theseus out)",
 		"output-grad": "output gradients (bico, bico-grad out)", "input-grad": "input gradients (bico-grad in)"}
 	for i, kind := range kinds {
@@ -311,5 +311,5 @@ func alignmentDepth(al []SiteAlignment) (*plot.Plot, string, error) {
 			return nil, "", err
 		}
 	}
-	return p, fmt.Sprintf("normalised Procrustes alignment score ‖C‖*/√(Σ‖a‖²·Σ‖b‖²) of each kind of statistic (1: the target's rows are an orthogonal image of the source's) across the target's depth, on the statistics part of K = %d calibration samples per class (seed %d), averaged over the statistics of a block and over tasks", al[0].K, al[0].Seed), nil
+	return p, fmt.Sprintf("normalised Procrustes alignment score ‖C‖*/√(Σ‖a‖²·Σ‖b‖²) of the centred rows of each kind of statistic (1: the target's rows are an orthogonal image of the source's, 0: unrelated) across the target's depth, on the statistics part of K = %d calibration samples per class (seed %d), averaged over the statistics of a block and over tasks", al[0].K, al[0].Seed), nil
 }

@@ -114,8 +114,8 @@ func TestRunGridTinyFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range aligns {
-		if !(a.Score > 0 && a.Score <= 1+1e-6) {
-			t.Errorf("alignment %s: score %v, want in (0, 1]", a.Statistic, a.Score)
+		if !(a.Score > 0 && a.Score <= 1+1e-6) || !(a.Centered > 0 && a.Centered <= 1+1e-6) {
+			t.Errorf("alignment %s: scores %v and %v (centred), want in (0, 1]", a.Statistic, a.Score, a.Centered)
 		}
 	}
 	figs, err := WriteFigures(filepath.Join(dir, "figures"), rows, aligns)
