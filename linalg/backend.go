@@ -95,11 +95,11 @@ func OpenThreads(name string, threads int) (Backend, error) {
 		if b, err := OpenBLAS(threads); err == nil {
 			return b, nil
 		}
-		return Go(), nil
+		return GoThreads(threads), nil
 	case "openblas":
 		return OpenBLAS(threads)
 	case "go":
-		return Go(), nil
+		return GoThreads(threads), nil
 	default:
 		return nil, fmt.Errorf("linalg: %s=%q: want auto, openblas or go", EnvVar, name)
 	}

@@ -74,8 +74,7 @@ func coreTypeForFlags(cpuinfo string) string {
 	return ""
 }
 
-// openblasLib is the loaded library: the bound entry points and the lock
-// that serialises every call into it.
+// openblasLib is the loaded library: its bound entry points.
 type openblasLib struct {
 	path string
 
@@ -91,12 +90,6 @@ type openblasLib struct {
 	setNumThreads func(n int32)
 	getNumThreads func() int32
 	getConfig     func() string
-
-	// mu serialises all calls into the library: OpenBLAS parallelises each
-	// call itself, its thread count is process-wide state, and concurrent
-	// callers would otherwise fight over its thread pool.
-	mu      sync.Mutex
-	threads int // the thread count last set with openblas_set_num_threads
 }
 
 var (
@@ -171,25 +164,31 @@ func bindOpenBLAS(names []string) (*openblasLib, error) {
 		}
 		purego.RegisterFunc(s.fptr, addr)
 	}
-	lib.threads = int(lib.getNumThreads())
+	// bico runs the library single-threaded and parallelises in Go (see
+	// pool): no second thread pool competes with the Go scheduler, and
+	// concurrent callers each run their own serial call.
+	lib.setNumThreads(1)
 	return lib, nil
 }
 
 // OpenBLASBackend is the backend on OpenBLAS, loaded at run time with purego
-// (no cgo). All calls into the library are serialised by one process-wide
-// lock, so it is safe for concurrent use; OpenBLAS parallelises each call
-// over Threads threads. Values with different thread counts may coexist: the
-// library's thread count is switched under the lock when needed.
+// (no cgo). The library itself runs single-threaded (it is told so with
+// openblas_set_num_threads(1) when loaded); the backend splits each large
+// product over up to Threads goroutines, each running a serial OpenBLAS
+// call on its block, and lets at most Threads calls run at once whichever
+// goroutines make them. LAPACK calls (the SVD, the inverse) run on one
+// thread each, concurrently when called from several goroutines. It is safe
+// for concurrent use.
 type OpenBLASBackend struct {
-	lib     *openblasLib
-	threads int
+	lib  *openblasLib
+	pool *pool
 }
 
 // OpenBLAS returns the OpenBLAS backend using the given number of threads
-// (0: runtime.NumCPU()), set explicitly with openblas_set_num_threads. The
-// library (libopenblas.so.0, else libopenblas.so) is loaded once per
-// process, with OPENBLAS_CORETYPE chosen from the CPU's instruction sets
-// unless it is set (see openblasCoreType); the error says how to install it.
+// (0: runtime.NumCPU()). The library (libopenblas.so.0, else
+// libopenblas.so) is loaded once per process, with OPENBLAS_CORETYPE chosen
+// from the CPU's instruction sets unless it is set (see openblasCoreType);
+// the error says how to install it.
 func OpenBLAS(threads int) (Backend, error) {
 	b, err := LoadOpenBLAS(threads)
 	if err != nil {
@@ -208,36 +207,14 @@ func LoadOpenBLAS(threads int) (*OpenBLASBackend, error) {
 	if err != nil {
 		return nil, err
 	}
-	if threads == 0 {
-		threads = runtime.NumCPU()
-	}
-	b := &OpenBLASBackend{lib: lib, threads: threads}
-	lib.mu.Lock()
-	lib.setNumThreads(int32(min(threads, math.MaxInt32)))
-	lib.threads = threads
-	// The library may clamp the request to the maximum it was built for.
-	b.threads = int(lib.getNumThreads())
-	lib.threads = b.threads
-	lib.mu.Unlock()
-	return b, nil
+	return &OpenBLASBackend{lib: lib, pool: newPool(threads)}, nil
 }
-
-// lock takes the library lock and applies this backend's thread count.
-func (o *OpenBLASBackend) lock() {
-	o.lib.mu.Lock()
-	if o.lib.threads != o.threads {
-		o.lib.setNumThreads(int32(o.threads))
-		o.lib.threads = o.threads
-	}
-}
-
-func (o *OpenBLASBackend) unlock() { o.lib.mu.Unlock() }
 
 // Name returns "openblas".
 func (o *OpenBLASBackend) Name() string { return "openblas" }
 
-// Threads returns the number of threads OpenBLAS uses for one call.
-func (o *OpenBLASBackend) Threads() int { return o.threads }
+// Threads returns the number of threads the backend runs OpenBLAS calls on.
+func (o *OpenBLASBackend) Threads() int { return o.pool.threads }
 
 // Library returns the name the shared library was opened by.
 func (o *OpenBLASBackend) Library() string { return o.lib.path }
@@ -245,8 +222,6 @@ func (o *OpenBLASBackend) Library() string { return o.lib.path }
 // Config returns OpenBLAS's build description (openblas_get_config), for
 // example "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64".
 func (o *OpenBLASBackend) Config() string {
-	o.lib.mu.Lock()
-	defer o.lib.mu.Unlock()
 	return o.lib.getConfig()
 }
 
@@ -260,10 +235,12 @@ func (o *OpenBLASBackend) Sgemm(transA, transB bool, m, n, k int, alpha float32,
 		scaleMatrix(m, n, beta, c, ldc)
 		return
 	}
-	o.lock()
-	defer o.unlock()
-	o.lib.sgemm(cblasRowMajor, cblasTrans32(transA), cblasTrans32(transB), int32(m), int32(n), int32(k),
-		alpha, &a[0], int32(lda), &b[0], int32(ldb), beta, &c[0], int32(ldc))
+	ta, tb := cblasTrans32(transA), cblasTrans32(transB)
+	o.pool.gemm(m, n, k, 16, func(i0, i1, j0, j1 int) {
+		oa, ob, oc := gemmOffsets(transA, transB, lda, ldb, ldc, i0, j0)
+		o.lib.sgemm(cblasRowMajor, ta, tb, int32(i1-i0), int32(j1-j0), int32(k),
+			alpha, &a[oa], int32(lda), &b[ob], int32(ldb), beta, &c[oc], int32(ldc))
+	})
 }
 
 // Dgemm computes C = alpha·op(A)·op(B) + beta·C in float64 with cblas_dgemm.
@@ -276,10 +253,12 @@ func (o *OpenBLASBackend) Dgemm(transA, transB bool, m, n, k int, alpha float64,
 		scaleMatrix(m, n, beta, c, ldc)
 		return
 	}
-	o.lock()
-	defer o.unlock()
-	o.lib.dgemm(cblasRowMajor, cblasTrans32(transA), cblasTrans32(transB), int32(m), int32(n), int32(k),
-		alpha, &a[0], int32(lda), &b[0], int32(ldb), beta, &c[0], int32(ldc))
+	ta, tb := cblasTrans32(transA), cblasTrans32(transB)
+	o.pool.gemm(m, n, k, 8, func(i0, i1, j0, j1 int) {
+		oa, ob, oc := gemmOffsets(transA, transB, lda, ldb, ldc, i0, j0)
+		o.lib.dgemm(cblasRowMajor, ta, tb, int32(i1-i0), int32(j1-j0), int32(k),
+			alpha, &a[oa], int32(lda), &b[ob], int32(ldb), beta, &c[oc], int32(ldc))
+	})
 }
 
 func cblasTrans32(t bool) int32 {
@@ -340,8 +319,8 @@ func gesdd[T Float](o *OpenBLASBackend, m, n int, a []T,
 	)
 	iwork := make([]int32, 8*r)
 
-	o.lock()
-	defer o.unlock()
+	o.pool.acquire()
+	defer o.pool.release()
 	call(&jobz, &lm, &ln, &acopy[0], &lda, &s[0], &vt[0], &ldu, &u[0], &ldvt, &query[0], &lw, &iwork[0], &info, 1)
 	if info != 0 {
 		return nil, nil, nil, fmt.Errorf("linalg: gesdd workspace query for a %d×%d matrix failed: info=%d", m, n, info)
@@ -381,8 +360,8 @@ func (o *OpenBLASBackend) inverse(n int, a []float64) error {
 		q    [1]float64
 	)
 	ipiv := make([]int32, n)
-	o.lock()
-	defer o.unlock()
+	o.pool.acquire()
+	defer o.pool.release()
 	o.lib.dgetrf(&ln, &ln, &a[0], &ln, &ipiv[0], &info)
 	if info > 0 {
 		return fmt.Errorf("linalg: inverse of a %d×%d matrix: exactly singular (dgetrf info=%d)", n, n, info)

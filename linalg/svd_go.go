@@ -11,7 +11,7 @@ import (
 // SVD computes the thin SVD with gonum (one-sided ?gesvd path in pure Go).
 // It is slow for large matrices (about 10 s at 1024×1024); Procrustes with
 // MethodPolar avoids it.
-func (goBackend) SVD(m, n int, a []float64) (u, s, vt []float64, err error) {
+func (*goBackend) SVD(m, n int, a []float64) (u, s, vt []float64, err error) {
 	if err := checkSVDArgs(m, n, len(a)); err != nil {
 		return nil, nil, nil, err
 	}
