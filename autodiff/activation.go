@@ -12,17 +12,22 @@ import (
 // unary applies f element-wise; df(x, y) is f′(x) given y = f(x). Both run
 // in float64 on each element.
 func (t *Tape[T]) unary(x *Var[T], f func(float64) float64, df func(x, y float64) float64) *Var[T] {
-	out := tensor.New[T](x.Value.Shape...)
+	out := t.alloc(false, x.Value.Shape...)
 	xd := x.Value.Data
-	for i, v := range xd {
-		out.Data[i] = T(f(float64(v)))
-	}
-	return t.node(out, func(o *Var[T]) {
-		gx := gradBuf(x)
-		yd := o.Value.Data
-		for i, g := range o.Grad.Data {
-			gx.Data[i] = T(float64(g) * df(float64(xd[i]), float64(yd[i])))
+	parallelFor(t.threads(), len(xd), minGrain/4, func(lo, hi int) {
+		od := out.Data[lo:hi]
+		for i, v := range xd[lo:hi] {
+			od[i] = T(f(float64(v)))
 		}
+	})
+	return t.node(out, func(o *Var[T]) {
+		gx := t.gradBuf(x, false)
+		yd, gd := o.Value.Data, o.Grad.Data
+		parallelFor(t.threads(), len(gd), minGrain/4, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				gx.Data[i] = T(float64(gd[i]) * df(float64(xd[i]), float64(yd[i])))
+			}
+		})
 		x.accumulate(gx)
 	}, x)
 }
@@ -45,13 +50,36 @@ const (
 )
 
 // GELU is the exact Gaussian error linear unit x·Φ(x) =
-// ½x(1 + erf(x/√2)), Hugging Face's "gelu".
+// ½x(1 + erf(x/√2)), Hugging Face's "gelu". On float32 tapes Φ comes from
+// normCDFPDF (relative error a few parts in 1e9, far below float32
+// rounding), float64 tapes use math.Erf.
 func (t *Tape[T]) GELU(x *Var[T]) *Var[T] {
+	if xs, ok := any(x.Value.Data).([]float32); ok {
+		return t.gelu32(x, xs)
+	}
 	return t.unary(x,
 		func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x*invSqrt2)) },
 		func(x, _ float64) float64 {
 			return 0.5*(1+math.Erf(x*invSqrt2)) + x*invSqrt2Pi*math.Exp(-0.5*x*x)
 		})
+}
+
+// gelu32 is GELU on float32 values xs (x's data): y = x·Φ(x), and in the
+// backward pass ∂y/∂x = Φ(x) + x·φ(x).
+func (t *Tape[T]) gelu32(x *Var[T], xs []float32) *Var[T] {
+	out := t.alloc(false, x.Value.Shape...)
+	ys := any(out.Data).([]float32)
+	parallelFor(t.threads(), len(xs), minGrain, func(lo, hi int) {
+		geluFwd32(xs[lo:hi], ys[lo:hi])
+	})
+	return t.node(out, func(o *Var[T]) {
+		gx := t.gradBuf(x, false)
+		gs, dst := any(o.Grad.Data).([]float32), any(gx.Data).([]float32)
+		parallelFor(t.threads(), len(gs), minGrain, func(lo, hi int) {
+			geluBwd32(xs[lo:hi], gs[lo:hi], dst[lo:hi])
+		})
+		x.accumulate(gx)
+	}, x)
 }
 
 // GELUTanh is the tanh approximation of GELU,

@@ -165,3 +165,39 @@ func TestSoftmaxValue(t *testing.T) {
 		t.Errorf("float32 softmax %v", z32)
 	}
 }
+
+// TestGELUFloat32 compares the float32 GELU (fast Φ) and its gradient with
+// x·Φ(x) and Φ(x) + x·φ(x) in float64 (Φ from math.Erfc, accurate in the
+// lower tail), over inputs covering both tails, on a tensor large enough to
+// be split over threads.
+func TestGELUFloat32(t *testing.T) {
+	n := 3 * minGrain
+	x := tensor.New[float32](n)
+	g := tensor.New[float32](n)
+	for i := range x.Data {
+		x.Data[i] = float32(-14 + 28*float64(i)/float64(n))
+		g.Data[i] = float32(1 + float64(i%7)/7)
+	}
+	tp := NewTape[float32](linalg.MustDefault())
+	v := Param(x)
+	y := tp.GELU(v)
+	tp.BackwardFrom(y, g)
+	for i, xf := range x.Data {
+		xv := float64(xf)
+		cdf := 0.5 * math.Erfc(-xv/math.Sqrt2)
+		pdf := math.Exp(-xv*xv/2) / math.Sqrt(2*math.Pi)
+		gv := float64(g.Data[i])
+		for _, c := range []struct {
+			what        string
+			got, want   float64
+			termsApprox float64 // the size of the terms summed
+		}{{"value", float64(y.Value.Data[i]), xv * cdf, 0}, {"gradient", float64(v.Grad.Data[i]), gv * (cdf + xv*pdf), gv * (cdf + math.Abs(xv*pdf))}} {
+			// float32 rounding of the result, the cancellation between the
+			// gradient's two terms, and a tiny absolute slack for results
+			// in float32's subnormal range.
+			if d := math.Abs(c.got - c.want); d > 2e-7*math.Abs(c.want)+1e-8*c.termsApprox+1e-44 {
+				t.Fatalf("GELU %s at x=%g: float32 %g, want %g", c.what, xv, c.got, c.want)
+			}
+		}
+	}
+}

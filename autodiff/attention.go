@@ -51,51 +51,53 @@ func (t *Tape[T]) Attention(q, k, v *Var[T], heads, kvHeads int, causal bool) *V
 	}
 
 	keep := !t.NoGrad && (q.needsGrad || k.needsGrad || v.needsGrad)
+	threads := t.threads()
 	var probs []T
 	if keep {
-		probs = make([]T, B*heads*N*M)
+		probs = t.allocSlice(B*heads*N*M, false)
 	} else {
-		probs = make([]T, N*M) // scratch reused by every (b, h)
+		probs = t.allocSlice(min(threads, B*heads)*N*M, false) // scratch of each worker
 	}
-	out := tensor.New[T](B, N, heads*dv)
-	// The (b, h) pairs are independent: this loop (and the backward's loop
-	// over (b, kv head) groups, which share dK and dV) could run on
-	// goroutines. It is kept sequential for now.
-	for b := 0; b < B; b++ {
-		for h := 0; h < heads; h++ {
-			qo, ko, vo, oo := offsets(b, h)
-			p := probs[:N*M]
-			if keep {
-				p = probs[(b*heads+h)*N*M:][:N*M]
-			}
-			// S = Q Kᵀ·scale on the strided head views.
-			linalg.Gemm(be, false, true, N, M, dh, scale, q.Value.Data[qo:], ldq, k.Value.Data[ko:], ldk, 0, p, M)
-			softmaxRowsMasked(p, N, M, causal)
-			// O = P V.
-			linalg.Gemm(be, false, false, N, dv, M, 1, p, M, v.Value.Data[vo:], ldv, 0, out.Data[oo:], ldo)
+	out := t.alloc(false, B, N, heads*dv)
+	// The (b, h) pairs are independent: workers take them in turn, each
+	// product on one thread of the backend.
+	parallelTasks(threads, B*heads, func(w, bh int) {
+		b, h := bh/heads, bh%heads
+		qo, ko, vo, oo := offsets(b, h)
+		p := probs[w*N*M:][:N*M]
+		if keep {
+			p = probs[bh*N*M:][:N*M]
 		}
-	}
+		// S = Q Kᵀ·scale on the strided head views.
+		linalg.Gemm(be, false, true, N, M, dh, scale, q.Value.Data[qo:], ldq, k.Value.Data[ko:], ldk, 0, p, M)
+		softmaxRowsMasked(p, N, M, causal)
+		// O = P V.
+		linalg.Gemm(be, false, false, N, dv, M, 1, p, M, v.Value.Data[vo:], ldv, 0, out.Data[oo:], ldo)
+	})
 	if !keep {
 		return t.node(out, nil)
 	}
 	return t.node(out, func(o *Var[T]) {
 		var gq, gk, gv *tensor.Tensor[T]
 		if q.needsGrad {
-			gq = gradBuf(q)
+			gq = t.gradBuf(q, false) // every head's columns are written
 		}
 		if k.needsGrad {
-			gk = gradBuf(k)
+			gk = t.gradBuf(k, true) // heads of a group add into it
 		}
 		if v.needsGrad {
-			gv = gradBuf(v)
+			gv = t.gradBuf(v, true)
 		}
 		g := o.Grad.Data
 		var ds []T
 		if gq != nil || gk != nil {
-			ds = make([]T, N*M)
+			ds = t.allocSlice(min(threads, B*kvHeads)*N*M, false) // scratch of each worker
 		}
-		for b := 0; b < B; b++ {
-			for h := 0; h < heads; h++ {
+		// Tasks are (b, kv head) groups: the query heads of a group add
+		// into the same dK and dV, so one worker handles them in turn.
+		parallelTasks(threads, B*kvHeads, func(w, bg int) {
+			b, kvh := bg/kvHeads, bg%kvHeads
+			for h := kvh * group; h < (kvh+1)*group; h++ {
 				qo, ko, vo, oo := offsets(b, h)
 				p := probs[(b*heads+h)*N*M:][:N*M]
 				if gv != nil {
@@ -105,10 +107,11 @@ func (t *Tape[T]) Attention(q, k, v *Var[T], heads, kvHeads int, causal bool) *V
 				if ds == nil {
 					continue
 				}
+				d := ds[w*N*M:][:N*M]
 				// dP = dO Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P)).
-				linalg.Gemm(be, false, true, N, M, dv, 1, g[oo:], ldo, v.Value.Data[vo:], ldv, 0, ds, M)
+				linalg.Gemm(be, false, true, N, M, dv, 1, g[oo:], ldo, v.Value.Data[vo:], ldv, 0, d, M)
 				for i := 0; i < N; i++ {
-					pr, dr := p[i*M:(i+1)*M], ds[i*M:(i+1)*M]
+					pr, dr := p[i*M:(i+1)*M], d[i*M:(i+1)*M]
 					var dot T
 					for j, pv := range pr {
 						dot += pv * dr[j]
@@ -119,14 +122,14 @@ func (t *Tape[T]) Attention(q, k, v *Var[T], heads, kvHeads int, causal bool) *V
 				}
 				if gq != nil {
 					// dQ = dS K·scale.
-					linalg.Gemm(be, false, false, N, dh, M, scale, ds, M, k.Value.Data[ko:], ldk, 0, gq.Data[qo:], ldq)
+					linalg.Gemm(be, false, false, N, dh, M, scale, d, M, k.Value.Data[ko:], ldk, 0, gq.Data[qo:], ldq)
 				}
 				if gk != nil {
 					// dK += dSᵀ Q·scale, summed over the query heads of the group.
-					linalg.Gemm(be, true, false, M, dh, N, scale, ds, M, q.Value.Data[qo:], ldq, 1, gk.Data[ko:], ldk)
+					linalg.Gemm(be, true, false, M, dh, N, scale, d, M, q.Value.Data[qo:], ldq, 1, gk.Data[ko:], ldk)
 				}
 			}
-		}
+		})
 		if gq != nil {
 			q.accumulate(gq)
 		}
@@ -144,6 +147,10 @@ func (t *Tape[T]) Attention(q, k, v *Var[T], heads, kvHeads int, causal bool) *V
 // columns j ≤ i + (m − n) and the others become 0; a row with no column left
 // becomes all zeros.
 func softmaxRowsMasked[T Float](s []T, n, m int, causal bool) {
+	if s32, ok := any(s).([]float32); ok {
+		softmaxRowsMasked32(s32, n, m, causal)
+		return
+	}
 	for i := 0; i < n; i++ {
 		row := s[i*m : (i+1)*m]
 		lim := m
@@ -165,6 +172,32 @@ func softmaxRowsMasked[T Float](s []T, n, m int, causal bool) {
 			sum += e
 		}
 		inv := T(1 / sum)
+		for j := range row[:lim] {
+			row[j] *= inv
+		}
+		clear(row[lim:])
+	}
+}
+
+// softmaxRowsMasked32 is softmaxRowsMasked on float32 scores, with
+// expNonPos for the exponentials (the arguments are at most 0).
+func softmaxRowsMasked32(s []float32, n, m int, causal bool) {
+	for i := 0; i < n; i++ {
+		row := s[i*m : (i+1)*m]
+		lim := m
+		if causal {
+			lim = min(m, max(0, i+m-n+1))
+		}
+		if lim == 0 {
+			clear(row)
+			continue
+		}
+		mx := row[0]
+		for _, x := range row[1:lim] {
+			mx = max(mx, x)
+		}
+		sum := expShift32(row[:lim], mx)
+		inv := float32(1 / sum)
 		for j := range row[:lim] {
 			row[j] *= inv
 		}

@@ -85,6 +85,17 @@ func reduceGrad[T Float](g []T, shape []int) *tensor.Tensor[T] {
 	return out
 }
 
+// reduceGrad is reduceGrad onto v's shape, copying into the tape's arena
+// when v is an intermediate value of the same size as g.
+func (t *Tape[T]) reduceGrad(g []T, v *Var[T]) *tensor.Tensor[T] {
+	if t.Arena == nil || v.backward == nil || len(g) != v.Value.Numel() {
+		return reduceGrad(g, v.Value.Shape)
+	}
+	out := t.gradBuf(v, false)
+	copy(out.Data, g)
+	return out
+}
+
 // Add returns a + b element-wise, broadcasting the smaller operand over the
 // leading dimensions of the larger (see the rules above).
 func (t *Tape[T]) Add(a, b *Var[T]) *Var[T] {
@@ -99,7 +110,7 @@ func (t *Tape[T]) Sub(a, b *Var[T]) *Var[T] {
 // addSub computes a + sign·b.
 func (t *Tape[T]) addSub(op string, a, b *Var[T], sign T) *Var[T] {
 	shape := broadcastShape(op, a.Value.Shape, b.Value.Shape)
-	out := tensor.New[T](shape...)
+	out := t.alloc(false, shape...)
 	ad, bd, od := a.Value.Data, b.Value.Data, out.Data
 	blocks(len(od), len(ad), len(bd), func(off, oa, ob, blk int) {
 		o, x, y := od[off:off+blk], ad[oa:oa+blk], bd[ob:ob+blk]
@@ -116,14 +127,14 @@ func (t *Tape[T]) addSub(op string, a, b *Var[T], sign T) *Var[T] {
 	return t.node(out, func(o *Var[T]) {
 		g := o.Grad.Data
 		if b.needsGrad {
-			gb := reduceGrad(g, b.Value.Shape)
+			gb := t.reduceGrad(g, b)
 			if sign < 0 {
 				gb.Scale(-1)
 			}
 			b.accumulate(gb)
 		}
 		if a.needsGrad {
-			a.accumulate(reduceGrad(g, a.Value.Shape))
+			a.accumulate(t.reduceGrad(g, a))
 		}
 	}, a, b)
 }

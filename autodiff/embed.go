@@ -68,7 +68,7 @@ func (t *Tape[T]) Patches(images *Var[T], patch int) *Var[T] {
 	p := patch
 	gh, gw := H/p, W/p
 	L, D := gh*gw, C*p*p
-	out := tensor.New[T](B, L, D)
+	out := t.alloc(false, B, L, D)
 	// Each p-element run of an image row lands in one patch, contiguously.
 	each := func(fn func(img, tok int)) {
 		for b := 0; b < B; b++ {
@@ -88,7 +88,7 @@ func (t *Tape[T]) Patches(images *Var[T], patch int) *Var[T] {
 	src := images.Value.Data
 	each(func(img, tok int) { copy(out.Data[tok:tok+p], src[img:img+p]) })
 	return t.node(out, func(o *Var[T]) {
-		gi := gradBuf(images)
+		gi := t.gradBuf(images, true)
 		g := o.Grad.Data
 		each(func(img, tok int) { copy(gi.Data[img:img+p], g[tok:tok+p]) })
 		images.accumulate(gi)
@@ -107,7 +107,7 @@ func (t *Tape[T]) PrependToken(x *Var[T], tok *Var[T]) *Var[T] {
 	batch := tensor.Numel(s[:len(s)-2])
 	oshape := append([]int(nil), s...)
 	oshape[len(s)-2] = n + 1
-	out := tensor.New[T](oshape...)
+	out := t.alloc(false, oshape...)
 	in, so := n*d, (n+1)*d // elements per sequence in x and out
 	for b := 0; b < batch; b++ {
 		copy(out.Data[b*so:b*so+d], tok.Value.Data)
@@ -116,7 +116,7 @@ func (t *Tape[T]) PrependToken(x *Var[T], tok *Var[T]) *Var[T] {
 	return t.node(out, func(o *Var[T]) {
 		g := o.Grad.Data
 		if x.needsGrad {
-			gx := gradBuf(x)
+			gx := t.gradBuf(x, false)
 			for b := 0; b < batch; b++ {
 				copy(gx.Data[b*in:(b+1)*in], g[b*so+d:(b+1)*so])
 			}

@@ -111,7 +111,7 @@ func (t *Tape[T]) Linear(site string, x, w, b *Var[T]) *Var[T] {
 	}
 	rows := x.Value.Rows()
 	outShape := append(append([]int(nil), x.Value.Shape[:len(x.Value.Shape)-1]...), outDim)
-	y := tensor.New[T](outShape...)
+	y := t.alloc(false, outShape...)
 	if b != nil {
 		for r := 0; r < rows; r++ {
 			copy(y.Data[r*outDim:(r+1)*outDim], b.Value.Data)
@@ -132,7 +132,7 @@ func (t *Tape[T]) Linear(site string, x, w, b *Var[T]) *Var[T] {
 		g := o.Grad
 		t.observe(site, SiteOutputGrad, g)
 		if x.needsGrad {
-			gx := gradBuf(x)
+			gx := t.gradBuf(x, false)
 			linalg.Gemm(be, false, false, rows, in, outDim, 1, g.Data, outDim, w.Value.Data, in, 0, gx.Data, in)
 			x.accumulate(gx)
 		}

@@ -27,12 +27,12 @@ func (t *Tape[T]) SelectToken(x *Var[T], i int) *Var[T] {
 	if i < 0 || i >= n {
 		panic(fmt.Sprintf("autodiff: select token %d of %v", i, x.Value.Shape))
 	}
-	out := tensor.New[T](pooled...)
+	out := t.alloc(false, pooled...)
 	for b := 0; b < batch; b++ {
 		copy(out.Data[b*d:(b+1)*d], x.Value.Data[(b*n+i)*d:(b*n+i+1)*d])
 	}
 	return t.node(out, func(o *Var[T]) {
-		gx := sparseGrad(x)
+		gx := t.sparseGrad(x)
 		g := o.Grad.Data
 		for b := 0; b < batch; b++ {
 			dst := gx[(b*n+i)*d : (b*n+i+1)*d]

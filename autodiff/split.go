@@ -17,6 +17,14 @@ func sparseGrad[T Float](v *Var[T]) []T {
 	return v.Grad.Data
 }
 
+// sparseGrad is sparseGrad with a new gradient from the tape's arena.
+func (t *Tape[T]) sparseGrad(v *Var[T]) []T {
+	if v.Grad == nil {
+		v.Grad = t.gradBuf(v, true)
+	}
+	return v.Grad.Data
+}
+
 // resolveAxis turns a possibly negative axis into an index into a shape of
 // the given rank, panicking when it is out of range.
 func resolveAxis(op string, axis, rank int) int {

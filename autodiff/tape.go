@@ -9,6 +9,7 @@ package autodiff
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/tensor"
@@ -71,6 +72,38 @@ func gradBuf[T Float](v *Var[T]) *tensor.Tensor[T] {
 	return tensor.New[T](v.Value.Shape...)
 }
 
+// gradBuf is gradBuf from the tape's arena when v is an intermediate value
+// (a leaf's gradient outlives the tape, so it never comes from the arena).
+// With zero unset the contents are undefined: the kernel overwrites them.
+func (t *Tape[T]) gradBuf(v *Var[T], zero bool) *tensor.Tensor[T] {
+	if t.Arena == nil || v.backward == nil {
+		return gradBuf(v)
+	}
+	return t.alloc(zero, v.Value.Shape...)
+}
+
+// alloc returns a tensor for an intermediate value of the tape: from the
+// arena when the tape has one (zeroed when zero is set, else undefined),
+// otherwise a new zero tensor.
+func (t *Tape[T]) alloc(zero bool, shape ...int) *tensor.Tensor[T] {
+	if t.Arena == nil {
+		return tensor.New[T](shape...)
+	}
+	return tensor.FromSlice(t.allocSlice(tensor.Numel(shape), zero), shape...)
+}
+
+// allocSlice is alloc for a bare buffer of n elements.
+func (t *Tape[T]) allocSlice(n int, zero bool) []T {
+	if t.Arena == nil {
+		return make([]T, n)
+	}
+	b := t.Arena.Get(n, zero)
+	t.mu.Lock()
+	t.owned = append(t.owned, b)
+	t.mu.Unlock()
+	return b
+}
+
 // Tape records the operations of one forward pass so that Backward can run
 // them in reverse. A Tape is not safe for concurrent use.
 type Tape[T Float] struct {
@@ -81,9 +114,17 @@ type Tape[T Float] struct {
 	Observer Observer[T]
 	// NoGrad makes the tape record nothing: a forward pass for inference.
 	NoGrad bool
+	// Arena, when set, provides the buffers of the tape's intermediate
+	// values and gradients, and Release gives them back to it: a loop of
+	// passes then reuses memory instead of allocating it. The values and
+	// gradients of the tape's operations (everything but leaves) must not
+	// be used after Release.
+	Arena *tensor.Arena[T]
 
 	nodes  []*Var[T]
 	leaves []*Var[T] // leaves with gradient hooks
+	mu     sync.Mutex
+	owned  [][]T // buffers taken from Arena
 }
 
 // NewTape returns an empty tape computing on backend be.
@@ -160,7 +201,14 @@ func (t *Tape[T]) BackwardFrom(out *Var[T], seed *tensor.Tensor[T]) {
 }
 
 // Release drops the tape's record so that its intermediate values can be
-// collected; parameters keep their gradients.
+// collected, or reused when the tape has an Arena; parameters keep their
+// gradients.
 func (t *Tape[T]) Release() {
 	t.nodes, t.leaves = nil, nil
+	if t.Arena != nil {
+		for _, b := range t.owned {
+			t.Arena.Put(b)
+		}
+	}
+	t.owned = nil
 }

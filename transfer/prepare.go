@@ -147,17 +147,20 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 	defer restoreA()
 	defer restoreB()
 	bs := opts.BatchSize
+	// Both models' passes take their buffers from one arena: after the
+	// first batch the loop allocates (almost) nothing.
+	arena := tensor.NewArena[float32]()
 	for i := 0; i < calib.Len(); i += bs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		b := calib.batch(i, min(i+bs, calib.Len()))
-		rec.rows = map[rowKey]*tensor.Tensor[float32]{}
-		if err := pass(src, b, rec, needs.grads(), opts.Backend); err != nil {
+		rec.reset()
+		if err := pass(src, b, rec, needs.grads(), opts.Backend, arena); err != nil {
 			return nil, fmt.Errorf("source pass: %w", err)
 		}
 		acc.src, acc.seen = rec.rows, map[rowKey]bool{}
-		if err := pass(ms.TargetBase, b, acc, needs.grads(), opts.Backend); err != nil {
+		if err := pass(ms.TargetBase, b, acc, needs.grads(), opts.Backend, arena); err != nil {
 			return nil, fmt.Errorf("target pass: %w", err)
 		}
 		if acc.err != nil {
@@ -222,9 +225,12 @@ func freeze(m model.Model, grads bool) func() {
 
 // pass runs one model forward (and backward when grads is set) over one
 // batch with obs watching its sites. The input is a gradient-collecting
-// leaf, so that activation gradients flow even with frozen parameters.
-func pass(m model.Model, b Samples, obs autodiff.Observer[float32], grads bool, be linalg.Backend) error {
+// leaf, so that activation gradients flow even with frozen parameters. The
+// tape's buffers come from arena and go back to it.
+func pass(m model.Model, b Samples, obs autodiff.Observer[float32], grads bool, be linalg.Backend, arena *tensor.Arena[float32]) error {
 	t := autodiff.NewTape[float32](be)
+	t.Arena = arena
+	defer t.Release()
 	t.Observer = obs
 	t.NoGrad = !grads
 	in := autodiff.Const(b.Inputs)
@@ -237,7 +243,6 @@ func pass(m model.Model, b Samples, obs autodiff.Observer[float32], grads bool, 
 		}
 		t.Backward(loss)
 	}
-	t.Release()
 	return nil
 }
 

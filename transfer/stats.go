@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/bico-dev/bico/autodiff"
 	"github.com/bico-dev/bico/linalg"
@@ -78,10 +79,36 @@ func prod(be linalg.Backend, a, b []float32, rows, m, n int, dst []float64, scra
 	}
 	scratch = scratch[:m*n]
 	be.Sgemm(true, false, m, n, rows, 1, a, m, b, n, 0, scratch, n)
-	for i, v := range scratch {
-		dst[i] += float64(v)
-	}
+	// The float64 sums are the larger part of the memory traffic: add on
+	// the backend's threads.
+	addFloat64(be.Threads(), dst, scratch)
 	return scratch
+}
+
+// addFloat64 adds src into dst element-wise, on up to threads goroutines.
+func addFloat64(threads int, dst []float64, src []float32) {
+	const grain = 1 << 16
+	workers := min(threads, len(src)/grain)
+	add := func(lo, hi int) {
+		d := dst[lo:hi]
+		for i, v := range src[lo:hi] {
+			d[i] += float64(v)
+		}
+	}
+	if workers <= 1 {
+		add(0, len(src))
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			add(lo, hi)
+		}(len(src)*w/workers, len(src)*(w+1)/workers)
+	}
+	add(0, len(src)/workers)
+	wg.Wait()
 }
 
 func addRowSums(dst []float64, x []float32, d int) {
@@ -113,6 +140,19 @@ type sourceRecorder struct {
 	site map[string]model.Site
 	rule TokenRule
 	rows map[rowKey]*tensor.Tensor[float32]
+	// spare holds the previous batch's copies, reused for this one's.
+	spare map[rowKey]*tensor.Tensor[float32]
+}
+
+// reset starts a new batch, keeping the last batch's buffers for reuse.
+func (r *sourceRecorder) reset() {
+	if r.spare == nil {
+		r.spare = map[rowKey]*tensor.Tensor[float32]{}
+	}
+	for k, v := range r.rows {
+		r.spare[k] = v
+	}
+	r.rows = map[rowKey]*tensor.Tensor[float32]{}
 }
 
 func (r *sourceRecorder) Wants(site string, kind Kind) bool {
@@ -129,7 +169,15 @@ func (r *sourceRecorder) Observe(site string, kind Kind, x *tensor.Tensor[float3
 	if _, done := r.rows[key]; done {
 		return // another site reading the same tensor already gave it
 	}
-	r.rows[key] = reduceTokens(x, r.rule).Clone()
+	x = reduceTokens(x, r.rule)
+	if s := r.spare[key]; s != nil && len(s.Data) == len(x.Data) {
+		copy(s.Data, x.Data)
+		s.Shape = append(s.Shape[:0], x.Shape...)
+		r.rows[key] = s
+		delete(r.spare, key)
+		return
+	}
+	r.rows[key] = x.Clone()
 }
 
 // targetAccumulator is the Observer on the target model's tape: as each of

@@ -1,0 +1,54 @@
+package autodiff
+
+import "golang.org/x/sys/cpu"
+
+// useAVX2 says whether the assembly kernels of fastmath_amd64.s run.
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func geluFwdAVX2(x, y *float32, n int)
+
+//go:noescape
+func geluBwdAVX2(x, gr, dx *float32, n int)
+
+//go:noescape
+func expShiftAVX2(x *float32, n int, shift float32) float64
+
+// geluFwd32 sets y[i] = x[i]·Φ(x[i]).
+func geluFwd32(x, y []float32) {
+	y = y[:len(x)]
+	n := 0
+	if useAVX2 {
+		n = len(x) &^ 3
+		if n > 0 {
+			geluFwdAVX2(&x[0], &y[0], n)
+		}
+	}
+	geluFwdGo(x[n:], y[n:])
+}
+
+// geluBwd32 sets dx[i] = g[i]·(Φ(x[i]) + x[i]·φ(x[i])).
+func geluBwd32(x, g, dx []float32) {
+	g, dx = g[:len(x)], dx[:len(x)]
+	n := 0
+	if useAVX2 {
+		n = len(x) &^ 3
+		if n > 0 {
+			geluBwdAVX2(&x[0], &g[0], &dx[0], n)
+		}
+	}
+	geluBwdGo(x[n:], g[n:], dx[n:])
+}
+
+// expShift32 sets x[i] = e^(x[i] − shift), for x[i] ≤ shift, and returns
+// the sum of the results.
+func expShift32(x []float32, shift float32) float64 {
+	n, s := 0, 0.0
+	if useAVX2 {
+		n = len(x) &^ 3
+		if n > 0 {
+			s = expShiftAVX2(&x[0], n, shift)
+		}
+	}
+	return s + expShiftGo(x[n:], shift)
+}

@@ -1,0 +1,15 @@
+//go:build !amd64
+
+package autodiff
+
+const useAVX2 = false
+
+// geluFwd32 sets y[i] = x[i]·Φ(x[i]).
+func geluFwd32(x, y []float32) { geluFwdGo(x, y) }
+
+// geluBwd32 sets dx[i] = g[i]·(Φ(x[i]) + x[i]·φ(x[i])).
+func geluBwd32(x, g, dx []float32) { geluBwdGo(x, g, dx) }
+
+// expShift32 sets x[i] = e^(x[i] − shift), for x[i] ≤ shift, and returns
+// the sum of the results.
+func expShift32(x []float32, shift float32) float64 { return expShiftGo(x, shift) }
