@@ -170,3 +170,39 @@ func procrustesScore(be linalg.Backend, s *transfer.Stat, center bool) (float64,
 	}
 	return nuc / math.Sqrt(ta*tb), r.Rank, nil
 }
+
+// ReusableAlignment returns the scores of earlier runs for every pair and
+// task of the grid, at its largest K and first seed, when old holds them
+// all (with centred scores), else nil.
+func ReusableAlignment(old []SiteAlignment, g Grid) []SiteAlignment {
+	if len(old) == 0 || g.Family == nil || len(g.Ks) == 0 || len(g.Seeds) == 0 {
+		return nil
+	}
+	pairs, tasks := g.Pairs, g.Tasks
+	if pairs == nil {
+		pairs = DefaultPairs
+	}
+	if tasks == nil {
+		tasks = g.Family.Tasks
+	}
+	k := g.Ks[0]
+	for _, x := range g.Ks {
+		k = max(k, x)
+	}
+	var out []SiteAlignment
+	for _, ps := range pairs {
+		for _, task := range tasks {
+			n := 0
+			for _, a := range old {
+				if a.Family == g.Family.Family.Name && a.Pair == ps.Name() && a.Task == task && a.K == k && a.Seed == g.Seeds[0] && a.Centered != 0 {
+					out = append(out, a)
+					n++
+				}
+			}
+			if n == 0 {
+				return nil
+			}
+		}
+	}
+	return out
+}

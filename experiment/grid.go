@@ -304,7 +304,7 @@ func reusable(reuse []Row, family, variant, pair, task string, k int, seed uint6
 	have := map[string]bool{}
 	for _, r := range reuse {
 		if r.Family == family && r.Variant == variant && r.Pair == pair && r.Task == task && r.K == k && r.Seed == seed {
-			if r.Method == FewShotFT && !fewShot || r.Method != FewShotFT && !slices.Contains(methods, r.Method) {
+			if r.Method == FewShotFT && !fewShot || r.Method != FewShotFT && !slices.Contains(methods, r.Method) || have[r.Method] {
 				continue
 			}
 			out = append(out, r)

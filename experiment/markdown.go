@@ -62,6 +62,19 @@ func WriteAlignmentJSON(file string, al []SiteAlignment) error {
 	return writeFile(file, append(raw, '\n'))
 }
 
+// ReadAlignmentJSON reads scores written by WriteAlignmentJSON.
+func ReadAlignmentJSON(file string) ([]SiteAlignment, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var al []SiteAlignment
+	if err := json.Unmarshal(raw, &al); err != nil {
+		return nil, fmt.Errorf("experiment: %s: %w", file, err)
+	}
+	return al, nil
+}
+
 // ReadJSON reads rows written by WriteJSON.
 func ReadJSON(file string) ([]Row, error) {
 	raw, err := os.ReadFile(file)

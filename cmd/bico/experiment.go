@@ -78,6 +78,9 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 				if !fl.Changed("k") {
 					ks = []int{16}
 				}
+				if !fl.Changed("vit-k") {
+					vitKs = ks
+				}
 				if !fl.Changed("few-shot") {
 					fewShot = false
 				}
@@ -145,12 +148,18 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 					return err
 				}
 			}
+			var reuseAlign []experiment.SiteAlignment
 			for _, file := range reuseFiles {
 				old, err := experiment.ReadJSON(file)
 				if err != nil {
 					return err
 				}
 				reuse = append(reuse, old...)
+				al, err := experiment.ReadAlignmentJSON(filepath.Join(filepath.Dir(file), "alignment.json"))
+				if err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+				reuseAlign = append(reuseAlign, al...)
 			}
 			var rows []experiment.Row
 			var aligns []experiment.SiteAlignment
@@ -170,9 +179,11 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 				}
 				rows = append(rows, rs...)
 				if !ablations {
-					al, err := experiment.AlignmentGrid(ctx, g)
-					if err != nil {
-						return err
+					al := experiment.ReusableAlignment(reuseAlign, g)
+					if al == nil {
+						if al, err = experiment.AlignmentGrid(ctx, g); err != nil {
+							return err
+						}
 					}
 					aligns = append(aligns, al...)
 					continue
