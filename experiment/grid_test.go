@@ -57,7 +57,8 @@ func TestRunGridTinyFamily(t *testing.T) {
 			t.Errorf("base %s: MNIST test accuracy %.3f, want at least 0.8", m.Version, m.TestAccuracy)
 		}
 	}
-	pairs := DefaultPairs
+	// the same-shape pair and a narrower target (naive and gradfix skipped)
+	pairs := []PairSpec{{"v1", "v2"}, {"v3", "v1"}}
 	if be, err := linalg.Default(); err == nil && be.Name() == "go" {
 		// The pure-Go SVD of the 784-wide input statistics takes seconds:
 		// one pair keeps the test short under that backend.
