@@ -269,10 +269,19 @@ func cblasTrans32(t bool) int32 {
 }
 
 // SVD computes the thin SVD of the row-major m×n matrix a with LAPACK's
-// divide-and-conquer dgesdd (jobz='S').
+// divide-and-conquer dgesdd (jobz='S'). In the rare case that dgesdd does
+// not converge, it falls back to the pure-Go SVD (gonum's), slower but
+// independent of that failure.
 func (o *OpenBLASBackend) SVD(m, n int, a []float64) (u, s, vt []float64, err error) {
-	return gesdd(o, m, n, a, o.lib.dgesdd)
+	u, s, vt, err = gesdd(o, m, n, a, o.lib.dgesdd)
+	if errors.Is(err, errNoConvergence) {
+		return Go().SVD(m, n, a)
+	}
+	return u, s, vt, err
 }
+
+// errNoConvergence marks a LAPACK SVD that did not converge (info > 0).
+var errNoConvergence = errors.New("did not converge")
 
 // SVD32 is SVD in float32 (sgesdd): the thin SVD A = U·diag(s)·Vᵀ of the
 // row-major m×n matrix a, with u m×r, s of length r (decreasing) and vt r×n,
@@ -336,7 +345,7 @@ func gesdd[T Float](o *OpenBLASBackend, m, n int, a []T,
 	call(&jobz, &lm, &ln, &acopy[0], &lda, &s[0], &vt[0], &ldu, &u[0], &ldvt, &buf[0], &lw, &iwork[0], &info, 1)
 	switch {
 	case info > 0:
-		return nil, nil, nil, fmt.Errorf("linalg: SVD of a %d×%d matrix did not converge (gesdd info=%d)", m, n, info)
+		return nil, nil, nil, fmt.Errorf("linalg: SVD of a %d×%d matrix: %w (gesdd info=%d)", m, n, errNoConvergence, info)
 	case info < 0:
 		return nil, nil, nil, fmt.Errorf("linalg: gesdd rejected argument %d for a %d×%d matrix", -info, m, n)
 	}
