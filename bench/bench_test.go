@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/transfer"
@@ -127,6 +128,66 @@ func TestMedian(t *testing.T) {
 	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}} {
 		if got := Median(tc.in); got != tc.want {
 			t.Errorf("Median(%v) = %g, want %g", tc.in, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkCalibration times one calibration batch (source and target
+// forward and backward, every statistic accumulated) per operation and
+// reports the counted GFLOP/s. The ViT-B/16 shape needs about 6 GB and is
+// skipped with -short.
+func BenchmarkCalibration(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		shape Shape
+	}{{"small", Small}, {"vit-b16", ViTB16}} {
+		b.Run(tc.name, func(b *testing.B) {
+			if tc.name == "vit-b16" && testing.Short() {
+				b.Skip("ViT-B/16 needs about 6 GB; run without -short")
+			}
+			const batch = 8
+			be := linalg.MustDefault()
+			a, m, err := Models(tc.shape, tc.shape, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bico, _ := transfer.Lookup("bico")
+			// One warm-up batch, then b.N timed ones in one pass.
+			calib := Samples(tc.shape, batch*(b.N+1), tc.shape.Classes, 2)
+			var start time.Time
+			opts := transfer.Options{Backend: be, BatchSize: batch, Progress: func(stage string, done, total int) {
+				if stage == "calibration" && done == batch {
+					b.ResetTimer()
+					start = time.Now()
+				}
+			}}
+			if _, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: a, TargetBase: m}, calib, bico.Needs(), opts); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			b.ReportMetric(CalibFLOPs(tc.shape, tc.shape, batch)*float64(b.N)/time.Since(start).Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkTransfer times the transfer step (every map and the transport)
+// of the small pair after a calibration pass of four batches.
+func BenchmarkTransfer(b *testing.B) {
+	be := linalg.MustDefault()
+	a, m, err := Models(Small, Small, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bico, _ := transfer.Lookup("bico")
+	p, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: a, TargetBase: m}, Samples(Small, 32, 10, 2), bico.Needs(), transfer.Options{Backend: be, BatchSize: 8})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.ForgetMaps()
+		if _, _, err := bico.Delta(p); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

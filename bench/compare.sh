@@ -6,16 +6,17 @@
 #
 # usage: bench/compare.sh [--runs N] [--threads N] [--batch N] [--batches N]
 #                         [--small-batches N] [--skip-main] [--skip-small]
-#                         [--skip-transfer] [--out DIR]
+#                         [--skip-transfer] [--as-installed] [--out DIR]
 #
 # The PyTorch reference runs with the OpenBLAS kernels bico picks
 # (OPENBLAS_CORETYPE, from bico's blas_config) unless OPENBLAS_CORETYPE is
 # set: Debian's OpenBLAS 0.3.21 otherwise falls back to its SSE3 kernels on
-# recent CPUs, which would not be a fair comparison. BICO_BLAS selects
-# bico's backend as usual.
+# recent CPUs, which would flatter bico. --as-installed also runs it as
+# installed (no OPENBLAS_CORETYPE: what a user of Debian's python3-torch
+# gets) and adds that column. BICO_BLAS selects bico's backend as usual.
 set -eu
 
-runs=1 threads=2 batch=8 batches=3 small_batches=10 skip_main= skip_small= skip_transfer= out=
+runs=1 threads=2 batch=8 batches=3 small_batches=10 skip_main= skip_small= skip_transfer= out= installed=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--runs) runs=$2; shift 2 ;;
@@ -26,6 +27,7 @@ while [ $# -gt 0 ]; do
 	--skip-main) skip_main=1; shift ;;
 	--skip-small) skip_small=1; shift ;;
 	--skip-transfer) skip_transfer=1; shift ;;
+	--as-installed) installed=1; shift ;;
 	--out) out=$2; shift 2 ;;
 	*) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -61,6 +63,13 @@ while [ "$i" -le "$runs" ]; do
 		OPENBLAS_CORETYPE=$core OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads \
 			/usr/bin/python3 "$root/bench/reference/calib.py" $rflags $small > "$out/torch.small.$i.json"
 	fi
+	if [ -n "$installed" ]; then
+		echo "compare: run $i/$runs: PyTorch as installed" >&2
+		[ -n "$skip_main" ] || env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads \
+			/usr/bin/python3 "$root/bench/reference/calib.py" $rflags --batches "$batches" > "$out/torchinst.main.$i.json"
+		[ -n "$skip_small" ] || env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads \
+			/usr/bin/python3 "$root/bench/reference/calib.py" $rflags $small > "$out/torchinst.small.$i.json"
+	fi
 	i=$((i + 1))
 done
 
@@ -79,10 +88,13 @@ bico = load("bico")
 print("bico %s (%s), %d threads; PyTorch reference with OPENBLAS_CORETYPE as bico; medians of %d run(s)" % (
     bico[0]["backend"], bico[0].get("blas_config", ""), bico[0]["threads"], runs))
 print("sgemm ceiling (bico backend): %.1f GFLOP/s" % med([b["sgemm_gflops"] for b in bico]))
-print()
-print("%-34s %12s %12s %14s" % ("", "bico", "PyTorch", "bico/PyTorch"))
-for pair, key in (("ViT-B/16", "main"), ("small", "small")):
-    torch = load("torch." + key)
+for ref, label in (("torch", "PyTorch"), ("torchinst", "PyTorch as installed")):
+  if load(ref + ".main") is None and load(ref + ".small") is None:
+    continue
+  print()
+  print("%-34s %12s %12s %14s" % ("", "bico", label, "bico/PyTorch"))
+  for pair, key in (("ViT-B/16", "main"), ("small", "small")):
+    torch = load(ref + "." + key)
     if torch is None:
         continue
     part = (lambda b: b) if key == "main" else (lambda b: b.get("small") or {})

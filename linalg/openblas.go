@@ -86,6 +86,7 @@ type openblasLib struct {
 	dgesdd func(jobz *byte, m, n *int32, a *float64, lda *int32, s, u *float64, ldu *int32, vt *float64, ldvt *int32, work *float64, lwork, iwork, info *int32, jobzLen uintptr)
 	dgetrf func(m, n *int32, a *float64, lda, ipiv, info *int32)
 	dgetri func(n *int32, a *float64, lda, ipiv *int32, work *float64, lwork, info *int32)
+	dgetrs func(trans *byte, n, nrhs *int32, a *float64, lda, ipiv *int32, b *float64, ldb, info *int32, transLen uintptr)
 
 	setNumThreads func(n int32)
 	getNumThreads func() int32
@@ -153,6 +154,7 @@ func bindOpenBLAS(names []string) (*openblasLib, error) {
 		{&lib.dgesdd, "dgesdd_"},
 		{&lib.dgetrf, "dgetrf_"},
 		{&lib.dgetri, "dgetri_"},
+		{&lib.dgetrs, "dgetrs_"},
 		{&lib.setNumThreads, "openblas_set_num_threads"},
 		{&lib.getNumThreads, "openblas_get_num_threads"},
 		{&lib.getConfig, "openblas_get_config"},
@@ -176,9 +178,10 @@ func bindOpenBLAS(names []string) (*openblasLib, error) {
 // openblas_set_num_threads(1) when loaded); the backend splits each large
 // product over up to Threads goroutines, each running a serial OpenBLAS
 // call on its block, and lets at most Threads calls run at once whichever
-// goroutines make them. LAPACK calls (the SVD, the inverse) run on one
-// thread each, concurrently when called from several goroutines. It is safe
-// for concurrent use.
+// goroutines make them. LAPACK factorisations (the SVD, the LU of the
+// inverse) run on one thread each, concurrently when called from several
+// goroutines; the inverse's triangular solves are split like a product. It
+// is safe for concurrent use.
 type OpenBLASBackend struct {
 	lib  *openblasLib
 	pool *pool
@@ -352,9 +355,13 @@ func gesdd[T Float](o *OpenBLASBackend, m, n int, a []T,
 	return u, s, vt, nil
 }
 
-// inverse replaces the row-major n×n matrix a by its inverse (dgetrf and
-// dgetri). Inversion commutes with transposition, so the column-major view
-// of the same memory needs no special handling.
+// inverse replaces the row-major n×n matrix a by its inverse: the LU
+// factors (dgetrf, one thread), then the solution of LU·Z = I (dgetrs, two
+// triangular solves), its right-hand sides split over the threads free.
+// This is faster than dgetri, whose triangular inversion runs at a fraction
+// of OpenBLAS's triangular-solve speed. Inversion commutes with
+// transposition, so the column-major view of the same memory needs no
+// special handling.
 func (o *OpenBLASBackend) inverse(n int, a []float64) error {
 	if n == 0 {
 		return nil
@@ -365,26 +372,39 @@ func (o *OpenBLASBackend) inverse(n int, a []float64) error {
 	var (
 		ln   = int32(n)
 		info int32
-		lw   = int32(-1)
-		q    [1]float64
 	)
 	ipiv := make([]int32, n)
+	lu := make([]float64, n*n)
+	copy(lu, a[:n*n])
 	o.pool.acquire()
-	defer o.pool.release()
-	o.lib.dgetrf(&ln, &ln, &a[0], &ln, &ipiv[0], &info)
+	o.lib.dgetrf(&ln, &ln, &lu[0], &ln, &ipiv[0], &info)
+	o.pool.release()
 	if info > 0 {
 		return fmt.Errorf("linalg: inverse of a %d×%d matrix: exactly singular (dgetrf info=%d)", n, n, info)
 	} else if info < 0 {
 		return fmt.Errorf("linalg: dgetrf rejected argument %d", -info)
 	}
-	o.lib.dgetri(&ln, &a[0], &ln, &ipiv[0], &q[0], &lw, &info)
-	lw = int32(max(math.Ceil(q[0]), float64(n)))
-	work := make([]float64, int(lw))
-	o.lib.dgetri(&ln, &a[0], &ln, &ipiv[0], &work[0], &lw, &info)
-	if info > 0 {
-		return fmt.Errorf("linalg: inverse of a %d×%d matrix: exactly singular (dgetri info=%d)", n, n, info)
-	} else if info < 0 {
-		return fmt.Errorf("linalg: dgetri rejected argument %d", -info)
+	clear(a[:n*n])
+	for i := 0; i < n; i++ {
+		a[i*n+i] = 1
+	}
+	// Column j of the column-major right-hand side is row j of a: each
+	// piece solves for a block of rows.
+	var bad int32
+	var mu sync.Mutex
+	o.pool.gemm(n, n, n, 8, func(i0, i1, _, _ int) {
+		trans := byte('N')
+		nrhs := int32(i1 - i0)
+		var inf int32
+		o.lib.dgetrs(&trans, &ln, &nrhs, &lu[0], &ln, &ipiv[0], &a[i0*n], &ln, &inf, 1)
+		if inf != 0 {
+			mu.Lock()
+			bad = inf
+			mu.Unlock()
+		}
+	})
+	if bad != 0 {
+		return fmt.Errorf("linalg: dgetrs rejected argument %d", -bad)
 	}
 	return nil
 }

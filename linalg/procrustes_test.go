@@ -263,3 +263,49 @@ func TestProcrustesNullCompletionIsLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestAutoAgreesWithSVD checks that MethodAuto returns MethodSVD's map:
+// by Newton's iteration on a well-conditioned square statistic, by the SVD
+// on a rank-deficient one, a rectangular one and a small one.
+func TestAutoAgreesWithSVD(t *testing.T) {
+	defer func(m int) { autoMinSize = m }(autoMinSize)
+	autoMinSize = 256
+	forEachBackend(t, func(t *testing.T, be Backend) {
+		rng := rand.New(rand.NewPCG(21, 22))
+		n := autoMinSize + 4
+		full := alignedStatistic(rng, randOrthogonal(rng, n, n), n, n, 3*n, 0.3)
+		// Rank n/2: half the rows.
+		deficient := alignedStatistic(rng, randOrthogonal(rng, n, n), n, n, n/2, 0.3)
+		rect := alignedStatistic(rng, randOrthogonal(rng, n, n-10), n, n-10, 3*n, 0.3)
+		small := alignedStatistic(rng, randOrthogonal(rng, 40, 40), 40, 40, 120, 0.3)
+		for _, tc := range []struct {
+			name   string
+			c      []float64
+			dA, dB int
+			want   Method
+		}{
+			{"full rank", full, n, n, MethodPolar},
+			{"rank deficient", deficient, n, n, MethodSVD},
+			{"rectangular", rect, n, n - 10, MethodSVD},
+			{"small", small, 40, 40, MethodSVD},
+		} {
+			want, err := ProcrustesWith(be, tc.c, tc.dA, tc.dB, ProcrustesOptions{Method: MethodSVD})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ProcrustesWith(be, tc.c, tc.dA, tc.dB, ProcrustesOptions{Method: MethodAuto})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Method != tc.want {
+				t.Errorf("%s: computed by %v, want %v", tc.name, got.Method, tc.want)
+			}
+			if d := maxAbsDiff(got.T, want.T); d > 1e-10 {
+				t.Errorf("%s: auto and SVD maps differ by %g", tc.name, d)
+			}
+			if got.Rank != want.Rank || math.Abs(got.Quality-want.Quality) > 1e-10 {
+				t.Errorf("%s: rank %d, quality %g; SVD: rank %d, quality %g", tc.name, got.Rank, got.Quality, want.Rank, want.Quality)
+			}
+		}
+	})
+}

@@ -3,6 +3,9 @@ package transfer
 import (
 	"fmt"
 	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bico-dev/bico/linalg"
@@ -22,8 +25,12 @@ type Map struct {
 }
 
 // statMatrix returns the statistic's matrix after the optional centring
-// and partial whitening.
+// and partial whitening: s.C itself when there is neither (the caller must
+// not modify it), else a new matrix.
 func statMatrix(be linalg.Backend, s *Stat, center bool, p float64) ([]float64, error) {
+	if !(center && s.Rows > 0) && p == 0 {
+		return s.C, nil
+	}
 	c := append([]float64(nil), s.C...)
 	if center && s.Rows > 0 {
 		inv := 1 / float64(s.Rows)
@@ -76,20 +83,96 @@ func symPower(be linalg.Backend, g []float64, n int, q float64) ([]float64, erro
 // computeMap builds the Procrustes map of one statistic, adding the time
 // spent preparing the statistic's matrix and computing its map to tm.
 func computeMap(be linalg.Backend, s *Stat, opts Options, tm *Timing) (*Map, error) {
+	m, stat, proc, err := timedMap(be, s, opts)
+	tm.Statistics += stat
+	tm.Maps += proc
+	return m, err
+}
+
+// computeMaps builds the maps of the statistics keys on up to the
+// backend's thread count of goroutines, largest first so that the last to
+// finish are small, each map's products and SVD on the backend's threads.
+// Their time is added to tm: the wall-clock time, shared between
+// statistics and maps in proportion to the time the workers spent on each.
+// done is called as each map is finished, with the count so far.
+func computeMaps(be linalg.Backend, stats map[StatKey]*Stat, keys []StatKey, opts Options, tm *Timing, done func(int)) (map[StatKey]*Map, error) {
+	keys = append([]StatKey(nil), keys...)
+	size := func(k StatKey) int { s := stats[k]; return s.DA * s.DB * min(s.DA, s.DB) }
+	sort.SliceStable(keys, func(i, j int) bool { return size(keys[i]) > size(keys[j]) })
+	var (
+		mu               sync.Mutex
+		out              = make(map[StatKey]*Map, len(keys))
+		firstErr         error
+		statSum, procSum float64
+		next             atomic.Int64
+		wg               sync.WaitGroup
+	)
+	start := time.Now()
+	work := func() {
+		defer wg.Done()
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= len(keys) {
+				return
+			}
+			mu.Lock()
+			failed := firstErr != nil
+			mu.Unlock()
+			if failed {
+				return
+			}
+			m, stat, proc, err := timedMap(be, stats[keys[i]], opts)
+			mu.Lock()
+			statSum += stat
+			procSum += proc
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			if err == nil {
+				out[keys[i]] = m
+				if done != nil {
+					done(len(out))
+				}
+			}
+			mu.Unlock()
+		}
+	}
+	workers := min(max(1, be.Threads()), len(keys))
+	wg.Add(workers)
+	for w := 0; w < workers; w++ {
+		go work()
+	}
+	wg.Wait()
+	if wall := time.Since(start).Seconds(); statSum+procSum > 0 {
+		tm.Statistics += wall * statSum / (statSum + procSum)
+		tm.Maps += wall * procSum / (statSum + procSum)
+	}
+	return out, firstErr
+}
+
+// timedMap builds the Procrustes map of one statistic and says how long
+// preparing the statistic's matrix and computing its map took.
+func timedMap(be linalg.Backend, s *Stat, opts Options) (m *Map, stat, proc float64, err error) {
 	start := time.Now()
 	c, err := statMatrix(be, s, opts.Center, opts.Whiten)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
-	tm.Statistics += time.Since(start).Seconds()
+	stat = time.Since(start).Seconds()
 	start = time.Now()
-	defer func() { tm.Maps += time.Since(start).Seconds() }()
+	m, err = procrustesMap(be, s, c, opts)
+	return m, stat, time.Since(start).Seconds(), err
+}
+
+// procrustesMap computes the map of statistic s from its matrix c.
+func procrustesMap(be linalg.Backend, s *Stat, c []float64, opts Options) (*Map, error) {
 	for i, v := range c {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("statistic %s: element %d is not finite", s.Key, i)
 		}
 	}
-	po := linalg.ProcrustesOptions{Method: linalg.MethodSVD}
+	// The SVD's map, by Newton's iteration where that is faster.
+	po := linalg.ProcrustesOptions{Method: linalg.MethodAuto}
 	if opts.Polar {
 		po.Method = linalg.MethodPolar
 	}

@@ -142,17 +142,27 @@ func (p *Prepared) Maps(in, out Kind) (map[StatKey]*Map, error) {
 		return nil, fmt.Errorf("no %s or %s statistics were collected; prepare with this method's needs", in, out)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
-	for i, k := range keys {
-		m, ok := p.maps[k]
-		if !ok {
-			var err error
-			if m, err = computeMap(p.Options.Backend, p.Stats[k], p.Options, &p.Timing); err != nil {
-				return nil, err
-			}
-			p.maps[k] = m
+	var todo []StatKey
+	for _, k := range keys {
+		if _, ok := p.maps[k]; !ok {
+			todo = append(todo, k)
 		}
-		res[k] = m
-		p.Options.progress("maps", i+1, len(keys))
+	}
+	cached := len(keys) - len(todo)
+	computed, err := computeMaps(p.Options.Backend, p.Stats, todo, p.Options, &p.Timing, func(n int) {
+		p.Options.progress("maps", cached+n, len(keys))
+	})
+	if err != nil {
+		return nil, err
+	}
+	for k, m := range computed {
+		p.maps[k] = m
+	}
+	for _, k := range keys {
+		res[k] = p.maps[k]
+	}
+	if len(todo) == 0 {
+		p.Options.progress("maps", len(keys), len(keys))
 	}
 	return res, nil
 }
