@@ -87,6 +87,7 @@ type openblasLib struct {
 	dgetrf func(m, n *int32, a *float64, lda, ipiv, info *int32)
 	dgetri func(n *int32, a *float64, lda, ipiv *int32, work *float64, lwork, info *int32)
 	dgetrs func(trans *byte, n, nrhs *int32, a *float64, lda, ipiv *int32, b *float64, ldb, info *int32, transLen uintptr)
+	dgecon func(norm *byte, n *int32, a *float64, lda *int32, anorm, rcond, work *float64, iwork, info *int32, normLen uintptr)
 
 	setNumThreads func(n int32)
 	getNumThreads func() int32
@@ -155,6 +156,7 @@ func bindOpenBLAS(names []string) (*openblasLib, error) {
 		{&lib.dgetrf, "dgetrf_"},
 		{&lib.dgetri, "dgetri_"},
 		{&lib.dgetrs, "dgetrs_"},
+		{&lib.dgecon, "dgecon_"},
 		{&lib.setNumThreads, "openblas_set_num_threads"},
 		{&lib.getNumThreads, "openblas_get_num_threads"},
 		{&lib.getConfig, "openblas_get_config"},
@@ -363,11 +365,19 @@ func gesdd[T Float](o *OpenBLASBackend, m, n int, a []T,
 // transposition, so the column-major view of the same memory needs no
 // special handling.
 func (o *OpenBLASBackend) inverse(n int, a []float64) error {
+	_, err := o.inverseIfConditioned(n, a, 0)
+	return err
+}
+
+// inverseIfConditioned is inverse, but when maxKappa > 0 it first estimates
+// the condition number from the LU factors (dgecon, 1-norm, O(n²)) and
+// returns false, leaving a unchanged, when the estimate exceeds maxKappa.
+func (o *OpenBLASBackend) inverseIfConditioned(n int, a []float64, maxKappa float64) (bool, error) {
 	if n == 0 {
-		return nil
+		return true, nil
 	}
 	if n > math.MaxInt32/64 {
-		return fmt.Errorf("linalg: inverse of a %d×%d matrix: too large for 32-bit LAPACK", n, n)
+		return false, fmt.Errorf("linalg: inverse of a %d×%d matrix: too large for 32-bit LAPACK", n, n)
 	}
 	var (
 		ln   = int32(n)
@@ -376,13 +386,26 @@ func (o *OpenBLASBackend) inverse(n int, a []float64) error {
 	ipiv := make([]int32, n)
 	lu := make([]float64, n*n)
 	copy(lu, a[:n*n])
+	// LAPACK sees the transpose: its 1-norm is a's largest row sum.
+	anorm := normInf(a, n, n)
 	o.pool.acquire()
 	o.lib.dgetrf(&ln, &ln, &lu[0], &ln, &ipiv[0], &info)
+	var rcond float64
+	if info == 0 && maxKappa > 0 {
+		norm := byte('1')
+		work := make([]float64, 4*n)
+		iwork := make([]int32, n)
+		var cinfo int32
+		o.lib.dgecon(&norm, &ln, &lu[0], &ln, &anorm, &rcond, &work[0], &iwork[0], &cinfo, 1)
+	}
 	o.pool.release()
 	if info > 0 {
-		return fmt.Errorf("linalg: inverse of a %d×%d matrix: exactly singular (dgetrf info=%d)", n, n, info)
+		return false, fmt.Errorf("linalg: inverse of a %d×%d matrix: exactly singular (dgetrf info=%d)", n, n, info)
 	} else if info < 0 {
-		return fmt.Errorf("linalg: dgetrf rejected argument %d", -info)
+		return false, fmt.Errorf("linalg: dgetrf rejected argument %d", -info)
+	}
+	if maxKappa > 0 && !(rcond*maxKappa >= 1) {
+		return false, nil
 	}
 	clear(a[:n*n])
 	for i := 0; i < n; i++ {
@@ -404,9 +427,9 @@ func (o *OpenBLASBackend) inverse(n int, a []float64) error {
 		}
 	})
 	if bad != 0 {
-		return fmt.Errorf("linalg: dgetrs rejected argument %d", -bad)
+		return false, fmt.Errorf("linalg: dgetrs rejected argument %d", -bad)
 	}
-	return nil
+	return true, nil
 }
 
 // checkGemm panics, as the reference BLAS would report, when the arguments of

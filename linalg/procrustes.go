@@ -19,16 +19,23 @@ const (
 	// rank-deficient or ill-conditioned C it is slow (Newton–Schulz) and
 	// its null-space completion is only as good as the conditioning allows.
 	MethodPolar
-	// MethodAuto gives MethodSVD's map, computed by the scaled Newton
-	// iteration where that is faster at the same accuracy: for square C of
-	// at least AutoMinSize rows whose Frobenius condition number
-	// ‖C‖_F·‖C⁻¹‖_F (known after the first step) is at most 1/NullTol.
-	// Such a C has no singular value at or below NullTol·σ₁, so MethodSVD
-	// would find it of full rank and return its polar factor U·Vᵀ, which
-	// Newton's iteration computes (backward stably) with matrix inverses
-	// only: LU factors and triangular solves, against the SVD's bidiagonal
-	// reduction, half of it matrix–vector work. Otherwise it falls back to
-	// MethodSVD (after one wasted inversion when the condition test fails).
+	// MethodAuto gives MethodSVD's map (to rounding), computed the
+	// fastest way that keeps that accuracy:
+	//
+	//   - for C of low numerical rank (a sampled spectrum that drops below
+	//     NullTol·σ₁ within a small fraction of min(d_A, d_B), with a clear
+	//     gap), from its leading singular pairs found by a randomized range
+	//     finder, and a closed form of the null-space completion (see
+	//     lowrank.go): O(d_A·d_B·k) instead of one or two full SVDs;
+	//   - for square C of at least AutoMinSize rows whose condition number
+	//     is at most 1/NullTol (an estimate from the LU factors, then the
+	//     bound ‖C‖_F·‖C⁻¹‖_F after the first step), by the scaled Newton
+	//     iteration: such a C has no singular value at or below NullTol·σ₁,
+	//     so MethodSVD would return its polar factor U·Vᵀ, which Newton's
+	//     iteration computes (backward stably) with LU factors and
+	//     triangular solves only, against the SVD's bidiagonal reduction,
+	//     half of it matrix–vector work;
+	//   - otherwise by MethodSVD.
 	MethodAuto
 )
 
@@ -203,6 +210,16 @@ func ProcrustesWith(be Backend, c []float64, dA, dB int, opt ProcrustesOptions) 
 
 	if opt.Method == MethodAuto {
 		res.Method = MethodSVD
+		if nt := nullTol(opt); nt > 0 {
+			ok, err := procrustesLowRank(be, c, dA, dB, nt, &res)
+			if err != nil {
+				return res, fmt.Errorf("linalg: Procrustes: %w", err)
+			}
+			if ok {
+				res.OrthError = orthError(be, res.T, dA, dB)
+				return res, nil
+			}
+		}
 		if dA == dB && dA >= autoThreshold(be) && nullTol(opt) > 0 {
 			t, iters, err := newtonPolar(be, c[:dA*dB], dA, tol, maxIter, 1/nullTol(opt))
 			if err == nil {
@@ -341,7 +358,17 @@ func newtonPolar(be Backend, c []float64, n int, tol float64, maxIter int, maxKa
 	delta := math.Inf(1)
 	for iters = 1; iters <= maxIter; iters++ {
 		copy(y, x)
-		if err := invert(be, n, y); err != nil {
+		if iters == 1 && maxKappa > 0 {
+			// Give up after the LU factors when even their condition
+			// estimate is too large: the inverse would be wasted.
+			ok, err := invertIfConditioned(be, n, y, maxKappa)
+			if err != nil {
+				return nil, iters, fmt.Errorf("linalg: PolarNewton: %w", err)
+			}
+			if !ok {
+				return nil, iters, errIllConditioned
+			}
+		} else if err := invert(be, n, y); err != nil {
 			return nil, iters, fmt.Errorf("linalg: PolarNewton: %w", err)
 		}
 		var nx, ny float64

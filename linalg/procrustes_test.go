@@ -309,3 +309,45 @@ func TestAutoAgreesWithSVD(t *testing.T) {
 		}
 	})
 }
+
+// TestAutoLowRank checks MethodAuto's low-rank path against the SVD on
+// statistics of rank 5 (square and both rectangular shapes, so that the
+// null space is completed) and falls back on full-rank ones.
+func TestAutoLowRank(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be Backend) {
+		rng := rand.New(rand.NewPCG(23, 24))
+		for _, sh := range [][2]int{{200, 200}, {220, 180}, {180, 220}} {
+			dA, dB := sh[0], sh[1]
+			lowRank := alignedStatistic(rng, randOrthogonal(rng, dA, dB), dA, dB, 5, 0.3)
+			full := alignedStatistic(rng, randOrthogonal(rng, dA, dB), dA, dB, 3*max(dA, dB), 0.3)
+			for _, tc := range []struct {
+				name string
+				c    []float64
+				rank int
+			}{{"rank 5", lowRank, 5}, {"full rank", full, min(dA, dB)}} {
+				want, err := ProcrustesWith(be, tc.c, dA, dB, ProcrustesOptions{Method: MethodSVD})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := ProcrustesWith(be, tc.c, dA, dB, ProcrustesOptions{Method: MethodAuto})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The low-rank path samples fewer singular values (the
+				// Newton path gives none).
+				if lowPath := len(got.Singular) > 0 && len(got.Singular) < min(dA, dB); lowPath != (tc.rank == 5) {
+					t.Errorf("%v %s: %d singular values: low-rank path %v", sh, tc.name, len(got.Singular), lowPath)
+				}
+				if got.Rank != tc.rank || want.Rank != tc.rank {
+					t.Errorf("%v %s: rank %d (SVD %d), want %d", sh, tc.name, got.Rank, want.Rank, tc.rank)
+				}
+				if d := maxAbsDiff(got.T, want.T); d > 1e-9 {
+					t.Errorf("%v %s: auto and SVD maps differ by %g", sh, tc.name, d)
+				}
+				if math.Abs(got.Quality-want.Quality) > 1e-9 || got.OrthError > 1e-9 {
+					t.Errorf("%v %s: quality %g (SVD %g), orthogonality error %g", sh, tc.name, got.Quality, want.Quality, got.OrthError)
+				}
+			}
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/lapack"
 	lapackgo "gonum.org/v1/gonum/lapack/gonum"
 	"gonum.org/v1/gonum/mat"
 )
@@ -50,6 +51,7 @@ func (*goBackend) SVD(m, n int, a []float64) (u, s, vt []float64, err error) {
 // inverter is implemented by backends with their own matrix inverse.
 type inverter interface {
 	inverse(n int, a []float64) error
+	inverseIfConditioned(n int, a []float64, maxKappa float64) (bool, error)
 }
 
 // invert replaces the row-major n×n matrix a by its inverse, with the
@@ -61,16 +63,41 @@ func invert(be Backend, n int, a []float64) error {
 	if inv, ok := be.(inverter); ok {
 		return inv.inverse(n, a)
 	}
+	_, err := invertIfConditioned(be, n, a, 0)
+	return err
+}
+
+// invertIfConditioned is invert, except that with maxKappa > 0 it first
+// estimates the 1-norm condition number from the LU factors and, when the
+// estimate exceeds maxKappa, returns false and leaves a unchanged: the
+// factorisation is the only work spent on a matrix too ill-conditioned for
+// the caller.
+func invertIfConditioned(be Backend, n int, a []float64, maxKappa float64) (bool, error) {
+	if n == 0 {
+		return true, nil
+	}
+	if inv, ok := be.(inverter); ok {
+		return inv.inverseIfConditioned(n, a, maxKappa)
+	}
 	var impl lapackgo.Implementation
 	ipiv := make([]int, n)
-	if !impl.Dgetrf(n, n, a, n, ipiv) {
-		return fmt.Errorf("linalg: inverse of a %d×%d matrix: exactly singular", n, n)
+	lu := append([]float64(nil), a[:n*n]...)
+	anorm := impl.Dlange(lapack.MaxColumnSum, n, n, lu, n, make([]float64, n))
+	if !impl.Dgetrf(n, n, lu, n, ipiv) {
+		return false, fmt.Errorf("linalg: inverse of a %d×%d matrix: exactly singular", n, n)
 	}
+	if maxKappa > 0 {
+		rcond := impl.Dgecon(lapack.MaxColumnSum, n, lu, n, anorm, make([]float64, 4*n), make([]int, n))
+		if !(rcond*maxKappa >= 1) {
+			return false, nil
+		}
+	}
+	copy(a, lu)
 	var q [1]float64
 	impl.Dgetri(n, a, n, ipiv, q[:], -1)
 	work := make([]float64, max(int(q[0]), n))
 	if !impl.Dgetri(n, a, n, ipiv, work, len(work)) {
-		return fmt.Errorf("linalg: inverse of a %d×%d matrix: exactly singular", n, n)
+		return false, fmt.Errorf("linalg: inverse of a %d×%d matrix: exactly singular", n, n)
 	}
-	return nil
+	return true, nil
 }

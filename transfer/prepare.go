@@ -264,6 +264,9 @@ func checkCalib(ms Models, calib Samples) error {
 		if err := autodiff.CheckLabels(calib.Labels, m.m.NumLabels()); err != nil {
 			return fmt.Errorf("calibration labels against the %s model's head: %w", m.name, err)
 		}
+		if err := model.CheckInput(m.m, calib.Inputs.Shape); err != nil {
+			return fmt.Errorf("calibration inputs of shape %v do not fit the %s model: %w", calib.Inputs.Shape, m.name, err)
+		}
 	}
 	return nil
 }

@@ -66,8 +66,9 @@ func (s *Stat) accumulate(be linalg.Backend, a, b []float32, rows int, scratch [
 		scratch = prod(be, a, a, rows, s.DA, s.DA, s.GramA, scratch)
 		scratch = prod(be, b, b, rows, s.DB, s.DB, s.GramB, scratch)
 	}
-	addRowSums(s.SumA, a, s.DA)
-	addRowSums(s.SumB, b, s.DB)
+	threads := be.Threads()
+	addRowSums(threads, s.SumA, a, s.DA)
+	addRowSums(threads, s.SumB, b, s.DB)
 	s.Rows += rows
 	return scratch
 }
@@ -111,12 +112,37 @@ func addFloat64(threads int, dst []float64, src []float32) {
 	wg.Wait()
 }
 
-func addRowSums(dst []float64, x []float32, d int) {
-	for r := 0; r+d <= len(x); r += d {
-		for j, v := range x[r : r+d] {
-			dst[j] += float64(v)
+// addRowSums adds the sum of the rows of x (width d) into dst, in float64,
+// with the columns split over up to threads goroutines (each column's sum
+// runs in row order, whatever the split).
+func addRowSums(threads int, dst []float64, x []float32, d int) {
+	if d == 0 {
+		return
+	}
+	sum := func(c0, c1 int) {
+		dc := dst[c0:c1]
+		for r := 0; r+d <= len(x); r += d {
+			for j, v := range x[r+c0 : r+c1] {
+				dc[j] += float64(v)
+			}
 		}
 	}
+	const grain = 1 << 16 // elements per goroutine at least
+	workers := min(threads, len(x)/grain, d/64)
+	if workers <= 1 {
+		sum(0, d)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func(c0, c1 int) {
+			defer wg.Done()
+			sum(c0, c1)
+		}(d*w/workers, d*(w+1)/workers)
+	}
+	sum(0, d/workers)
+	wg.Wait()
 }
 
 // spaceOf returns the space a site's rows of kind k live in.
