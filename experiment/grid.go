@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/bico-dev/bico/data"
 	"github.com/bico-dev/bico/eval"
+	"github.com/bico-dev/bico/internal/jobs"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/transfer"
@@ -39,8 +41,8 @@ func ParsePair(s string) (PairSpec, error) {
 var DefaultPairs = []PairSpec{{"v1", "v2"}, {"v1", "v3"}, {"v1", "v4"}, {"v3", "v1"}}
 
 // AllMethods are the training-free methods of the experiments, baselines
-// first.
-var AllMethods = []string{"naive", "gradfix", "theseus", "bico-grad", "bico"}
+// first, then BiCo and its blend with the gradient-only maps (METHOD.md §7).
+var AllMethods = []string{"naive", "gradfix", "theseus", "bico-grad", "bico", "bico-blend"}
 
 // DefaultFewShotSteps are the step counts few-shot-ft chooses from on the
 // held-out calibration samples in a grid run: checkpoints of one training
@@ -81,6 +83,10 @@ type Grid struct {
 	// (the cell's other methods are still measured). With Failures nil a
 	// failure ends the run with its error.
 	Failures *[]Failure
+	// Jobs is the number of cells measured side by side, each with an
+	// equal share of the backend's threads (0: one per thread). The rows
+	// come out in the same order whatever it is.
+	Jobs int
 	// Reuse are rows of an earlier run with the same settings (the run is
 	// deterministic): a (pair, task, K, seed) cell of this grid whose rows
 	// it holds for every method the cell needs is taken from it instead of
@@ -158,11 +164,66 @@ func RunGrid(ctx context.Context, g Grid) ([]Row, error) {
 		progress = func(string, int, int) {}
 	}
 	stage := fmt.Sprintf("experiment %s %s", b.Family.Name, variant)
-	total := len(pairs) * len(tasks) * len(g.Ks) * len(g.Seeds)
+	cells, err := g.cells(ctx, pairs, tasks, opts)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex // guards done, progress and the failures
 	done := 0
-	progress(stage, 0, total)
-	baselines := map[baselineKey][2]eval.Result{}
+	progress(stage, 0, len(cells))
+	out := make([][]Row, len(cells))
+	err = jobs.Run(ctx, opts.Backend, g.Jobs, len(cells), func(ctx context.Context, i int) error {
+		c := cells[i]
+		rows := reusable(g.Reuse, b.Family.Name, variant, c.pair.Name, c.pair.Task, c.k, c.seed, methods, g.FewShot, sameShapes(c.pair.Source, c.pair.Target))
+		if rows == nil {
+			var (
+				fails []Failure
+				err   error
+			)
+			rows, fails, err = g.runCell(ctx, c, methods, steps, lr, variant)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			for _, f := range fails {
+				if err := g.fail(f); err != nil {
+					mu.Unlock()
+					return err
+				}
+			}
+			mu.Unlock()
+		}
+		out[i] = rows
+		mu.Lock()
+		done++
+		progress(stage, done, len(cells))
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	var rows []Row
+	for _, r := range out {
+		rows = append(rows, r...)
+	}
+	return rows, nil
+}
+
+// cell is one (pair, task, K, seed) of a grid.
+type cell struct {
+	pair Pair
+	k    int
+	seed uint64
+}
+
+// cells lists the grid's cells in the order of its rows, each pair with
+// its target's zero-shot and ceiling accuracies (computed once per target
+// and task).
+func (g *Grid) cells(ctx context.Context, pairs []PairSpec, tasks []string, opts transfer.Options) ([]cell, error) {
+	b := g.Family
+	baselines := map[baselineKey][2]eval.Result{}
+	var cells []cell
 	for _, ps := range pairs {
 		src, tgt := b.Bases[ps.Source], b.Bases[ps.Target]
 		if src == nil || tgt == nil {
@@ -190,59 +251,72 @@ func RunGrid(ctx context.Context, g Grid) ([]Row, error) {
 			}
 			for _, k := range g.Ks {
 				for _, seed := range g.Seeds {
-					if old := reusable(g.Reuse, b.Family.Name, variant, ps.Name(), task, k, seed, methods, g.FewShot, sameShapes(src.Model, tgt.Model)); old != nil {
-						rows = append(rows, old...)
-						done++
-						progress(stage, done, total)
-						continue
-					}
-					recs, err := Run(ctx, p, methods, k, seed, false, nil)
-					if err != nil {
-						if ctx.Err() != nil {
-							return nil, ctx.Err()
-						}
-						// One method failing (a map that cannot be
-						// computed) must not lose the others: run them one
-						// by one and record the failures.
-						recs = nil
-						for _, m := range methods {
-							r, err := Run(ctx, p, []string{m}, k, seed, false, nil)
-							if err != nil {
-								if ctx.Err() != nil {
-									return nil, ctx.Err()
-								}
-								if err := g.fail(Failure{Family: b.Family.Name, Variant: variant, Pair: ps.Name(), Task: task, Method: m, K: k, Seed: seed, Error: err.Error()}); err != nil {
-									return nil, err
-								}
-								continue
-							}
-							recs = append(recs, r...)
-						}
-					}
-					for _, r := range recs {
-						rows = append(rows, Row{Family: b.Family.Name, Variant: variant, Record: r})
-					}
-					if g.FewShot {
-						row, err := p.fewShotPath(ctx, opts.Backend, k, seed, steps, lr)
-						if err != nil {
-							if ctx.Err() != nil {
-								return nil, ctx.Err()
-							}
-							if err := g.fail(Failure{Family: b.Family.Name, Variant: variant, Pair: ps.Name(), Task: task, Method: FewShotFT, K: k, Seed: seed, Error: err.Error()}); err != nil {
-								return nil, err
-							}
-						} else {
-							row.Family, row.Variant = b.Family.Name, variant
-							rows = append(rows, row)
-						}
-					}
-					done++
-					progress(stage, done, total)
+					cells = append(cells, cell{pair: p, k: k, seed: seed})
 				}
 			}
 		}
 	}
-	return rows, nil
+	return cells, nil
+}
+
+// runCell measures every method and few-shot-ft on one cell, with the
+// backend ctx carries and its own copies of the models (a transfer's
+// calibration pass changes which parameters collect gradients). A method
+// that fails is returned as a Failure; the error is for cancellation only.
+func (g *Grid) runCell(ctx context.Context, c cell, methods []string, steps []int, lr float64, variant string) ([]Row, []Failure, error) {
+	be, err := linalg.FromContext(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := c.pair
+	p.Options.Backend = be
+	for _, m := range []*model.Model{&p.Source, &p.SourceFT, &p.Target} {
+		if *m, err = model.Clone(*m); err != nil {
+			return nil, nil, err
+		}
+	}
+	family := g.Family.Family.Name
+	failure := func(method string, err error) Failure {
+		return Failure{Family: family, Variant: variant, Pair: p.Name, Task: p.Task, Method: method, K: c.k, Seed: c.seed, Error: err.Error()}
+	}
+	var fails []Failure
+	recs, err := Run(ctx, p, methods, c.k, c.seed, false, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		// One method failing (a map that cannot be computed) must not
+		// lose the others: run them one by one and record the failures.
+		recs = nil
+		for _, m := range methods {
+			r, err := Run(ctx, p, []string{m}, c.k, c.seed, false, nil)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, nil, ctx.Err()
+				}
+				fails = append(fails, failure(m, err))
+				continue
+			}
+			recs = append(recs, r...)
+		}
+	}
+	var rows []Row
+	for _, r := range recs {
+		rows = append(rows, Row{Family: family, Variant: variant, Record: r})
+	}
+	if g.FewShot {
+		row, err := p.fewShotPath(ctx, be, c.k, c.seed, steps, lr)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			fails = append(fails, failure(FewShotFT, err))
+		} else {
+			row.Family, row.Variant = family, variant
+			rows = append(rows, row)
+		}
+	}
+	return rows, fails, nil
 }
 
 // fewShotPath is few-shot-ft along one training run: the target is

@@ -86,6 +86,25 @@ func TestRunGridTinyFamily(t *testing.T) {
 		t.Errorf("naive records: %v", count)
 	}
 
+	// One job at a time (on all the threads) gives the same rows, in the
+	// same order, as cells side by side.
+	serial, err := RunGrid(ctx, Grid{Family: b, Pairs: pairs, Tasks: tasks, Ks: []int{2}, Seeds: []uint64{0}, FewShot: true, FewShotSteps: []int{10, 20}, Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(serial) != len(rows) {
+		t.Fatalf("%d rows with one job, %d side by side", len(serial), len(rows))
+	}
+	for i := range rows {
+		a, b := serial[i], rows[i]
+		a.Seconds, b.Seconds = 0, 0
+		ja, _ := json.Marshal(a)
+		jb, _ := json.Marshal(b)
+		if !bytes.Equal(ja, jb) {
+			t.Errorf("row %d: one job %s\nside by side %s", i, ja, jb)
+		}
+	}
+
 	// Schema: every documented field is in results.json.
 	dir := t.TempDir()
 	file := filepath.Join(dir, "results.json")

@@ -17,8 +17,8 @@ type Variant struct {
 // Variants lists the ablations of the experiments, each one option away
 // from the defaults of METHOD.md: token alignment, the norm-vector rule,
 // the position-embedding rule, depth pairing, centring, partial whitening,
-// the source model the statistics come from, and a shared query/key
-// output map.
+// the source model the statistics come from, a shared query/key output
+// map, and a per-block α.
 func Variants() []Variant {
 	return []Variant{
 		{"tokens=cls", "class-token rows only (default: every token, resampled when counts differ)", func(o *transfer.Options) { o.Tokens = transfer.TokensClass }},
@@ -32,6 +32,7 @@ func Variants() []Variant {
 		{"whiten=0.5", "full whitening p = 0.5", func(o *transfer.Options) { o.Whiten = 0.5 }},
 		{"stats=finetuned", "source statistics from the fine-tuned source (default: the source base)", func(o *transfer.Options) { o.StatsFrom = transfer.StatsFinetuned }},
 		{"shared-qk", "one output map for query and key", func(o *transfer.Options) { o.SharedQK = true }},
+		{"block-alpha", "each block its own multiple of α, chosen on the held-out calibration part (default: one α)", func(o *transfer.Options) { o.BlockAlpha = true }},
 	}
 }
 

@@ -168,7 +168,7 @@ func BuildDemo(ctx context.Context, dir, task string, progress func(stage string
 		MNISTTest: test,
 	}
 	ra, rb, raft, rbft := DemoRecipes(tk.Name)
-	be, err := linalg.Default()
+	be, err := linalg.FromContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("zoo: demo: %w", err)
 	}

@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/bico-dev/bico/data"
 	"github.com/bico-dev/bico/eval"
+	"github.com/bico-dev/bico/internal/jobs"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 )
@@ -298,7 +300,7 @@ func BuildFamily(ctx context.Context, dir string, f Family, tasks, only []string
 	if train.Len() < familyTaskFrom+familyTaskN {
 		return nil, fmt.Errorf("zoo: family %s: MNIST train has %d images, want at least %d", f.Name, train.Len(), familyTaskFrom+familyTaskN)
 	}
-	be, err := linalg.Default()
+	be, err := linalg.FromContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("zoo: family %s: %w", f.Name, err)
 	}
@@ -315,8 +317,19 @@ func BuildFamily(ctx context.Context, dir string, f Family, tasks, only []string
 		fullTest[tk.Name] = tk.Apply(test, familyTaskSeed)
 		b.TaskTest[tk.Name] = fullTest[tk.Name].Subset(span(0, nTest))
 	}
-	get := func(stage string, r Recipe, ds *data.Dataset, build func(p func(int, int)) (model.Model, error)) (*Member, error) {
+	var mu sync.Mutex // progress may be called from several jobs
+	progressOf := progress
+	progress = func(stage string, done, total int) {
+		mu.Lock()
+		defer mu.Unlock()
+		progressOf(stage, done, total)
+	}
+	get := func(ctx context.Context, stage string, r Recipe, ds *data.Dataset, build func(p func(int, int)) (model.Model, error)) (*Member, error) {
 		t0 := time.Now()
+		be, err := linalg.FromContext(ctx)
+		if err != nil {
+			return nil, err
+		}
 		e, err := CachedEntry(dir, r, func() (model.Model, error) {
 			return build(func(done, total int) { progress(stage, done, total) })
 		}, func(m model.Model) (map[string]float64, error) {
@@ -339,28 +352,45 @@ func BuildFamily(ctx context.Context, dir string, f Family, tasks, only []string
 		}
 		return &Member{Family: f.Name, Recipe: r, Dir: e.Dir, Model: e.Model, TestAccuracy: acc, Built: e.Built, Seconds: time.Since(t0).Seconds()}, nil
 	}
+	var vs []Version
 	for _, v := range f.Versions {
-		if only != nil && !slices.Contains(only, v.Name) {
-			continue
+		if only == nil || slices.Contains(only, v.Name) {
+			vs = append(vs, v)
 		}
-		r := v.Recipe
-		m, err := get(fmt.Sprintf("pretrain %s %s", f.Name, v.Name), r, test, func(p func(int, int)) (model.Model, error) {
+	}
+	// Bases first, then every fine-tune, each stage's models side by side
+	// (one job per thread of the backend).
+	bases := make([]*Member, len(vs))
+	err = jobs.Run(ctx, be, 0, len(vs), func(ctx context.Context, i int) error {
+		r := vs[i].Recipe
+		m, err := get(ctx, fmt.Sprintf("pretrain %s %s", f.Name, vs[i].Name), r, test, func(p func(int, int)) (model.Model, error) {
 			return Pretrain(ctx, r, pre, p)
 		})
-		if err != nil {
-			return nil, err
-		}
-		m.Version = v.Name
-		b.Bases[v.Name] = m
+		bases[i] = m
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	fts := make([]*Member, len(vs)*len(tks))
+	err = jobs.Run(ctx, be, 0, len(fts), func(ctx context.Context, i int) error {
+		v, tk := vs[i/len(tks)], tks[i%len(tks)]
+		fr := f.FineTuneRecipe(v, tk.Name)
+		ft, err := get(ctx, fmt.Sprintf("fine-tune %s %s %s", f.Name, v.Name, tk.Name), fr, fullTest[tk.Name], func(p func(int, int)) (model.Model, error) {
+			return FineTune(ctx, bases[i/len(tks)].Model, fr, b.TaskTrain[tk.Name], p)
+		})
+		fts[i] = ft
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range vs {
+		bases[i].Version = v.Name
+		b.Bases[v.Name] = bases[i]
 		b.FineTuned[v.Name] = map[string]*Member{}
-		for _, tk := range tks {
-			fr := f.FineTuneRecipe(v, tk.Name)
-			ft, err := get(fmt.Sprintf("fine-tune %s %s %s", f.Name, v.Name, tk.Name), fr, fullTest[tk.Name], func(p func(int, int)) (model.Model, error) {
-				return FineTune(ctx, m.Model, fr, b.TaskTrain[tk.Name], p)
-			})
-			if err != nil {
-				return nil, err
-			}
+		for j, tk := range tks {
+			ft := fts[i*len(tks)+j]
 			ft.Version, ft.Task = v.Name, tk.Name
 			b.FineTuned[v.Name][tk.Name] = ft
 		}

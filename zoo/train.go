@@ -113,7 +113,7 @@ func fit(ctx context.Context, m model.Model, r Recipe, train *data.Dataset, prog
 	if err := model.CheckInput(m, append([]int{batch}, train.Images.Shape[1:]...)); err != nil {
 		return fmt.Errorf("zoo: recipe %q: %w", r.Name, err)
 	}
-	be, err := linalg.Default()
+	be, err := linalg.FromContext(ctx)
 	if err != nil {
 		return fmt.Errorf("zoo: %w", err)
 	}

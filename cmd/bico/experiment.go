@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bico-dev/bico/experiment"
+	"github.com/bico-dev/bico/internal/jobs"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/transfer"
 	"github.com/bico-dev/bico/zoo"
@@ -26,7 +27,7 @@ func experimentCmd() *cobra.Command {
 		variants                                              []string
 		resume                                                bool
 		reuseFiles                                            []string
-		seeds, testImages                                     int
+		seeds, testImages, jobN                               int
 		whiten                                                float64
 		quick, fewShot, center, sharedQK, ablations, quiet    bool
 	)
@@ -123,6 +124,10 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 			for i := range seedList {
 				seedList[i] = uint64(i)
 			}
+			if jobN < 0 {
+				return fmt.Errorf("--jobs %d: want 0 (one per CPU) or more", jobN)
+			}
+			ctx = jobs.WithLimit(ctx, jobN)
 			prog := newProgress(cmd.ErrOrStderr(), quiet)
 			var built []*zoo.Built
 			for _, name := range families {
@@ -171,7 +176,7 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 				}
 				g := experiment.Grid{
 					Family: b, Pairs: pairSpecs, Tasks: tasks, Ks: famKs, Seeds: seedList, Methods: methods,
-					FewShot: fewShot, Options: opts, Variant: variant, Progress: prog.update, Reuse: reuse, Failures: &failures,
+					FewShot: fewShot, Options: opts, Variant: variant, Progress: prog.update, Jobs: jobN, Reuse: reuse, Failures: &failures,
 				}
 				rs, err := experiment.RunGrid(ctx, g)
 				if err != nil {
@@ -285,10 +290,11 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 	fl.StringSliceVar(&tasks, "tasks", nil, "shifted tasks (default: all eight)")
 	fl.StringSliceVar(&methods, "methods", experiment.AllMethods, "training-free methods")
 	fl.IntSliceVar(&ks, "k", []int{1, 2, 4, 8, 16}, "calibration samples per class")
-	fl.IntSliceVar(&vitKs, "vit-k", []int{1, 4, 16}, "calibration samples per class for the vit family (default 1, 4, 16 to fit the time budget; --k alone sets both)")
+	fl.IntSliceVar(&vitKs, "vit-k", []int{1, 2, 4, 8, 16}, "calibration samples per class for the vit family (--k alone sets both)")
 	fl.StringSliceVar(&variants, "variants", nil, "with --ablations: only these variants (default: all)")
 	fl.BoolVar(&resume, "resume", false, "reuse the cells of DIR/results.json measured with the same settings")
 	fl.StringSliceVar(&reuseFiles, "reuse", nil, "results.json files of earlier runs whose cells to reuse (like --resume)")
+	fl.IntVar(&jobN, "jobs", 0, "cells (and zoo trainings) run side by side, each on an equal share of the threads (0: one per CPU)")
 	fl.IntVar(&seeds, "seeds", 3, "number of seeds (0, 1, …) drawing the calibration samples")
 	fl.BoolVar(&fewShot, "few-shot", true, "also run few-shot-ft on the same calibration samples")
 	fl.IntVar(&testImages, "test-images", 0, "test images per task (default: the family's, 10000 for mlp, 1000 for vit)")

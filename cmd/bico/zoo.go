@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bico-dev/bico/internal/jobs"
 	"github.com/bico-dev/bico/zoo"
 	"github.com/spf13/cobra"
 )
@@ -23,6 +24,7 @@ func zooBuildCmd() *cobra.Command {
 	var dir string
 	var families, tasks, versions []string
 	var quick, quiet bool
+	var jobN int
 	cmd := &cobra.Command{
 		Use:   "build",
 		Short: "Pre-train every family's base versions on MNIST and fine-tune them on every shifted task (cached)",
@@ -32,11 +34,16 @@ same shape from another seed, data order and augmentation; v3 wider; v4
 deeper), each fine-tuned on the eight shifted MNIST tasks. Every model is a
 model folder (config.json, model.safetensors, recipe.json with its training
 recipe and test accuracy) in the cache folder, keyed by its recipe: building
-again loads it. --quick builds what "bico experiment --quick" needs: the mlp
+again loads it. Models that do not depend on each other train side by side
+(--jobs, each on an equal share of the threads). --quick builds what "bico experiment --quick" needs: the mlp
 family on three tasks.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
+			if jobN < 0 {
+				return fmt.Errorf("--jobs %d: want 0 (one per CPU) or more", jobN)
+			}
+			ctx := jobs.WithLimit(cmd.Context(), jobN)
 			if quick {
 				if !cmd.Flags().Changed("family") {
 					families = []string{"mlp"}
@@ -52,7 +59,7 @@ family on three tasks.`,
 				if err != nil {
 					return err
 				}
-				b, err := zoo.BuildFamily(cmd.Context(), dir, f, tasks, versions, prog.update)
+				b, err := zoo.BuildFamily(ctx, dir, f, tasks, versions, prog.update)
 				if err != nil {
 					return err
 				}
@@ -71,6 +78,7 @@ family on three tasks.`,
 	fl.StringSliceVar(&families, "family", []string{"mlp", "vit"}, "families to build")
 	fl.StringSliceVar(&tasks, "tasks", nil, "shifted tasks to fine-tune on (default: all eight)")
 	fl.StringSliceVar(&versions, "versions", nil, "base versions to build (default: v1, v2, v3 and v4)")
+	fl.IntVar(&jobN, "jobs", 0, "models trained side by side, each on an equal share of the threads (0: one per CPU)")
 	fl.BoolVar(&quick, "quick", false, "only what the quick experiment needs (mlp family, three tasks)")
 	fl.BoolVar(&quiet, "quiet", false, "no progress output")
 	return cmd
