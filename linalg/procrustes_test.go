@@ -351,3 +351,58 @@ func TestAutoLowRank(t *testing.T) {
 		}
 	})
 }
+
+// TestAutoConditionLimit checks which way MethodAuto decides on square
+// statistics of known condition number: Newton's iteration well inside
+// the null threshold's limit (10⁶), the SVD near and beyond it, with the
+// SVD's map (and rank) either way.
+func TestAutoConditionLimit(t *testing.T) {
+	defer func(m int) { autoMinSize = m }(autoMinSize)
+	autoMinSize = 128
+	forEachBackend(t, func(t *testing.T, be Backend) {
+		rng := rand.New(rand.NewPCG(25, 26))
+		n := 160
+		for _, tc := range []struct {
+			kappa float64
+			want  Method
+			rank  int
+		}{
+			{1e3, MethodPolar, n},
+			{5e4, MethodPolar, n},
+			{5e5, MethodSVD, n},     // inside the limit, but too close to trust an estimate
+			{1e8, MethodSVD, n - 1}, // the smallest singular value below the null threshold
+		} {
+			u, v := randOrthogonal(rng, n, n), randOrthogonal(rng, n, n)
+			s := make([]float64, n)
+			for i := range s {
+				// geometric from 1 down to 1/κ, the smallest alone at 1/κ
+				s[i] = math.Pow(1e-2, float64(i)/float64(n-2))
+			}
+			s[n-1] = 1 / tc.kappa
+			c := make([]float64, n*n)
+			for i := 0; i < n; i++ {
+				for j := 0; j < n; j++ {
+					sum := 0.0
+					for k := 0; k < n; k++ {
+						sum += u[i*n+k] * s[k] * v[j*n+k]
+					}
+					c[i*n+j] = sum
+				}
+			}
+			want, err := ProcrustesWith(be, c, n, n, ProcrustesOptions{Method: MethodSVD})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ProcrustesWith(be, c, n, n, ProcrustesOptions{Method: MethodAuto})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Method != tc.want || got.Rank != tc.rank {
+				t.Errorf("κ = %g: computed by %v with rank %d, want %v and %d", tc.kappa, got.Method, got.Rank, tc.want, tc.rank)
+			}
+			if d := maxAbsDiff(got.T, want.T); d > 1e-9 {
+				t.Errorf("κ = %g: auto and SVD maps differ by %g", tc.kappa, d)
+			}
+		}
+	})
+}
