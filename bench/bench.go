@@ -196,6 +196,9 @@ type PairResult struct {
 	TransferStatsSeconds     float64   `json:"transfer_stats_seconds"`
 	TransferMapsSeconds      float64   `json:"transfer_maps_seconds"`
 	TransferTransportSeconds float64   `json:"transfer_transport_seconds"`
+	// TransferMapMethods counts the maps by how they were computed
+	// ("svd", "polar").
+	TransferMapMethods map[string]int `json:"transfer_map_methods,omitempty"`
 }
 
 // Run measures the sgemm ceiling, then the calibration pass and the
@@ -372,8 +375,17 @@ func RunPair(ctx context.Context, src, tgt Shape, batches, repeats int, ceiling 
 		p.ForgetMaps()
 		p.Timing = transfer.Timing{}
 		start := time.Now()
-		if _, _, err := method.Delta(p); err != nil {
+		_, maps, err := method.Delta(p)
+		if err != nil {
 			return nil, err
+		}
+		r.TransferMapMethods = map[string]int{}
+		seen := map[transfer.StatKey]bool{}
+		for _, m := range maps {
+			if !seen[m.Key] {
+				seen[m.Key] = true
+				r.TransferMapMethods[m.Method]++
+			}
 		}
 		sec := time.Since(start).Seconds()
 		opts.log("transfer step %d/%d: %.3f s (statistics %.3f, maps %.3f, transport %.3f)", i+1, repeats, sec, p.Timing.Statistics, p.Timing.Maps, p.Timing.Transport)

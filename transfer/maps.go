@@ -22,6 +22,10 @@ type Map struct {
 	Rank int
 	// Quality is tr(TᵀC)/‖C‖_*: 1 when C is exactly explained by T.
 	Quality float64
+	// Method says how T was computed: "svd" (a full SVD, or the leading
+	// singular pairs of a low-rank statistic) or "polar" (Newton's
+	// iteration on a well-conditioned square statistic).
+	Method string
 }
 
 // statMatrix returns the statistic's matrix after the optional centring
@@ -180,5 +184,5 @@ func procrustesMap(be linalg.Backend, s *Stat, c []float64, opts Options) (*Map,
 	if err != nil {
 		return nil, fmt.Errorf("statistic %s: %w", s.Key, err)
 	}
-	return &Map{Key: s.Key, DA: s.DA, DB: s.DB, T: r.T, Rank: r.Rank, Quality: r.Quality}, nil
+	return &Map{Key: s.Key, DA: s.DA, DB: s.DB, T: r.T, Rank: r.Rank, Quality: r.Quality, Method: r.Method.String()}, nil
 }
