@@ -130,10 +130,12 @@ func bindOpenBLAS(names []string) (*openblasLib, error) {
 	if core := openblasCoreType(); core != "" {
 		// Only the library's initialisation reads it; keep the
 		// environment as it was for everyone else.
-		if err := os.Setenv(coreTypeEnv, core); err == nil {
-			defer os.Unsetenv(coreTypeEnv)
-		}
+		defer setenvWhileLoading(coreTypeEnv, core)()
 	}
+	// Without it the library starts a server thread per CPU when loaded;
+	// bico runs it single-threaded (below), and those idle threads would
+	// only spin beside the Go scheduler's.
+	defer setenvWhileLoading("OPENBLAS_NUM_THREADS", "1")()
 	for _, name := range names {
 		h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 		if err == nil {
@@ -173,6 +175,22 @@ func bindOpenBLAS(names []string) (*openblasLib, error) {
 	// concurrent callers each run their own serial call.
 	lib.setNumThreads(1)
 	return lib, nil
+}
+
+// setenvWhileLoading sets the environment variable key to value and returns
+// the function that restores its previous state.
+func setenvWhileLoading(key, value string) (restore func()) {
+	old, had := os.LookupEnv(key)
+	if err := os.Setenv(key, value); err != nil {
+		return func() {}
+	}
+	return func() {
+		if had {
+			os.Setenv(key, old)
+		} else {
+			os.Unsetenv(key)
+		}
+	}
 }
 
 // OpenBLASBackend is the backend on OpenBLAS, loaded at run time with purego
