@@ -104,7 +104,7 @@ func TestTransferWritesModelAndReport(t *testing.T) {
 	if err := json.Unmarshal(js, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Method != "bico" || len(rep.AlphaCurve) == 0 || len(rep.Maps) == 0 {
+	if rep.Method != "bico-blend" || len(rep.AlphaCurve) == 0 || len(rep.Maps) == 0 {
 		t.Errorf("report: %s", js)
 	}
 	m, err := model.Load(out)

@@ -54,7 +54,7 @@ With --alpha auto, α is chosen on a held-out part of the calibration samples
 	fl.StringVar(&f.calib, "calib", "", "labelled calibration data: "+dataSpecHelp)
 	fl.StringVar(&f.out, "out", "", "output model folder")
 	fl.IntVar(&f.perClass, "per-class", 16, "calibration samples per class (K)")
-	fl.StringVar(&f.method, "method", "bico", "method: "+strings.Join(transfer.Methods(), ", "))
+	fl.StringVar(&f.method, "method", "bico-blend", "method: "+strings.Join(transfer.Methods(), ", "))
 	fl.StringVar(&f.alpha, "alpha", "auto", "scale α of the transported delta, or auto (chosen on held-out calibration samples)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the calibration sample selection and split")
 	fl.Float64Var(&f.heldOut, "heldout", 0.25, "fraction of calibration samples held out to choose α (auto only)")
