@@ -126,3 +126,41 @@ func BenchmarkProcrustes(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNewtonAgainstSVD times, single-threaded on OpenBLAS (as maps
+// computed side by side run), the SVD's Procrustes map and Newton's polar
+// iteration on the cross-covariance of 2n Gaussian rows (condition numbers
+// in the thousands), and reports newton/svd, the ratio of the two times in
+// the same run: the measurement behind AutoMinSize.
+func BenchmarkNewtonAgainstSVD(b *testing.B) {
+	be, err := OpenBLAS(1)
+	if err != nil {
+		b.Skipf("OpenBLAS: %v", err)
+	}
+	for _, n := range []int{768, 1024, 1536} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(4, uint64(n)))
+			x, y := randMatrix(rng, 2*n, n), randMatrix(rng, 2*n, n)
+			c := make([]float64, n*n)
+			be.Dgemm(true, false, n, n, 2*n, 1, x, n, y, n, 0, c, n)
+			var svd, newton time.Duration
+			iters := 0
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				if _, err := ProcrustesWith(be, c, n, n, ProcrustesOptions{Method: MethodSVD}); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				_, it, err := PolarNewton(be, c, n, DefaultPolarTol, DefaultPolarMaxIter)
+				if err != nil {
+					b.Fatal(err)
+				}
+				svd, newton, iters = svd+t1.Sub(t0), newton+time.Since(t1), it
+			}
+			b.ReportMetric(svd.Seconds()/float64(b.N), "svd-s/op")
+			b.ReportMetric(newton.Seconds()/float64(b.N), "newton-s/op")
+			b.ReportMetric(newton.Seconds()/svd.Seconds(), "newton/svd")
+			b.ReportMetric(float64(iters), "steps")
+		})
+	}
+}
