@@ -44,9 +44,9 @@ const (
 // Newton's iteration on a LAPACK backend (64 on the pure-Go one, whose SVD
 // is slow). BenchmarkNewtonAgainstSVD measures it (single-threaded
 // OpenBLAS 0.3.21, AVX-512, cross-covariances of Gaussian rows, Newton with
-// Byers–Xu scaling in 7 steps); Newton's time over the SVD's: idle, n = 768
-// 1.14, n = 1024 0.87, n = 1536 0.74; on a loaded machine 0.93, 0.80 and
-// 0.75.
+// Byers–Xu scaling in 7 steps). Newton's time over the SVD's, measured so
+// on this machine while it ran other work: n = 768 0.93, n = 1024 0.80,
+// n = 1536 0.75 (idle, an equivalent measurement gave 1.14 at n = 768).
 const AutoMinSize = 1024
 
 // autoMinSize is AutoMinSize, lowered by tests.
