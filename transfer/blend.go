@@ -57,6 +57,19 @@ func (b blend) DeltaWith(p *Prepared, i int) (Delta, []*Map, error) {
 		in := maps[StatKey{InputAct, sp.A.InSpace, sp.B.InSpace}]
 		grad := StatKey{OutputGrad, sp.A.OutSpace, sp.B.OutSpace}
 		act := StatKey{OutputAct, sp.A.OutSpace, sp.B.OutSpace}
+		if p.Options.SharedQK {
+			weights := map[Kind]float64{OutputGrad: 1, OutputAct: beta}
+			switch {
+			case beta == 0:
+				weights = map[Kind]float64{OutputGrad: 1}
+			case math.IsInf(beta, 1):
+				weights = map[Kind]float64{OutputAct: 1}
+			}
+			shared, err := p.sharedQKBlend(sp, weights)
+			if err != nil || shared != nil {
+				return in, shared, err
+			}
+		}
 		switch {
 		case beta == 0:
 			return in, maps[grad], nil

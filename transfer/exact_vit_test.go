@@ -111,6 +111,7 @@ func TestBiCoRecoversPermutedViT(t *testing.T) {
 	}{
 		{"default", "bico", Options{}},
 		{"shared-qk", "bico", Options{SharedQK: true}},
+		{"blend shared-qk", "bico-blend", Options{SharedQK: true}},
 		{"cka-pairing", "bico", Options{Pairing: PairCKA}},
 		{"centred", "bico", Options{Center: true}},
 		{"blend", "bico-blend", Options{}},

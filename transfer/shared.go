@@ -11,19 +11,41 @@ import (
 // normalised by its Frobenius norm), since attention only sees their
 // product. It returns nil for other sites.
 func (p *Prepared) sharedQKMap(sp SitePair, kind Kind) (*Map, error) {
+	return p.sharedQKBlend(sp, map[Kind]float64{kind: 1})
+}
+
+// sharedQKBlend is sharedQKMap for a weighted blend of statistic kinds:
+// the map of Σ over query and key and over kinds of weight·Ĉ (each
+// statistic scaled to unit Frobenius norm). It returns nil for sites that
+// are not a block's query or key.
+func (p *Prepared) sharedQKBlend(sp SitePair, weights map[Kind]float64) (*Map, error) {
 	if sp.B.Role != "query" && sp.B.Role != "key" {
 		return nil, nil
 	}
-	var keys []StatKey
+	var qk []SitePair
 	for _, o := range p.Pairs {
 		if o.B.Block == sp.B.Block && (o.B.Role == "query" || o.B.Role == "key") {
-			keys = append(keys, StatKey{kind, o.A.OutSpace, o.B.OutSpace})
+			qk = append(qk, o)
 		}
 	}
-	if len(keys) != 2 {
+	if len(qk) != 2 {
 		return nil, nil
 	}
-	return p.combinedMap(keys, []float64{1, 1})
+	var (
+		keys []StatKey
+		ws   []float64
+	)
+	for _, kind := range []Kind{OutputGrad, OutputAct, InputAct, InputGrad} {
+		w, ok := weights[kind]
+		if !ok {
+			continue
+		}
+		for _, o := range qk {
+			keys = append(keys, StatKey{kind, o.A.OutSpace, o.B.OutSpace})
+			ws = append(ws, w)
+		}
+	}
+	return p.combinedMap(keys, ws)
 }
 
 // combinedMap computes (once) the map of a weighted sum of statistics of
