@@ -46,7 +46,7 @@ const (
 // OpenBLAS 0.3.21, AVX-512, cross-covariances of Gaussian rows, Newton with
 // Byers–Xu scaling in 7 steps). Newton's time over the SVD's, measured so
 // on this machine while it ran other work: n = 768 0.93, n = 1024 0.80,
-// n = 1536 0.75 (idle, an equivalent measurement gave 1.14 at n = 768).
+// n = 1536 0.75 (the SVD tends to win at 768 on an idle machine).
 const AutoMinSize = 1024
 
 // autoMinSize is AutoMinSize, lowered by tests.
