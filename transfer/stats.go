@@ -89,27 +89,12 @@ func prod(be linalg.Backend, a, b []float32, rows, m, n int, dst []float64, scra
 // addFloat64 adds src into dst element-wise, on up to threads goroutines.
 func addFloat64(threads int, dst []float64, src []float32) {
 	const grain = 1 << 16
-	workers := min(threads, len(src)/grain)
-	add := func(lo, hi int) {
+	split(min(threads, len(src)/grain), len(src), func(lo, hi int) {
 		d := dst[lo:hi]
 		for i, v := range src[lo:hi] {
 			d[i] += float64(v)
 		}
-	}
-	if workers <= 1 {
-		add(0, len(src))
-		return
-	}
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			add(lo, hi)
-		}(len(src)*w/workers, len(src)*(w+1)/workers)
-	}
-	add(0, len(src)/workers)
-	wg.Wait()
+	})
 }
 
 // addRowSums adds the sum of the rows of x (width d) into dst, in float64,
@@ -119,29 +104,34 @@ func addRowSums(threads int, dst []float64, x []float32, d int) {
 	if d == 0 {
 		return
 	}
-	sum := func(c0, c1 int) {
+	const grain = 1 << 16 // elements per goroutine at least
+	split(min(threads, len(x)/grain, d/64), d, func(c0, c1 int) {
 		dc := dst[c0:c1]
 		for r := 0; r+d <= len(x); r += d {
 			for j, v := range x[r+c0 : r+c1] {
 				dc[j] += float64(v)
 			}
 		}
-	}
-	const grain = 1 << 16 // elements per goroutine at least
-	workers := min(threads, len(x)/grain, d/64)
+	})
+}
+
+// split calls fn on workers contiguous ranges that cover [0, n), the first
+// on the calling goroutine, and waits for all of them; with workers ≤ 1 it
+// calls fn(0, n).
+func split(workers, n int, fn func(lo, hi int)) {
 	if workers <= 1 {
-		sum(0, d)
+		fn(0, n)
 		return
 	}
 	var wg sync.WaitGroup
 	for w := 1; w < workers; w++ {
 		wg.Add(1)
-		go func(c0, c1 int) {
+		go func(lo, hi int) {
 			defer wg.Done()
-			sum(c0, c1)
-		}(d*w/workers, d*(w+1)/workers)
+			fn(lo, hi)
+		}(n*w/workers, n*(w+1)/workers)
 	}
-	sum(0, d/workers)
+	fn(0, n/workers)
 	wg.Wait()
 }
 

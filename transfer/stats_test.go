@@ -1,0 +1,33 @@
+package transfer
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestSplitSumsMatchSerial checks that the sums split over goroutines give
+// the serial sums bit for bit (each element summed in the same order).
+func TestSplitSumsMatchSerial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const d, rows = 256, 600 // 153600 elements: two workers at grain 1<<16
+	x := make([]float32, d*rows)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	one, two := make([]float64, d), make([]float64, d)
+	addRowSums(1, one, x, d)
+	addRowSums(2, two, x, d)
+	for j := range one {
+		if one[j] != two[j] {
+			t.Fatalf("row sums, column %d: %v with one goroutine, %v with two", j, one[j], two[j])
+		}
+	}
+	a, b := make([]float64, len(x)), make([]float64, len(x))
+	addFloat64(1, a, x)
+	addFloat64(2, b, x)
+	for i := range a {
+		if a[i] != b[i] || a[i] != float64(x[i]) {
+			t.Fatalf("element %d: %v and %v, want %v", i, a[i], b[i], float64(x[i]))
+		}
+	}
+}
