@@ -41,29 +41,37 @@ const (
 
 // procrustesLowRank tries the low-rank path for c (d_A×d_B). It fills res
 // and returns true when c's numerical rank is small enough; false (res
-// untouched) sends the caller to the SVD.
-func procrustesLowRank(be Backend, c []float64, dA, dB int, nullTol float64, res *ProcrustesResult) (bool, error) {
+// untouched) sends the caller on. Either way it returns tail, the last
+// singular value it sampled over the first (1 when it sampled none): when
+// that is at most NullTol, c has a null space and no full-rank method
+// applies.
+func procrustesLowRank(be Backend, c []float64, dA, dB int, nullTol float64, res *ProcrustesResult) (ok bool, tail float64, err error) {
 	if dA < dB {
 		// T(C) = T(Cᵀ)ᵀ: the completion is the same problem transposed.
 		ct := transposeOf(c, dA, dB)
 		var rt ProcrustesResult
-		ok, err := procrustesLowRank(be, ct, dB, dA, nullTol, &rt)
+		ok, tail, err := procrustesLowRank(be, ct, dB, dA, nullTol, &rt)
 		if !ok || err != nil {
-			return ok, err
+			return ok, tail, err
 		}
 		res.T = transposeOf(rt.T, dB, dA)
 		res.Rank, res.Singular, res.Quality = rt.Rank, rt.Singular, dot(res.T, c[:dA*dB])/sum(rt.Singular)
-		return true, nil
+		return true, tail, nil
 	}
 	n := dB // = min(d_A, d_B)
 	k0 := min(lowRankStart, n/4)
+	tail = 1
 	for k := k0; k >= 8 && k <= max(n/8, k0); k *= 2 {
 		u, s, vt, err := randomizedSVD(be, c, dA, dB, k)
 		if err != nil {
-			return false, err
+			return false, tail, err
 		}
-		if s[0] == 0 || s[k-1] > lowRankDecay*s[0] {
-			return false, nil // not of low rank
+		if s[0] == 0 {
+			return false, tail, nil
+		}
+		tail = s[k-1] / s[0]
+		if s[k-1] > lowRankDecay*s[0] {
+			return false, tail, nil // not of low rank
 		}
 		if s[k-1] > nullTol*s[0] {
 			continue // the rank may exceed k
@@ -73,7 +81,7 @@ func procrustesLowRank(be Backend, c []float64, dA, dB int, nullTol float64, res
 			r++
 		}
 		if s[k-1] > lowRankGap*s[r-1] {
-			return false, nil // no clear gap after the kept directions
+			return false, tail, nil // no clear gap after the kept directions
 		}
 		// U₁ (d_A×r) is the first r columns of u (d_A×k); V₁ᵀ the first r
 		// rows of vt.
@@ -84,14 +92,14 @@ func procrustesLowRank(be Backend, c []float64, dA, dB int, nullTol float64, res
 		v1t := vt[:r*dB]
 		t, ok, err := lowRankCompletion(be, u1, v1t, dA, dB, r)
 		if err != nil || !ok {
-			return false, err
+			return false, tail, err
 		}
 		be.Dgemm(false, false, dA, dB, r, 1, u1, r, v1t, dB, 1, t, dB)
 		res.T, res.Rank, res.Singular = t, r, s
 		res.Quality = dot(t, c[:dA*dB]) / sum(s)
-		return true, nil
+		return true, tail, nil
 	}
-	return false, nil
+	return false, tail, nil
 }
 
 // randomizedSVD returns the leading k singular triplets of the row-major

@@ -213,8 +213,9 @@ func ProcrustesWith(be Backend, c []float64, dA, dB int, opt ProcrustesOptions) 
 
 	if opt.Method == MethodAuto {
 		res.Method = MethodSVD
+		tail := 1.0
 		if nt := nullTol(opt); nt > 0 {
-			ok, err := procrustesLowRank(be, c, dA, dB, nt, &res)
+			ok, t, err := procrustesLowRank(be, c, dA, dB, nt, &res)
 			if err != nil {
 				return res, fmt.Errorf("linalg: Procrustes: %w", err)
 			}
@@ -222,8 +223,12 @@ func ProcrustesWith(be Backend, c []float64, dA, dB int, opt ProcrustesOptions) 
 				res.OrthError = orthError(be, res.T, dA, dB)
 				return res, nil
 			}
+			tail = t
 		}
-		if dA == dB && dA >= autoThreshold(be) && nullTol(opt) > 0 {
+		// A sampled singular value at or below NullTol·σ₁ means a null
+		// space, which Newton's condition test would only find after an
+		// LU factorization.
+		if dA == dB && dA >= autoThreshold(be) && nullTol(opt) > 0 && tail > nullTol(opt) {
 			t, iters, err := newtonPolar(be, c[:dA*dB], dA, tol, maxIter, 1/nullTol(opt))
 			if err == nil {
 				// The SVD's map is U·Vᵀ, attaining tr(TᵀC) = ‖C‖_*.
@@ -371,7 +376,7 @@ func newtonPolar(be Backend, c []float64, n int, tol float64, maxIter int, maxKa
 		if iters == 1 && maxKappa > 0 {
 			// Give up after the LU factors when even their condition
 			// estimate is too large: the inverse would be wasted.
-			ok, err := invertIfConditioned(be, n, y, float64(n)*maxKappa)
+			ok, err := invertIfConditioned(be, n, y, maxKappa)
 			if err != nil {
 				return nil, iters, fmt.Errorf("linalg: PolarNewton: %w", err)
 			}
@@ -638,7 +643,10 @@ func procrustesSVD(be Backend, c []float64, dA, dB int, nullTol float64, res *Pr
 func completeNull(be Backend, u, vt []float64, dA, dB, keep int, t []float64) error {
 	r := min(dA, dB)
 	n := r - keep
-	if dA >= dB {
+	if dA == dB {
+		return completeNullSquare(be, u, vt, dA, keep, t)
+	}
+	if dA > dB {
 		// W = E·V₀ (d_A×n): row k < d_B is row k of V₀, i.e. column k of V₀ᵀ.
 		v0t := vt[keep*dB:]
 		w := make([]float64, dA*n)
@@ -678,6 +686,27 @@ func completeNull(be Backend, u, vt []float64, dA, dB, keep int, t []float64) er
 		return err
 	}
 	be.Dgemm(false, false, dA, dB, n, 1, u[keep:], r, p, dB, 1, t, dB)
+	return nil
+}
+
+// completeNullSquare is completeNull for square C, where U holds a full
+// basis and P_A·E·V₀ = U₀·(U₀ᵀ·V₀): the completion is U₀·polar(K)·V₀ᵀ with
+// the n₀×n₀ matrix K = U₀ᵀ·V₀ of the cosines between the left and right null
+// spaces. Its SVD is far cheaper than that of the n×n₀ matrix P_A·E·V₀
+// when the null space is a large part of C (n₀ = n/2 needs an eighth of
+// the flops of the bidiagonal reduction, and none of the n×n₀ matrix's).
+func completeNullSquare(be Backend, u, vt []float64, n, keep int, t []float64) error {
+	n0 := n - keep
+	u0, v0t := u[keep:], vt[keep*n:] // U₀ (n×n₀, row stride n) and V₀ᵀ (n₀×n)
+	k := make([]float64, n0*n0)
+	be.Dgemm(true, true, n0, n0, n, 1, u0, n, v0t, n, 0, k, n0)
+	z, err := polarSVD(be, k, n0, n0)
+	if err != nil {
+		return err
+	}
+	uz := make([]float64, n*n0)
+	be.Dgemm(false, false, n, n0, n0, 1, u0, n, z, n0, 0, uz, n0)
+	be.Dgemm(false, false, n, n, n0, 1, uz, n0, v0t, n, 1, t, n)
 	return nil
 }
 
