@@ -693,10 +693,29 @@ func completeNull(be Backend, u, vt []float64, dA, dB, keep int, t []float64) er
 // basis and P_A·E·V₀ = U₀·(U₀ᵀ·V₀): the completion is U₀·polar(K)·V₀ᵀ with
 // the n₀×n₀ matrix K = U₀ᵀ·V₀ of the cosines between the left and right null
 // spaces. Its SVD is far cheaper than that of the n×n₀ matrix P_A·E·V₀
-// when the null space is a large part of C (n₀ = n/2 needs an eighth of
-// the flops of the bidiagonal reduction, and none of the n×n₀ matrix's).
+// (n₀ = n/2 needs an eighth of the flops). When fewer directions are kept
+// than completed, lowRankCompletion's closed form, whose SVD is keep×n,
+// is cheaper still.
 func completeNullSquare(be Backend, u, vt []float64, n, keep int, t []float64) error {
 	n0 := n - keep
+	if 0 < keep && keep < n0 {
+		// The closed form from U₁ and V₁ needs an SVD of a keep×n matrix
+		// instead of an n₀×n₀ one.
+		u1 := make([]float64, n*keep)
+		for i := 0; i < n; i++ {
+			copy(u1[i*keep:(i+1)*keep], u[i*n:i*n+keep])
+		}
+		t0, ok, err := lowRankCompletion(be, u1, vt[:keep*n], n, n, keep)
+		if err != nil {
+			return err
+		}
+		if ok {
+			for i, v := range t0 {
+				t[i] += v
+			}
+			return nil
+		}
+	}
 	u0, v0t := u[keep:], vt[keep*n:] // U₀ (n×n₀, row stride n) and V₀ᵀ (n₀×n)
 	k := make([]float64, n0*n0)
 	be.Dgemm(true, true, n0, n0, n, 1, u0, n, v0t, n, 0, k, n0)
