@@ -693,14 +693,14 @@ func completeNull(be Backend, u, vt []float64, dA, dB, keep int, t []float64) er
 // basis and P_A·E·V₀ = U₀·(U₀ᵀ·V₀): the completion is U₀·polar(K)·V₀ᵀ with
 // the n₀×n₀ matrix K = U₀ᵀ·V₀ of the cosines between the left and right null
 // spaces. Its SVD is far cheaper than that of the n×n₀ matrix P_A·E·V₀
-// (n₀ = n/2 needs an eighth of the flops). When fewer directions are kept
-// than completed, lowRankCompletion's closed form, whose SVD is keep×n,
+// (n₀ = n/2 needs an eighth of the flops). When few directions are kept
+// (keep²·n < n₀³), lowRankCompletion's closed form, whose SVD is keep×n,
 // is cheaper still.
 func completeNullSquare(be Backend, u, vt []float64, n, keep int, t []float64) error {
 	n0 := n - keep
-	if 0 < keep && keep < n0 {
+	if fk, fn := float64(keep), float64(n0); keep > 0 && fk*fk*float64(n) < fn*fn*fn {
 		// The closed form from U₁ and V₁ needs an SVD of a keep×n matrix
-		// instead of an n₀×n₀ one.
+		// instead of an n₀×n₀ one: cheaper when keep²·n < n₀³.
 		u1 := make([]float64, n*keep)
 		for i := 0; i < n; i++ {
 			copy(u1[i*keep:(i+1)*keep], u[i*n:i*n+keep])
