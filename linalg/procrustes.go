@@ -29,8 +29,10 @@ const (
 	//     finder, and a closed form of the null-space completion (see
 	//     lowrank.go): O(d_A·d_B·k) instead of one or two full SVDs;
 	//   - for square C of at least AutoMinSize rows whose condition number
-	//     is at most 1/NullTol (an estimate from the LU factors, then the
-	//     bound ‖C‖_F·‖C⁻¹‖_F after the first step), by the scaled Newton
+	//     is safely below 1/NullTol (no sampled singular value at or below
+	//     NullTol·σ₁ in the low-rank attempt, the LU factors' 1-norm
+	//     estimate at most 1/NullTol, then power estimates of σ₁ and σₙ after
+	//     the first step at most 1/(10·NullTol)), by the scaled Newton
 	//     iteration: such a C has no singular value at or below NullTol·σ₁,
 	//     so MethodSVD would return its polar factor U·Vᵀ, which Newton's
 	//     iteration computes (backward stably) with LU factors and
@@ -356,7 +358,9 @@ var errIllConditioned = fmt.Errorf("linalg: PolarNewton: condition number above 
 // newtonPolar is PolarNewton on a checked matrix. With maxKappa > 0 it
 // gives up with errIllConditioned when the 2-norm condition number σ₁/σₙ
 // may exceed maxKappa: at once when the LU factors' 1-norm estimate
-// exceeds n·maxKappa (then it does), and after the first inversion when the
+// exceeds maxKappa (κ₂ is then likely, though not certain, to exceed it
+// too; a matrix turned away only costs its caller the SVD, a wasted
+// inverse costs as much as a Newton step), and after the first inversion when the
 // power estimates of σ₁ and 1/σₙ put it above maxKappa/kappaMargin (the
 // estimates are lower bounds, so the margin keeps every accepted matrix
 // well inside the limit).
