@@ -408,3 +408,26 @@ func TestAutoConditionLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestSkipOrthError checks that SkipOrthError changes only OrthError.
+func TestSkipOrthError(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	const d = 12
+	c := randMatrix(rng, d, d)
+	for _, m := range []Method{MethodSVD, MethodPolar, MethodAuto} {
+		full, err := ProcrustesWith(Go(), c, d, d, ProcrustesOptions{Method: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		skip, err := ProcrustesWith(Go(), c, d, d, ProcrustesOptions{Method: m, SkipOrthError: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !math.IsNaN(skip.OrthError) || full.OrthError > 1e-10 {
+			t.Errorf("%v: OrthError %v with the option, %v without", m, skip.OrthError, full.OrthError)
+		}
+		if maxAbsDiff(skip.T, full.T) != 0 || skip.Rank != full.Rank {
+			t.Errorf("%v: the option changed the map", m)
+		}
+	}
+}

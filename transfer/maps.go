@@ -176,7 +176,7 @@ func procrustesMap(be linalg.Backend, s *Stat, c []float64, opts Options) (*Map,
 		}
 	}
 	// The SVD's map, by Newton's iteration where that is faster.
-	po := linalg.ProcrustesOptions{Method: linalg.MethodAuto}
+	po := linalg.ProcrustesOptions{Method: linalg.MethodAuto, SkipOrthError: true}
 	if opts.Polar {
 		po.Method = linalg.MethodPolar
 	}
