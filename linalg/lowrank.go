@@ -74,6 +74,9 @@ func procrustesLowRank(be Backend, c []float64, dA, dB int, nullTol float64, res
 			return false, tail, nil // not of low rank
 		}
 		if s[k-1] > nullTol*s[0] {
+			if beyond(s, k, nullTol, max(n/8, k0)) {
+				return false, tail, nil
+			}
 			continue // the rank may exceed k
 		}
 		r := 0
@@ -100,6 +103,25 @@ func procrustesLowRank(be Backend, c []float64, dA, dB int, nullTol float64, res
 		return true, tail, nil
 	}
 	return false, tail, nil
+}
+
+// beyond reports whether the sampled spectrum s (k values, decreasing)
+// would, decaying on from its last value at the rate of its second half,
+// stay above nullTol·s[0] past index limit: the rank is then too large for
+// the low-rank path, and sampling further would only cost time. (A flat
+// tail of thousands of small directions, as output gradients of the
+// MLP hidden layer have, stops the doubling after two samples.)
+func beyond(s []float64, k int, nullTol float64, limit int) bool {
+	half := k / 2
+	if half < 1 || s[half-1] <= 0 {
+		return false
+	}
+	rate := s[k-1] / s[half-1] // over k − half indices
+	if rate >= 1 {
+		return true
+	}
+	more := math.Log(nullTol*s[0]/s[k-1]) / math.Log(rate) * float64(k-half)
+	return float64(k-1)+more > float64(limit)
 }
 
 // randomizedSVD returns the leading k singular triplets of the row-major

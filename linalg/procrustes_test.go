@@ -431,3 +431,29 @@ func TestSkipOrthError(t *testing.T) {
 		}
 	}
 }
+
+// TestBeyond checks the low-rank path's early stop on sampled spectra.
+func TestBeyond(t *testing.T) {
+	geometric := func(k int, rate float64) []float64 {
+		s := make([]float64, k)
+		for i := range s {
+			s[i] = math.Pow(rate, float64(i))
+		}
+		return s
+	}
+	// Decaying by 10 every 8 indices: 1e-6 is reached at index 48.
+	if beyond(geometric(32, math.Pow(0.1, 1.0/8)), 32, 1e-6, 64) {
+		t.Error("a steep spectrum was given up")
+	}
+	if !beyond(geometric(32, math.Pow(0.1, 1.0/8)), 32, 1e-6, 40) {
+		t.Error("a spectrum reaching the threshold past the limit was kept")
+	}
+	// A flat tail after a drop, as the MLP's output gradients have.
+	s := geometric(64, 0.5)
+	for i := 32; i < 64; i++ {
+		s[i] = 1e-5 * (1 - float64(i)/1000)
+	}
+	if !beyond(s, 64, 1e-6, 384) {
+		t.Error("a flat tail was sampled further")
+	}
+}
