@@ -34,7 +34,9 @@ func (a *Arena[T]) Get(n int, zero bool) []T {
 		return b
 	}
 	a.mu.Unlock()
-	return make([]T, n)
+	// The pass that asks for a fresh buffer writes it at once, often from
+	// several threads: fresh maps its pages in one call instead.
+	return fresh[T](n)
 }
 
 // Put gives b back for reuse. The caller must not use b afterwards, and

@@ -5,6 +5,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/bico-dev/bico/internal/memory"
 )
 
 // Float is the set of element types a Tensor holds.
@@ -21,7 +23,15 @@ type Tensor[T Float] struct {
 
 // New returns a zero tensor of the given shape.
 func New[T Float](shape ...int) *Tensor[T] {
-	return &Tensor[T]{Shape: append([]int(nil), shape...), Data: make([]T, Numel(shape))}
+	return &Tensor[T]{Shape: append([]int(nil), shape...), Data: fresh[T](Numel(shape))}
+}
+
+// fresh returns n zero elements whose pages are mapped (see memory): a new
+// tensor is about to be written.
+func fresh[T Float](n int) []T {
+	b := make([]T, n)
+	memory.Prefault(b)
+	return b
 }
 
 // FromSlice wraps data (not copied) as a tensor of the given shape. It panics
@@ -73,7 +83,9 @@ func (t *Tensor[T]) Rows() int {
 
 // Clone returns a deep copy of t.
 func (t *Tensor[T]) Clone() *Tensor[T] {
-	return &Tensor[T]{Shape: append([]int(nil), t.Shape...), Data: append([]T(nil), t.Data...)}
+	data := fresh[T](len(t.Data))
+	copy(data, t.Data)
+	return &Tensor[T]{Shape: append([]int(nil), t.Shape...), Data: data}
 }
 
 // View returns a tensor sharing t's data with another shape of the same size.

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/bico-dev/bico/autodiff"
+	"github.com/bico-dev/bico/internal/memory"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/tensor"
@@ -54,6 +55,11 @@ func newStat(k StatKey, dA, dB int, gram bool) *Stat {
 		s.GramA = make([]float64, dA*dA)
 		s.GramB = make([]float64, dB*dB)
 	}
+	// The first batch adds into these from several threads at once: map
+	// their pages now, in one call each (see memory).
+	memory.Prefault(s.C)
+	memory.Prefault(s.GramA)
+	memory.Prefault(s.GramB)
 	return s
 }
 
