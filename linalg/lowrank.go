@@ -88,10 +88,7 @@ func procrustesLowRank(be Backend, c []float64, dA, dB int, nullTol float64, res
 		}
 		// U₁ (d_A×r) is the first r columns of u (d_A×k); V₁ᵀ the first r
 		// rows of vt.
-		u1 := make([]float64, dA*r)
-		for i := 0; i < dA; i++ {
-			copy(u1[i*r:(i+1)*r], u[i*k:i*k+r])
-		}
+		u1 := leadingColumns(u, dA, k, r)
 		v1t := vt[:r*dB]
 		t, ok, err := lowRankCompletion(be, u1, v1t, dA, dB, r)
 		if err != nil || !ok {
@@ -225,6 +222,16 @@ func lowRankCompletion(be Backend, u1, v1t []float64, dA, dB, r int) ([]float64,
 	}
 	be.Dgemm(false, false, dA, dB, kr, 1, per, kr, rt, dB, 1, x, dB)
 	return x, true, nil
+}
+
+// leadingColumns returns the first k columns of the row-major rows×stride
+// matrix a, as a rows×k matrix.
+func leadingColumns(a []float64, rows, stride, k int) []float64 {
+	out := make([]float64, rows*k)
+	for i := 0; i < rows; i++ {
+		copy(out[i*k:(i+1)*k], a[i*stride:i*stride+k])
+	}
+	return out
 }
 
 // transposeOf returns the transpose (cols×rows) of the row-major rows×cols a.

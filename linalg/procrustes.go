@@ -718,11 +718,7 @@ func completeNullSquare(be Backend, u, vt []float64, n, keep int, t []float64) e
 	if fk, fn := float64(keep), float64(n0); keep > 0 && fk*fk*float64(n) < fn*fn*fn {
 		// The closed form from U₁ and V₁ needs an SVD of a keep×n matrix
 		// instead of an n₀×n₀ one: cheaper when keep²·n < n₀³.
-		u1 := make([]float64, n*keep)
-		for i := 0; i < n; i++ {
-			copy(u1[i*keep:(i+1)*keep], u[i*n:i*n+keep])
-		}
-		t0, ok, err := lowRankCompletion(be, u1, vt[:keep*n], n, n, keep)
+		t0, ok, err := lowRankCompletion(be, leadingColumns(u, n, n, keep), vt[:keep*n], n, n, keep)
 		if err != nil {
 			return err
 		}
