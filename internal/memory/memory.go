@@ -4,10 +4,10 @@
 // A large Go allocation is fresh memory from the kernel, which maps a page on
 // the first write to it. Taking those page faults one at a time costs about
 // 3 µs per 4 KiB page on the virtual machines bico is measured on, and eight
-// times as much when two threads fault at once (bench: the first
+// times as much when two threads fault at once (`bico bench`: the first
 // calibration batch of the ViT-B/16 pair took twice as long as the next
-// ones, a third of its processor time in the kernel). Populating the range
-// in one call costs a fraction of that.
+// ones, and a two-batch run spent 25 of its 69 processor seconds in the
+// kernel). Populating the range in one call costs a fraction of that.
 package memory
 
 import "unsafe"
