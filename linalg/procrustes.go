@@ -365,10 +365,10 @@ var errIllConditioned = fmt.Errorf("linalg: PolarNewton: condition number above 
 // may exceed maxKappa: at once when the LU factors' 1-norm estimate
 // exceeds maxKappa (κ₂ is then likely, though not certain, to exceed it
 // too; a matrix turned away only costs its caller the SVD, a wasted
-// inverse costs as much as a Newton step), and after the first inversion when the
-// power estimates of σ₁ and 1/σₙ put it above maxKappa/kappaMargin (the
-// estimates are lower bounds, so the margin keeps every accepted matrix
-// well inside the limit).
+// inverse costs as much as a Newton step), and after the first inversion
+// when the power estimates of σ₁ and 1/σₙ put it above
+// maxKappa/kappaMargin (the estimates are lower bounds, so the margin keeps
+// every accepted matrix well inside the limit).
 //
 // The steps use Byers and Xu's scaling (SIAM J. Matrix Anal. Appl. 30,
 // 2008), which needs only those two estimates and brings the iteration to
@@ -709,15 +709,13 @@ func completeNull(be Backend, u, vt []float64, dA, dB, keep int, t []float64) er
 // completeNullSquare is completeNull for square C, where U holds a full
 // basis and P_A·E·V₀ = U₀·(U₀ᵀ·V₀): the completion is U₀·polar(K)·V₀ᵀ with
 // the n₀×n₀ matrix K = U₀ᵀ·V₀ of the cosines between the left and right null
-// spaces. Its SVD is far cheaper than that of the n×n₀ matrix P_A·E·V₀
-// (n₀ = n/2 needs an eighth of the flops). When few directions are kept
+// spaces. Its SVD is cheaper than that of the n×n₀ matrix P_A·E·V₀, whose
+// bidiagonal reduction works on n rows instead of n₀. When few directions are kept
 // (keep²·n < n₀³), lowRankCompletion's closed form, whose SVD is keep×n,
 // is cheaper still.
 func completeNullSquare(be Backend, u, vt []float64, n, keep int, t []float64) error {
 	n0 := n - keep
 	if fk, fn := float64(keep), float64(n0); keep > 0 && fk*fk*float64(n) < fn*fn*fn {
-		// The closed form from U₁ and V₁ needs an SVD of a keep×n matrix
-		// instead of an n₀×n₀ one: cheaper when keep²·n < n₀³.
 		t0, ok, err := lowRankCompletion(be, leadingColumns(u, n, n, keep), vt[:keep*n], n, n, keep)
 		if err != nil {
 			return err
