@@ -710,9 +710,9 @@ func completeNull(be Backend, u, vt []float64, dA, dB, keep int, t []float64) er
 // basis and P_A·E·V₀ = U₀·(U₀ᵀ·V₀): the completion is U₀·polar(K)·V₀ᵀ with
 // the n₀×n₀ matrix K = U₀ᵀ·V₀ of the cosines between the left and right null
 // spaces. Its SVD is cheaper than that of the n×n₀ matrix P_A·E·V₀, whose
-// bidiagonal reduction works on n rows instead of n₀. When few directions are kept
-// (keep²·n < n₀³), lowRankCompletion's closed form, whose SVD is keep×n,
-// is cheaper still.
+// bidiagonal reduction works on n rows instead of n₀. When few directions
+// are kept (keep²·n < n₀³), lowRankCompletion's closed form, whose SVD is
+// keep×n, is cheaper still.
 func completeNullSquare(be Backend, u, vt []float64, n, keep int, t []float64) error {
 	n0 := n - keep
 	if fk, fn := float64(keep), float64(n0); keep > 0 && fk*fk*float64(n) < fn*fn*fn {
