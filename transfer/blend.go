@@ -53,30 +53,55 @@ func (b blend) DeltaWith(p *Prepared, i int) (Delta, []*Map, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// The blended statistics of every site first, mapped in parallel.
+	combos := map[string]combo{}
+	var all []combo
+	for _, sp := range p.Pairs {
+		if c, ok := b.outputCombo(p, sp, beta); ok {
+			combos[sp.B.Name] = c
+			all = append(all, c)
+		}
+	}
+	if err := p.combinedMaps(all); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	if beta > 0 && !math.IsInf(beta, 1) {
+		// No other setting uses these maps; the delta keeps those it needs.
+		defer p.forgetCombined(all)
+	}
 	return p.transportAll(b.Name(), func(sp SitePair) (*Map, *Map, error) {
 		in := maps[StatKey{InputAct, sp.A.InSpace, sp.B.InSpace}]
-		grad := StatKey{OutputGrad, sp.A.OutSpace, sp.B.OutSpace}
-		act := StatKey{OutputAct, sp.A.OutSpace, sp.B.OutSpace}
-		if p.Options.SharedQK {
-			weights := map[Kind]float64{OutputGrad: 1, OutputAct: beta}
-			switch {
-			case beta == 0:
-				weights = map[Kind]float64{OutputGrad: 1}
-			case math.IsInf(beta, 1):
-				weights = map[Kind]float64{OutputAct: 1}
-			}
-			shared, err := p.sharedQKBlend(sp, weights)
-			if err != nil || shared != nil {
-				return in, shared, err
-			}
+		if c, ok := combos[sp.B.Name]; ok {
+			out, err := p.combinedMap(c)
+			return in, out, err
 		}
+		if beta == 0 {
+			return in, maps[StatKey{OutputGrad, sp.A.OutSpace, sp.B.OutSpace}], nil
+		}
+		return in, acts[StatKey{OutputAct, sp.A.OutSpace, sp.B.OutSpace}], nil
+	})
+}
+
+// outputCombo is the blended statistic whose map is site sp's output map
+// with weight beta, and false when the map is a single statistic's (β = 0
+// or +Inf without a shared query–key map).
+func (blend) outputCombo(p *Prepared, sp SitePair, beta float64) (combo, bool) {
+	if p.Options.SharedQK {
+		weights := map[Kind]float64{OutputGrad: 1, OutputAct: beta}
 		switch {
 		case beta == 0:
-			return in, maps[grad], nil
+			weights = map[Kind]float64{OutputGrad: 1}
 		case math.IsInf(beta, 1):
-			return in, acts[act], nil
+			weights = map[Kind]float64{OutputAct: 1}
 		}
-		out, err := p.combinedMap([]StatKey{grad, act}, []float64{1, beta})
-		return in, out, err
-	})
+		if c, ok := p.sharedQKCombo(sp, weights); ok {
+			return c, true
+		}
+	}
+	if beta == 0 || math.IsInf(beta, 1) {
+		return combo{}, false
+	}
+	grad := StatKey{OutputGrad, sp.A.OutSpace, sp.B.OutSpace}
+	act := StatKey{OutputAct, sp.A.OutSpace, sp.B.OutSpace}
+	return combo{keys: []StatKey{grad, act}, weights: []float64{1, beta}}, true
 }

@@ -2,12 +2,14 @@ package transfer
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 )
 
@@ -175,4 +177,98 @@ func TestBlockCKA(t *testing.T) {
 			t.Errorf("target block %d paired with %d at CKA %.6f; want itself at 1", j, i, cka[i][j])
 		}
 	}
+}
+
+// TestBlendSettingsRecoverPermutedViT: on a permuted copy every β of
+// bico-blend recovers the permuted τ_A (β = ∞ but for the expansion
+// layers); the blended maps, computed in
+// parallel, equal those computed one at a time on one thread; and the maps
+// of 0 < β < ∞ leave the cache once the setting's delta is built.
+func TestBlendSettingsRecoverPermutedViT(t *testing.T) {
+	a := tinyViT(t, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	perms := newVitPerms(rand.New(rand.NewPCG(4, 4)), 8, 2, 12, 2)
+	b, err := model.WithParams(a, perms.apply(model.Params(a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := perms.apply(taskVectors(t, a, aft))
+	calib := randomSamples(64, 3, 9, 1, 8, 8)
+	be, err := linalg.OpenThreads(linalg.MustDefault().Name(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, shared := range []bool{false, true} {
+		opts := Options{Backend: be, BatchSize: 16, SharedQK: shared}
+		p, err := Prepare(context.Background(), Models{a, aft, b}, calib, blend{}.Needs(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, setting := range (blend{}).Settings() {
+			delta, maps, err := blend{}.DeltaWith(p, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, w := range want {
+				// β = ∞ maps outputs by activations alone, which cannot see
+				// an expansion's null space (TestTheseusCannotSeeExpansions).
+				if math.IsInf(blendBetas[i], 1) && strings.Contains(name, "intermediate.dense") {
+					continue
+				}
+				if e := relErr(delta[name], w); e > 2e-3 {
+					t.Errorf("shared q–k %v, %s: %s: delta differs from the permuted τ_A by %.3g", shared, setting, name, e)
+				}
+			}
+			for _, m := range maps {
+				if !strings.HasPrefix(m.Key.A, "sum(") {
+					continue
+				}
+				if beta := blendBetas[i]; beta > 0 && !math.IsInf(beta, 1) && p.maps[m.Key] != nil {
+					t.Errorf("%s: map %s is still cached", setting, m.Key)
+				}
+				one, err := p.serialCombined(m.Key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e := maxDiff(one.T, m.T); e > 1e-12 {
+					t.Errorf("%s: map %s differs from the one-thread map by %.3g", setting, m.Key, e)
+				}
+			}
+		}
+	}
+}
+
+// serialCombined recomputes, on one thread, the blended map named key.
+func (p *Prepared) serialCombined(key StatKey) (*Map, error) {
+	var found combo
+	for _, sp := range p.Pairs {
+		for _, beta := range blendBetas {
+			if c, ok := (blend{}).outputCombo(p, sp, beta); ok && c.key() == key {
+				found = c
+			}
+		}
+	}
+	if found.keys == nil {
+		return nil, fmt.Errorf("no blend statistic is named %s", key)
+	}
+	sum, err := p.sumStat(found)
+	if err != nil {
+		return nil, err
+	}
+	be, err := linalg.OpenThreads(p.Options.Backend.Name(), 1)
+	if err != nil {
+		return nil, err
+	}
+	opts := p.Options
+	opts.Whiten = 0
+	m, _, _, err := timedMap(be, sum, opts)
+	return m, err
+}
+
+func maxDiff(a, b []float64) float64 {
+	d := 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(a[i]-b[i]))
+	}
+	return d
 }

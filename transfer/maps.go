@@ -84,28 +84,46 @@ func symPower(be linalg.Backend, g []float64, n int, q float64) ([]float64, erro
 	return out, nil
 }
 
-// computeMap builds the Procrustes map of one statistic, adding the time
-// spent preparing the statistic's matrix and computing its map to tm.
-func computeMap(be linalg.Backend, s *Stat, opts Options, tm *Timing) (*Map, error) {
-	m, stat, proc, err := timedMap(be, s, opts)
-	tm.Statistics += stat
-	tm.Maps += proc
-	return m, err
+// computeMaps builds the maps of the statistics keys in parallel (see
+// runMaps) and adds their time to tm. done is called as each map is
+// finished, with the count so far.
+func computeMaps(be linalg.Backend, stats map[StatKey]*Stat, keys []StatKey, opts Options, tm *Timing, done func(int)) (map[StatKey]*Map, error) {
+	size := make([]int, len(keys))
+	for i, k := range keys {
+		s := stats[k]
+		size[i] = s.DA * s.DB * min(s.DA, s.DB)
+	}
+	maps, err := runMaps(be.Threads(), size, func(i int) (*Map, float64, float64, error) {
+		return timedMap(be, stats[keys[i]], opts)
+	}, tm, done)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[StatKey]*Map, len(keys))
+	for i, k := range keys {
+		out[k] = maps[i]
+	}
+	return out, nil
 }
 
-// computeMaps builds the maps of the statistics keys on up to the
-// backend's thread count of goroutines, largest first so that the last to
-// finish are small, each map's products and SVD on the backend's threads.
-// Their time is added to tm: the wall-clock time, shared between
-// statistics and maps in proportion to the time the workers spent on each.
-// done is called as each map is finished, with the count so far.
-func computeMaps(be linalg.Backend, stats map[StatKey]*Stat, keys []StatKey, opts Options, tm *Timing, done func(int)) (map[StatKey]*Map, error) {
-	keys = append([]StatKey(nil), keys...)
-	size := func(k StatKey) int { s := stats[k]; return s.DA * s.DB * min(s.DA, s.DB) }
-	sort.SliceStable(keys, func(i, j int) bool { return size(keys[i]) > size(keys[j]) })
+// runMaps calls mapOf(i) for every i < len(size) on up to threads
+// goroutines, largest size first so that the last to finish are small, and
+// returns the maps in index order. mapOf returns a map and the seconds it
+// spent preparing its statistic and computing the map; each map's products
+// and SVD run on the backend's threads. The wall-clock time is added to tm,
+// shared between statistics and maps in proportion to the workers' time on
+// each. done is called as each map is finished, with the count so far. On
+// an error no new map is started and the first error is returned.
+func runMaps(threads int, size []int, mapOf func(i int) (m *Map, stat, proc float64, err error), tm *Timing, done func(int)) ([]*Map, error) {
+	order := make([]int, len(size))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return size[order[i]] > size[order[j]] })
 	var (
 		mu               sync.Mutex
-		out              = make(map[StatKey]*Map, len(keys))
+		out              = make([]*Map, len(size))
+		finished         int
 		firstErr         error
 		statSum, procSum float64
 		next             atomic.Int64
@@ -115,8 +133,8 @@ func computeMaps(be linalg.Backend, stats map[StatKey]*Stat, keys []StatKey, opt
 	work := func() {
 		defer wg.Done()
 		for {
-			i := int(next.Add(1) - 1)
-			if i >= len(keys) {
+			n := int(next.Add(1) - 1)
+			if n >= len(order) {
 				return
 			}
 			mu.Lock()
@@ -125,7 +143,8 @@ func computeMaps(be linalg.Backend, stats map[StatKey]*Stat, keys []StatKey, opt
 			if failed {
 				return
 			}
-			m, stat, proc, err := timedMap(be, stats[keys[i]], opts)
+			i := order[n]
+			m, stat, proc, err := mapOf(i)
 			mu.Lock()
 			statSum += stat
 			procSum += proc
@@ -133,15 +152,16 @@ func computeMaps(be linalg.Backend, stats map[StatKey]*Stat, keys []StatKey, opt
 				firstErr = err
 			}
 			if err == nil {
-				out[keys[i]] = m
+				out[i] = m
+				finished++
 				if done != nil {
-					done(len(out))
+					done(finished)
 				}
 			}
 			mu.Unlock()
 		}
 	}
-	workers := min(max(1, be.Threads()), len(keys))
+	workers := min(max(1, threads), len(order))
 	wg.Add(workers)
 	for w := 0; w < workers; w++ {
 		go work()
@@ -151,7 +171,10 @@ func computeMaps(be linalg.Backend, stats map[StatKey]*Stat, keys []StatKey, opt
 		tm.Statistics += wall * statSum / (statSum + procSum)
 		tm.Maps += wall * procSum / (statSum + procSum)
 	}
-	return out, firstErr
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return out, nil
 }
 
 // timedMap builds the Procrustes map of one statistic and says how long

@@ -74,6 +74,17 @@ func (b bilinear) Delta(p *Prepared) (Delta, []*Map, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if p.Options.SharedQK {
+		var shared []combo
+		for _, sp := range p.Pairs {
+			if c, ok := p.sharedQKCombo(sp, map[Kind]float64{b.out: 1}); ok {
+				shared = append(shared, c)
+			}
+		}
+		if err := p.combinedMaps(shared); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", b.name, err)
+		}
+	}
 	return p.transportAll(b.name, func(sp SitePair) (*Map, *Map, error) {
 		in := maps[StatKey{b.in, sp.A.InSpace, sp.B.InSpace}]
 		out := maps[StatKey{b.out, sp.A.OutSpace, sp.B.OutSpace}]
