@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 
 	"github.com/bico-dev/bico/autodiff"
 	"github.com/bico-dev/bico/linalg"
@@ -20,8 +22,12 @@ type Result struct {
 	N        int     `json:"n"`        // number of samples
 }
 
-// Evaluate runs m without gradients over inputs ([N, ...]) in batches of
-// batch samples and scores its logits against labels.
+// Evaluate runs m without gradients over inputs ([N, ...]) in batches and
+// scores its logits against labels. The batches are shared between as many
+// workers as be has threads, each running whole forward passes on one
+// thread: on small batches that keeps every core busy where splitting each
+// operation would leave them waiting on each other. batch bounds the
+// samples in flight at once (all workers together), which bounds memory.
 func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *tensor.Tensor[float32], labels []int, batch int) (Result, error) {
 	n := len(labels)
 	if n == 0 {
@@ -36,23 +42,58 @@ func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *ten
 	if batch <= 0 {
 		batch = 128
 	}
-	per := inputs.Numel() / n
-	var correct int
-	var loss float64
-	for i := 0; i < n; i += batch {
-		if err := ctx.Err(); err != nil {
-			return Result{}, err
+	workers := max(1, be.Threads())
+	size := max(1, min(batch/workers, (n+workers-1)/workers))
+	batches := (n + size - 1) / size
+	workers = min(workers, batches)
+	// Each worker has a backend of its own: a backend's threads are a
+	// budget its products share.
+	bes := []linalg.Backend{be}
+	if workers > 1 {
+		bes = make([]linalg.Backend, workers)
+		for w := range bes {
+			var err error
+			if bes[w], err = linalg.Share(be, 1); err != nil {
+				return Result{}, err
+			}
 		}
-		j := min(i+batch, n)
-		x := tensor.FromSlice(inputs.Data[i*per:j*per], append([]int{j - i}, inputs.Shape[1:]...)...)
-		t := autodiff.NewTape[float32](be)
-		t.NoGrad = true
-		logits := m.Forward(t, autodiff.Const(x)).Value
-		c, l := score(logits, labels[i:j])
-		correct += c
-		loss += l
 	}
-	return Result{Accuracy: float64(correct) / float64(n), Loss: loss / float64(n), N: n}, nil
+	per := inputs.Numel() / n
+	correct := make([]int, batches)
+	loss := make([]float64, batches)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(workers)
+	for w := 0; w < workers; w++ {
+		go func(be linalg.Backend) {
+			defer wg.Done()
+			for {
+				b := int(next.Add(1) - 1)
+				if b >= batches || ctx.Err() != nil {
+					return
+				}
+				i, j := b*size, min((b+1)*size, n)
+				x := tensor.FromSlice(inputs.Data[i*per:j*per], append([]int{j - i}, inputs.Shape[1:]...)...)
+				t := autodiff.NewTape[float32](be)
+				t.NoGrad = true
+				logits := m.Forward(t, autodiff.Const(x)).Value
+				correct[b], loss[b] = score(logits, labels[i:j])
+			}
+		}(bes[w])
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	var r Result
+	for b := range batches {
+		r.Accuracy += float64(correct[b])
+		r.Loss += loss[b]
+	}
+	r.Accuracy /= float64(n)
+	r.Loss /= float64(n)
+	r.N = n
+	return r, nil
 }
 
 // score returns the number of rows whose largest logit is the label and the

@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -44,5 +45,53 @@ func TestEvaluate(t *testing.T) {
 	}
 	if _, err := Evaluate(context.Background(), linalg.MustDefault(), m, x, []int{1, 1, 0, 3, 1}, 2); err == nil || !strings.Contains(err.Error(), "3") {
 		t.Errorf("label 3 for a 3-class head: error %v", err)
+	}
+}
+
+// TestEvaluateWorkers: the score of a random vit is the same whether one
+// worker or several share the batches, for batch sizes that do and do not
+// divide the sample count, and a cancelled context stops the evaluation.
+func TestEvaluateWorkers(t *testing.T) {
+	cfg := model.ViTConfig{HiddenSize: 16, NumLayers: 2, NumHeads: 2, IntermediateSize: 32, ImageSize: 8, PatchSize: 4,
+		NumChannels: 1, LayerNormEps: 1e-6, Labels: []string{"a", "b", "c"}}.Map()
+	m, err := model.Build(cfg, nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 23
+	x := tensor.New[float32](n, 1, 8, 8)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	labels := make([]int, n)
+	for i := range labels {
+		labels[i] = rng.IntN(3)
+	}
+	score := func(threads, batch int) Result {
+		be, err := linalg.Share(linalg.MustDefault(), threads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Evaluate(context.Background(), be, m, x, labels, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	want := score(1, n)
+	if want.N != n || want.Loss <= 0 {
+		t.Fatalf("one worker: %+v", want)
+	}
+	for _, c := range []struct{ threads, batch int }{{1, 5}, {2, 4}, {2, 64}, {3, 7}, {4, 1}} {
+		got := score(c.threads, c.batch)
+		if got.N != n || got.Accuracy != want.Accuracy || math.Abs(got.Loss-want.Loss) > 1e-5*want.Loss {
+			t.Errorf("%d threads, batch %d: %+v, want %+v", c.threads, c.batch, got, want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Evaluate(ctx, linalg.MustDefault(), m, x, labels, 4); err == nil {
+		t.Error("a cancelled evaluation returned no error")
 	}
 }
