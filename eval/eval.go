@@ -22,12 +22,16 @@ type Result struct {
 	N        int     `json:"n"`        // number of samples
 }
 
-// Evaluate runs m without gradients over inputs ([N, ...]) in batches and
-// scores its logits against labels. The batches are shared between as many
-// workers as be has threads, each running whole forward passes on one
-// thread: on small batches that keeps every core busy where splitting each
-// operation would leave them waiting on each other. batch bounds the
-// samples in flight at once (all workers together), which bounds memory.
+// maxWorkers is the most forward passes Evaluate runs at once.
+const maxWorkers = 8
+
+// Evaluate runs m without gradients over inputs ([N, ...]) and scores its
+// logits against labels. The samples are cut into batches of at most
+// batch/8 (at least 8 batches when there are 8 samples), which up to 8
+// workers share, each running whole forward passes on its part of be's
+// threads: on a few cores that keeps every core busy where splitting each
+// operation between them would leave them waiting on each other. So batch
+// bounds the samples in flight at once, and with it the memory.
 func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *tensor.Tensor[float32], labels []int, batch int) (Result, error) {
 	n := len(labels)
 	if n == 0 {
@@ -42,10 +46,12 @@ func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *ten
 	if batch <= 0 {
 		batch = 128
 	}
-	workers := max(1, be.Threads())
-	size := max(1, min(batch/workers, (n+workers-1)/workers))
+	// The batches do not depend on the thread count, so that neither does
+	// the score: a row's logits can change in the last bits with the
+	// composition of its batch.
+	size := max(1, min(batch/maxWorkers, (n+maxWorkers-1)/maxWorkers))
 	batches := (n + size - 1) / size
-	workers = min(workers, batches)
+	workers := min(max(1, be.Threads()), maxWorkers, batches)
 	// Each worker has a backend of its own: a backend's threads are a
 	// budget its products share.
 	bes := []linalg.Backend{be}
@@ -53,7 +59,7 @@ func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *ten
 		bes = make([]linalg.Backend, workers)
 		for w := range bes {
 			var err error
-			if bes[w], err = linalg.Share(be, 1); err != nil {
+			if bes[w], err = linalg.Share(be, be.Threads()/workers); err != nil {
 				return Result{}, err
 			}
 		}
