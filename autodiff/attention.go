@@ -179,6 +179,22 @@ func softmaxRowsMasked[T Float](s []T, n, m int, causal bool) {
 	}
 }
 
+// maxOf32Go is the largest of x (NaN if any is NaN), on four running
+// maxima: one alone waits on each step of the builtin max, which checks for
+// NaN. x must not be empty.
+func maxOf32Go(x []float32) float32 {
+	m0, m1, m2, m3 := x[0], x[0], x[0], x[0]
+	i := 1
+	for ; i+4 <= len(x); i += 4 {
+		m0, m1 = max(m0, x[i]), max(m1, x[i+1])
+		m2, m3 = max(m2, x[i+2]), max(m3, x[i+3])
+	}
+	for ; i < len(x); i++ {
+		m0 = max(m0, x[i])
+	}
+	return max(max(m0, m1), max(m2, m3))
+}
+
 // softmaxRowsMasked32 is softmaxRowsMasked on float32 scores, with
 // expNonPos for the exponentials (the arguments are at most 0).
 func softmaxRowsMasked32(s []float32, n, m int, causal bool) {
@@ -192,11 +208,7 @@ func softmaxRowsMasked32(s []float32, n, m int, causal bool) {
 			clear(row)
 			continue
 		}
-		mx := row[0]
-		for _, x := range row[1:lim] {
-			mx = max(mx, x)
-		}
-		sum := expShift32(row[:lim], mx)
+		sum := expShift32(row[:lim], maxOf32(row[:lim]))
 		inv := float32(1 / sum)
 		for j := range row[:lim] {
 			row[j] *= inv

@@ -14,6 +14,22 @@ func geluBwdAVX2(x, gr, dx *float32, n int)
 //go:noescape
 func expShiftAVX2(x *float32, n int, shift float32) float64
 
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+// maxOf32 is the largest of x (NaN if any is NaN); x must not be empty.
+func maxOf32(x []float32) float32 {
+	if !useAVX2 || len(x) < 8 {
+		return maxOf32Go(x)
+	}
+	n := len(x) &^ 7
+	m := maxAVX2(&x[0], n)
+	for _, v := range x[n:] {
+		m = max(m, v)
+	}
+	return m
+}
+
 // geluFwd32 sets y[i] = x[i]·Φ(x[i]).
 func geluFwd32(x, y []float32) {
 	y = y[:len(x)]

@@ -191,3 +191,40 @@ esdone:
 	MOVSD X11, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func maxAVX2(x *float32, n int) float32
+// The largest of x[0:n], n a positive multiple of 8, or NaN if any is NaN
+// (VMAXPS alone would pass NaNs over, so unordered lanes are collected).
+TEXT ·maxAVX2(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VMOVUPS (SI), Y0
+	VXORPS Y1, Y1, Y1
+	SHRQ $3, CX
+
+mxloop:
+	VMOVUPS (SI), Y2
+	VCMPPS $3, Y2, Y2, Y3
+	VORPS Y3, Y1, Y1
+	VMAXPS Y2, Y0, Y0
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  mxloop
+
+	VEXTRACTF128 $1, Y0, X2
+	VMAXPS X2, X0, X0
+	VPERMILPS $0x4e, X0, X2
+	VMAXPS X2, X0, X0
+	VPERMILPS $0xb1, X0, X2
+	VMAXPS X2, X0, X0
+	VPTEST Y1, Y1
+	JNZ  mxnan
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+mxnan:
+	MOVL $0x7fc00000, AX
+	MOVL AX, ret+16(FP)
+	VZEROUPPER
+	RET

@@ -13,3 +13,6 @@ func geluBwd32(x, g, dx []float32) { geluBwdGo(x, g, dx) }
 // expShift32 sets x[i] = e^(x[i] − shift), for x[i] ≤ shift, and returns
 // the sum of the results.
 func expShift32(x []float32, shift float32) float64 { return expShiftGo(x, shift) }
+
+// maxOf32 is the largest of x (NaN if any is NaN); x must not be empty.
+func maxOf32(x []float32) float32 { return maxOf32Go(x) }
