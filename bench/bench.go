@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/bico-dev/bico/eval"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/tensor"
@@ -48,6 +49,10 @@ type Options struct {
 	// the small one), median taken.
 	SkipTransfer                      bool
 	TransferRepeats, SmallTransferRep int
+	// EvalSamples is the number of held-out images whose scoring by the
+	// target is timed (default 16; negative: none), as choosing α does for
+	// every candidate; EvalRepeats the timed passes (default 3, median).
+	EvalSamples, EvalRepeats int
 	// SgemmProbe is the size of the sgemm measured before and after each
 	// calibration batch (default 1024; negative: none), see
 	// PairResult.CalibProbeGFLOPs.
@@ -111,6 +116,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.SgemmProbe == 0 {
 		o.SgemmProbe = 1024
+	}
+	if o.EvalSamples == 0 {
+		o.EvalSamples = 16
+	}
+	if o.EvalRepeats <= 0 {
+		o.EvalRepeats = 3
 	}
 	return o, nil
 }
@@ -184,6 +195,17 @@ type PairResult struct {
 	PeakRSSExact      bool    `json:"peak_rss_exact"`
 	MemoryBudgetBytes int64   `json:"memory_budget_bytes"`
 	PeakOverBudget    float64 `json:"peak_over_budget"`
+	// EvalSeconds is the median time the target takes to score
+	// EvalSamples held-out images (eval.Evaluate, as choosing α does for
+	// every candidate α and setting); EvalGFLOPs its counted forward
+	// matrix-product FLOPs (Shape.ForwardFLOPs) over that time, and
+	// EvalFractionOfSgemm their fraction of the sgemm ceiling.
+	EvalSamples         int       `json:"eval_samples,omitempty"`
+	EvalSeconds         float64   `json:"eval_seconds,omitempty"`
+	EvalRuns            []float64 `json:"eval_runs,omitempty"`
+	EvalImagesPerSecond float64   `json:"eval_images_per_second,omitempty"`
+	EvalGFLOPs          float64   `json:"eval_gflops,omitempty"`
+	EvalFractionOfSgemm float64   `json:"eval_fraction_of_sgemm,omitempty"`
 	// Statistics and Sites count the distinct statistics and the site
 	// pairs of the transfer step.
 	Statistics int `json:"statistics"`
@@ -363,6 +385,11 @@ func RunPair(ctx context.Context, src, tgt Shape, batches, repeats int, ceiling 
 		r.CalibProbeFraction = Median(r.CalibBatchFractions)
 	}
 	r.Statistics, r.Sites = len(p.Stats), len(p.Pairs)
+	if opts.EvalSamples > 0 {
+		if err := r.timeEval(ctx, b, tgt, ceiling, opts); err != nil {
+			return nil, err
+		}
+	}
 	if opts.SkipTransfer {
 		return r, nil
 	}
@@ -404,6 +431,28 @@ func RunPair(ctx context.Context, src, tgt Shape, batches, repeats int, ceiling 
 	r.TransferMapsSeconds = splits[best].Maps
 	r.TransferTransportSeconds = splits[best].Transport
 	return r, nil
+}
+
+// timeEval times the target m (of shape s) scoring opts.EvalSamples random
+// held-out images, opts.EvalRepeats times.
+func (r *PairResult) timeEval(ctx context.Context, m model.Model, s Shape, ceiling float64, opts Options) error {
+	held := Samples(s, opts.EvalSamples, s.Classes, opts.Seed+2)
+	opts.log("evaluation: %d passes over %d images", opts.EvalRepeats, opts.EvalSamples)
+	for i := 0; i < opts.EvalRepeats; i++ {
+		start := time.Now()
+		if _, err := eval.Evaluate(ctx, opts.Backend, m, held.Inputs, held.Labels, 256); err != nil {
+			return err
+		}
+		r.EvalRuns = append(r.EvalRuns, time.Since(start).Seconds())
+	}
+	r.EvalSamples = opts.EvalSamples
+	r.EvalSeconds = Median(r.EvalRuns)
+	r.EvalImagesPerSecond = float64(opts.EvalSamples) / r.EvalSeconds
+	r.EvalGFLOPs = s.ForwardFLOPs(opts.EvalSamples) / r.EvalSeconds / 1e9
+	if ceiling > 0 {
+		r.EvalFractionOfSgemm = r.EvalGFLOPs / ceiling
+	}
+	return nil
 }
 
 func abs(x float64) float64 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bico-dev/bico/eval"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/transfer"
 )
@@ -56,6 +57,28 @@ func TestCalibFLOPs(t *testing.T) {
 	}
 }
 
+// TestForwardFLOPs checks the analytic count against the products an
+// evaluation really runs (on one thread, so that it keeps the counting
+// backend instead of giving each worker one of its own).
+func TestForwardFLOPs(t *testing.T) {
+	one, err := linalg.Share(linalg.MustDefault(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &counting{Backend: one}
+	_, b, err := Models(Small, Small, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := Samples(Small, 5, Small.Classes, 2)
+	if _, err := eval.Evaluate(context.Background(), be, b, held.Inputs, held.Labels, 256); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := float64(be.flops.Load()), Small.ForwardFLOPs(5); got != want {
+		t.Errorf("counted %g FLOPs, ForwardFLOPs says %g (ratio %.4f)", got, want, got/want)
+	}
+}
+
 func TestParams(t *testing.T) {
 	if got := ViTB16.Params(); got != 86_567_656 {
 		t.Errorf("ViT-B/16 has %d parameters, want 86567656 (transformers' count)", got)
@@ -86,6 +109,7 @@ func TestRunSmall(t *testing.T) {
 	for name, v := range map[string]float64{
 		"sgemm": res.SgemmGFLOPs, "seconds per batch": s.CalibSecondsPerBatch, "GFLOP/s": s.CalibGFLOPs,
 		"fraction": s.CalibFractionOfSgemm, "transfer": s.TransferSeconds, "maps": s.TransferMapsSeconds,
+		"evaluation": s.EvalSeconds, "evaluation GFLOP/s": s.EvalGFLOPs, "evaluation fraction": s.EvalFractionOfSgemm,
 	} {
 		if !(v > 0) || math.IsInf(v, 0) {
 			t.Errorf("%s = %g, want a positive figure", name, v)

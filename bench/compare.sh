@@ -115,6 +115,8 @@ for ref, label in (("torch", "PyTorch"), ("torchinst", "PyTorch as installed")):
     tf = med([t.get("calib_probe_fraction") for t in torch])
     if bf and tf:
         print("%-34s %12.3f %12.3f %14.3f  (bico speed / PyTorch speed)" % (pair + " calib / probed sgemm", bf, tf, bf / tf))
+    row(pair + " evaluation s", "eval_seconds", "eval_seconds")
+    row(pair + " evaluation / sgemm ceiling", "eval_fraction_of_sgemm", "eval_fraction_of_sgemm", fmt="%12.3f")
     row(pair + " transfer step s", "transfer_seconds", "transfer_seconds")
     row(pair + " peak RSS GB", "peak_rss_bytes", "peak_rss_bytes", scale=2**-30)
     b = med([x.get("peak_over_budget") for x in bs])

@@ -52,6 +52,10 @@ func (p *PairResult) writeText(b *strings.Builder, ceiling float64) {
 		exact = " (process peak: could not reset)"
 	}
 	fmt.Fprintf(b, "memory       peak RSS %s%s = %.2f × budget %s (weights, one batch's activations, statistics)\n", byteSize(p.PeakRSSBytes), exact, p.PeakOverBudget, byteSize(p.MemoryBudgetBytes))
+	if len(p.EvalRuns) > 0 {
+		fmt.Fprintf(b, "evaluation   %d images: %.4g s (median of %s), %.4g images/s, %.4g GFLOP/s = %.2f of the sgemm ceiling\n",
+			p.EvalSamples, p.EvalSeconds, floats(p.EvalRuns, "%.3g"), p.EvalImagesPerSecond, p.EvalGFLOPs, p.EvalFractionOfSgemm)
+	}
 	if len(p.TransferRuns) > 0 {
 		fmt.Fprintf(b, "transfer     %d statistics, %d sites: %.4g s (median of %d; statistics %.3g, SVD/polar %.3g, transport %.3g)\n",
 			p.Statistics, p.Sites, p.TransferSeconds, len(p.TransferRuns), p.TransferStatsSeconds, p.TransferMapsSeconds, p.TransferTransportSeconds)

@@ -21,7 +21,11 @@ statistic, T = U·Vᵀ, and the transport of every site's delta
 (ΔW_B = T_outᵀ·ΔW_A·T_in in float64, biases and norm/embedding vectors with
 their space's map).
 
-Prints one JSON object (seconds per batch, transfer seconds, peak RSS).
+It also times the target scoring --eval-samples random images under
+torch.no_grad(), as bico bench's evaluation figure does.
+
+Prints one JSON object (seconds per batch, evaluation and transfer seconds,
+peak RSS).
 Run it with /usr/bin/python3 (Debian's python3-torch), e.g.
 
     OPENBLAS_CORETYPE=SKYLAKEX /usr/bin/python3 bench/reference/calib.py --threads 2
@@ -195,12 +199,20 @@ def peak_rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def forward_flops(s, b):
+    """Matrix-product FLOPs of a forward pass over b images, as Shape.ForwardFLOPs counts them."""
+    g = s.image // s.patch
+    p, n, d, f = g * g, g * g + 1, s.width, s.mlp
+    pd = s.channels * s.patch * s.patch
+    return 2 * b * p * pd * d + s.layers * (2 * b * n * (4 * d * d + 2 * d * f) + 4 * b * n * n * d) + 2 * b * d * s.classes
+
+
 def calib_flops(s):
     """Matrix-product FLOPs of one batch, as bench.CalibFLOPs counts them."""
     b, g = s.batch, s.image // s.patch
     p, n, d, f = g * g, g * g + 1, s.width, s.mlp
     pd = s.channels * s.patch * s.patch
-    fwd = 2 * b * p * pd * d + s.layers * (2 * b * n * (4 * d * d + 2 * d * f) + 4 * b * n * n * d) + 2 * b * d * s.classes
+    fwd = forward_flops(s, b)
     bwd = fwd + s.layers * 4 * b * n * n * d
     stats = 2 * b * p * pd * pd + 2 * b * p * d * d
     stats += s.layers * 2 * b * n * (3 * d * d + f * f + 5 * d * d + f * f)
@@ -271,6 +283,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=1, help="timed transfer steps (median)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-transfer", action="store_true")
+    ap.add_argument("--eval-samples", type=int, default=16, help="held-out images scored in the timed evaluation (0: none)")
+    ap.add_argument("--eval-repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     s = ap.parse_args()
 
@@ -324,6 +338,25 @@ def main():
         "peak_rss_exact": exact,
         "statistics": len(stats),
     }
+    if s.eval_samples > 0:
+        # Scoring held-out images, as choosing α does: the target without
+        # the calibration hooks, in inference mode.
+        for h in src.handles + tgt.handles:
+            h.remove()
+        b.eval()
+        held = torch.randn(s.eval_samples, s.channels, s.image, s.image)
+        runs = []
+        with torch.no_grad():
+            for r in range(s.eval_repeats):
+                t0 = time.perf_counter()
+                b(held)
+                runs.append(time.perf_counter() - t0)
+        t = statistics.median(runs)
+        flops = forward_flops(s, s.eval_samples)
+        res.update({"eval_samples": s.eval_samples, "eval_seconds": t, "eval_runs": runs,
+                    "eval_images_per_second": s.eval_samples / t, "eval_gflops": flops / t / 1e9,
+                    "eval_fraction_of_sgemm": flops / t / 1e9 / ceiling})
+        print("reference: evaluation of %d images: %.3f s (median of %d)" % (s.eval_samples, t, len(runs)), file=sys.stderr)
     if not s.skip_transfer:
         runs = []
         for r in range(s.repeats):

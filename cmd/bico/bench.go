@@ -21,6 +21,7 @@ type benchFlags struct {
 	targetPatch                       int
 	batch, batches, smallBatches      int
 	repeats, smallRepeats             int
+	evalSamples, evalRepeats          int
 	skipMain, skipSmall, skipTransfer bool
 	polar                             bool
 	seed                              uint64
@@ -42,6 +43,9 @@ same run:
     matrix-product FLOPs over time) and its fraction of the sgemm ceiling, and
     the peak resident memory against weights + one batch's activations +
     statistics;
+  - the evaluation: the target scoring 16 held-out images (--eval-samples),
+    as choosing α does for every candidate α, with its GFLOP/s and fraction
+    of the ceiling;
   - the transfer step: the Procrustes map of every distinct statistic and the
     transport of every site, split into statistics, SVD/polar and transport;
   - the same for a small pair (width 64, 4 blocks, 4 heads, MLP 128, 28 pixels,
@@ -70,6 +74,8 @@ The ViT-B/16 pair needs about 6 GB of memory and minutes of CPU time.`,
 	fl.IntVar(&f.smallBatches, "small-batches", 10, "timed calibration batches of the small pair")
 	fl.IntVar(&f.repeats, "repeats", 1, "timed transfer steps of the main pair (median reported)")
 	fl.IntVar(&f.smallRepeats, "small-repeats", 5, "timed transfer steps of the small pair")
+	fl.IntVar(&f.evalSamples, "eval-samples", 16, "held-out images the target scores in the timed evaluation, as for each α (0: no evaluation)")
+	fl.IntVar(&f.evalRepeats, "eval-repeats", 3, "timed evaluations (median reported)")
 	fl.BoolVar(&f.skipMain, "skip-main", false, "leave out the main pair")
 	fl.BoolVar(&f.skipSmall, "skip-small", false, "leave out the small pair")
 	fl.BoolVar(&f.skipTransfer, "skip-transfer", false, "leave out the transfer step")
@@ -108,6 +114,10 @@ func runBench(cmd *cobra.Command, f benchFlags) error {
 		Batch: f.batch, Batches: f.batches, SmallBatches: f.smallBatches,
 		TransferRepeats: f.repeats, SmallTransferRep: f.smallRepeats,
 		Polar: f.polar, Seed: f.seed,
+		EvalSamples: f.evalSamples, EvalRepeats: f.evalRepeats,
+	}
+	if f.evalSamples <= 0 {
+		opts.EvalSamples = -1
 	}
 	if !f.quiet {
 		errOut := cmd.ErrOrStderr()
