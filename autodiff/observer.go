@@ -59,8 +59,13 @@ func (t *Tape[T]) observe(site string, kind SiteKind, x *tensor.Tensor[T]) {
 
 // Mark shows v's value to the observer as the SiteOutput of the named site
 // without any computation: for activations that are not the output of a
-// linear layer (block outputs, used for layer pairing by CKA).
+// linear layer (block outputs, used for layer pairing by CKA). Models mark
+// the output of each block; with Recycle set, the buffers of the values
+// before it go back to the arena.
 func (t *Tape[T]) Mark(site string, v *Var[T]) *Var[T] {
 	t.observe(site, SiteOutput, v.Value)
+	if t.Recycle && t.NoGrad && t.Arena != nil {
+		t.recycleExcept(v.Value.Data)
+	}
 	return v
 }

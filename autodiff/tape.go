@@ -120,6 +120,12 @@ type Tape[T Float] struct {
 	// gradients of the tape's operations (everything but leaves) must not
 	// be used after Release.
 	Arena *tensor.Arena[T]
+	// Recycle, in a NoGrad pass with an Arena, makes Mark give back to the
+	// arena every buffer the tape has taken except the marked value's, so
+	// that an inference pass holds one block's values at a time instead of
+	// all of them. The values computed before a Mark, but for the marked
+	// one, must not be used after it.
+	Recycle bool
 
 	nodes  []*Var[T]
 	leaves []*Var[T] // leaves with gradient hooks
@@ -198,6 +204,23 @@ func (t *Tape[T]) BackwardFrom(out *Var[T], seed *tensor.Tensor[T]) {
 		}
 		l.onGrad = nil
 	}
+}
+
+// recycleExcept gives back to the arena every buffer the tape has taken
+// except keep's.
+func (t *Tape[T]) recycleExcept(keep []T) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	kept := t.owned[:0]
+	for _, b := range t.owned {
+		if len(b) > 0 && len(keep) > 0 && &b[0] == &keep[0] {
+			kept = append(kept, b)
+			continue
+		}
+		t.Arena.Put(b)
+	}
+	clear(t.owned[len(kept):])
+	t.owned = kept
 }
 
 // Release drops the tape's record so that its intermediate values can be

@@ -73,6 +73,11 @@ func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *ten
 	for w := 0; w < workers; w++ {
 		go func(be linalg.Backend) {
 			defer wg.Done()
+			// The worker's passes reuse their buffers, one block's at a
+			// time: fresh memory costs page faults, and when the caller
+			// holds a large heap (calibration statistics) the collector
+			// runs too seldom to hand back the last pass's.
+			arena := tensor.NewArena[float32]()
 			for {
 				b := int(next.Add(1) - 1)
 				if b >= batches || ctx.Err() != nil {
@@ -81,9 +86,10 @@ func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *ten
 				i, j := b*size, min((b+1)*size, n)
 				x := tensor.FromSlice(inputs.Data[i*per:j*per], append([]int{j - i}, inputs.Shape[1:]...)...)
 				t := autodiff.NewTape[float32](be)
-				t.NoGrad = true
+				t.NoGrad, t.Arena, t.Recycle = true, arena, true
 				logits := m.Forward(t, autodiff.Const(x)).Value
 				correct[b], loss[b] = score(logits, labels[i:j])
+				t.Release()
 			}
 		}(bes[w])
 	}

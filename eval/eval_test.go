@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bico-dev/bico/autodiff"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/tensor"
@@ -69,7 +70,7 @@ func TestEvaluateWorkers(t *testing.T) {
 	for i := range labels {
 		labels[i] = rng.IntN(3)
 	}
-	score := func(threads, batch int) Result {
+	run := func(threads, batch int) Result {
 		be, err := linalg.Share(linalg.MustDefault(), threads)
 		if err != nil {
 			t.Fatal(err)
@@ -80,17 +81,25 @@ func TestEvaluateWorkers(t *testing.T) {
 		}
 		return r
 	}
-	want := score(1, n)
+	want := run(1, n)
 	if want.N != n || want.Loss <= 0 {
 		t.Fatalf("one worker: %+v", want)
 	}
+	// One plain pass over all samples (no arena, nothing recycled) scores
+	// the same.
+	tp := autodiff.NewTape[float32](linalg.MustDefault())
+	tp.NoGrad = true
+	c, l := score(m.Forward(tp, autodiff.Const(x)).Value, labels)
+	if plain := (Result{Accuracy: float64(c) / n, Loss: l / n, N: n}); plain.Accuracy != want.Accuracy || math.Abs(plain.Loss-want.Loss) > 1e-5*want.Loss {
+		t.Errorf("evaluation %+v, one plain pass %+v", want, plain)
+	}
 	for _, batch := range []int{1, 7, 16, 64} {
-		one := score(1, batch)
+		one := run(1, batch)
 		if one.N != n || one.Accuracy != want.Accuracy || math.Abs(one.Loss-want.Loss) > 1e-5*want.Loss {
 			t.Errorf("batch %d: %+v, want %+v", batch, one, want)
 		}
 		for _, threads := range []int{2, 3, 4, 9} {
-			if got := score(threads, batch); got != one {
+			if got := run(threads, batch); got != one {
 				t.Errorf("batch %d: %d threads give %+v, one gives %+v", batch, threads, got, one)
 			}
 		}
