@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -271,4 +272,41 @@ func maxDiff(a, b []float64) float64 {
 		d = math.Max(d, math.Abs(a[i]-b[i]))
 	}
 	return d
+}
+
+// TestSettingProgress: while a tunable method tries its settings, the
+// stages it reports name the setting being tried, and afterwards they are
+// reported as before.
+func TestSettingProgress(t *testing.T) {
+	a := tinyViT(t, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	b := tinyViT(t, 3)
+	var stages []string
+	opts := Options{Backend: linalg.MustDefault(), BatchSize: 16, Progress: func(stage string, done, total int) {
+		if len(stages) == 0 || stages[len(stages)-1] != stage {
+			stages = append(stages, stage)
+		}
+	}}
+	p, err := Prepare(context.Background(), Models{a, aft, b}, randomSamples(32, 3, 9, 1, 8, 8), blend{}.Needs(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Finish(context.Background(), p, blend{}, randomSamples(8, 3, 10, 1, 8, 8), -1, []float64{0.5, 1}); err != nil {
+		t.Fatal(err)
+	}
+	n := len(blendBetas)
+	for _, want := range []string{
+		fmt.Sprintf("β=0 (1/%d): maps", n),
+		fmt.Sprintf("β=0 (1/%d): alpha", n),
+		fmt.Sprintf("β=0.25 (2/%d): combined maps", n),
+		fmt.Sprintf("β=+Inf (%d/%d): alpha", n, n),
+	} {
+		if !slices.Contains(stages, want) {
+			t.Errorf("no stage %q among %q", want, stages)
+		}
+	}
+	p.Options.Progress("after", 1, 1)
+	if last := stages[len(stages)-1]; last != "after" {
+		t.Errorf("after Finish a stage is reported as %q, want it unlabelled", last)
+	}
 }

@@ -65,7 +65,9 @@ func Finish(ctx context.Context, p *Prepared, method Method, heldout Samples, al
 	var res *Result
 	var best AlphaPoint
 	for i, setting := range settings {
+		restore := p.labelProgress(setting, i, len(settings))
 		r, pt, err := finishSetting(ctx, p, method, i, setting, heldout, grid, alpha >= 0)
+		restore()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", method.Name(), err)
 		}
@@ -86,6 +88,19 @@ func Finish(ctx context.Context, p *Prepared, method Method, heldout Samples, al
 	var err error
 	res.Model, err = Apply(p.Models.TargetBase, res.Delta, res.Alpha, OutputConfig(p.Models))
 	return res, err
+}
+
+// labelProgress makes the stages reported while setting i of n is tried
+// name it ("β=0.5 (4/7): alpha"), and returns the function that undoes
+// that.
+func (p *Prepared) labelProgress(setting string, i, n int) (restore func()) {
+	prev := p.Options.Progress
+	if prev == nil || setting == "" || n < 2 {
+		return func() {}
+	}
+	label := fmt.Sprintf("%s (%d/%d): ", setting, i+1, n)
+	p.Options.Progress = func(stage string, done, total int) { prev(label+stage, done, total) }
+	return func() { p.Options.Progress = prev }
 }
 
 // finishSetting computes one setting's delta and its α: fixed, or the best
