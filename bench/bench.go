@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bico-dev/bico/eval"
@@ -59,6 +60,10 @@ type Options struct {
 	SgemmProbe int
 	// Method is the transfer method timed (default "bico").
 	Method string
+	// Tune also times what a transfer does after the calibration pass when
+	// it chooses α itself: every setting of the method (bico-blend's β)
+	// with the whole α grid scored on EvalSamples held-out images.
+	Tune bool
 	// Polar computes maps by polar iteration instead of the SVD.
 	Polar bool
 	// Seed draws the random weights and calibration data.
@@ -206,6 +211,11 @@ type PairResult struct {
 	EvalImagesPerSecond float64   `json:"eval_images_per_second,omitempty"`
 	EvalGFLOPs          float64   `json:"eval_gflops,omitempty"`
 	EvalFractionOfSgemm float64   `json:"eval_fraction_of_sgemm,omitempty"`
+	// TuneSeconds is the time of the whole choice (Options.Tune): maps,
+	// transport and scoring for every setting and α; TuneEvaluations the
+	// held-out evaluations in it.
+	TuneSeconds     float64 `json:"tune_seconds,omitempty"`
+	TuneEvaluations int     `json:"tune_evaluations,omitempty"`
 	// Statistics and Sites count the distinct statistics and the site
 	// pairs of the transfer step.
 	Statistics int `json:"statistics"`
@@ -430,7 +440,37 @@ func RunPair(ctx context.Context, src, tgt Shape, batches, repeats int, ceiling 
 	r.TransferStatsSeconds = splits[best].Statistics
 	r.TransferMapsSeconds = splits[best].Maps
 	r.TransferTransportSeconds = splits[best].Transport
+	if opts.Tune {
+		if err := r.timeTune(ctx, p, method, tgt, opts); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// timeTune times transfer.Finish choosing α (and the method's setting) on
+// opts.EvalSamples held-out images of shape s, from no cached map.
+func (r *PairResult) timeTune(ctx context.Context, p *transfer.Prepared, method transfer.Method, s Shape, opts Options) error {
+	if opts.EvalSamples <= 0 {
+		return fmt.Errorf("bench: timing the choice of α needs held-out samples")
+	}
+	held := Samples(s, opts.EvalSamples, s.Classes, opts.Seed+2)
+	p.ForgetMaps()
+	evals := 0
+	p.Options.Progress = func(stage string, done, total int) {
+		if strings.HasSuffix(stage, "alpha") {
+			evals++
+		}
+	}
+	opts.log("choosing α with %s: every setting and α on %d held-out images", method.Name(), opts.EvalSamples)
+	start := time.Now()
+	if _, err := transfer.Finish(ctx, p, method, held, -1, nil); err != nil {
+		return err
+	}
+	r.TuneSeconds = time.Since(start).Seconds()
+	r.TuneEvaluations = evals
+	p.Options.Progress = nil
+	return nil
 }
 
 // timeEval times the target m (of shape s) scoring opts.EvalSamples random

@@ -96,6 +96,33 @@ func TestParams(t *testing.T) {
 	}
 }
 
+// TestRunSmallTune times choosing α with bico-blend on the small pair:
+// every β with the whole α grid.
+func TestRunSmallTune(t *testing.T) {
+	res, err := Run(context.Background(), Options{SgemmSizes: []int{128}, SgemmRepeats: 2, SkipMain: true, SmallBatches: 1, SmallTransferRep: 1,
+		EvalSamples: 4, EvalRepeats: 1, Method: "bico-blend", Tune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Small
+	m, _ := transfer.Lookup("bico-blend")
+	settings := len(m.(transfer.Tunable).Settings())
+	if !(s.TuneSeconds > 0) || s.TuneEvaluations != settings*len(transfer.DefaultAlphas) {
+		t.Errorf("tune %g s, %d evaluations; want %d settings × %d α", s.TuneSeconds, s.TuneEvaluations, settings, len(transfer.DefaultAlphas))
+	}
+	var text bytes.Buffer
+	if err := res.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "choosing α") {
+		t.Errorf("text output lacks the choice of α:\n%s", text.String())
+	}
+	if _, err := Run(context.Background(), Options{SgemmSizes: []int{128}, SgemmRepeats: 1, SkipMain: true, SmallBatches: 1, SmallTransferRep: 1,
+		EvalSamples: -1, Tune: true}); err == nil {
+		t.Error("tuning without held-out samples: no error")
+	}
+}
+
 // TestRunSmall runs the whole bench on the small pair only, quickly.
 func TestRunSmall(t *testing.T) {
 	res, err := Run(context.Background(), Options{SgemmSizes: []int{128}, SgemmRepeats: 2, SkipMain: true, SmallBatches: 2, SmallTransferRep: 1})

@@ -63,6 +63,9 @@ func (p *PairResult) writeText(b *strings.Builder, ceiling float64) {
 			fmt.Fprintf(b, "             maps by SVD %d, by Newton's polar iteration %d\n", p.TransferMapMethods["svd"], p.TransferMapMethods["polar"])
 		}
 	}
+	if p.TuneSeconds > 0 {
+		fmt.Fprintf(b, "choosing α   %.4g s: every setting's maps and transport, %d held-out evaluations of %d images\n", p.TuneSeconds, p.TuneEvaluations, p.EvalSamples)
+	}
 }
 
 // byteSize formats a byte count in MB or GB.

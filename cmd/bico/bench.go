@@ -23,7 +23,8 @@ type benchFlags struct {
 	repeats, smallRepeats             int
 	evalSamples, evalRepeats          int
 	skipMain, skipSmall, skipTransfer bool
-	polar                             bool
+	polar, tune                       bool
+	method                            string
 	seed                              uint64
 }
 
@@ -76,6 +77,8 @@ The ViT-B/16 pair needs about 6 GB of memory and minutes of CPU time.`,
 	fl.IntVar(&f.smallRepeats, "small-repeats", 5, "timed transfer steps of the small pair")
 	fl.IntVar(&f.evalSamples, "eval-samples", 16, "held-out images the target scores in the timed evaluation, as for each α (0: no evaluation)")
 	fl.IntVar(&f.evalRepeats, "eval-repeats", 3, "timed evaluations (median reported)")
+	fl.StringVar(&f.method, "method", "bico", "transfer method timed")
+	fl.BoolVar(&f.tune, "tune", false, "also time choosing α (and the method's setting, e.g. bico-blend's β) on the held-out images, as bico transfer does")
 	fl.BoolVar(&f.skipMain, "skip-main", false, "leave out the main pair")
 	fl.BoolVar(&f.skipSmall, "skip-small", false, "leave out the small pair")
 	fl.BoolVar(&f.skipTransfer, "skip-transfer", false, "leave out the transfer step")
@@ -115,6 +118,7 @@ func runBench(cmd *cobra.Command, f benchFlags) error {
 		TransferRepeats: f.repeats, SmallTransferRep: f.smallRepeats,
 		Polar: f.polar, Seed: f.seed,
 		EvalSamples: f.evalSamples, EvalRepeats: f.evalRepeats,
+		Method: f.method, Tune: f.tune,
 	}
 	if f.evalSamples <= 0 {
 		opts.EvalSamples = -1
