@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/tensor"
 )
 
 // TrainConfig configures Train.
@@ -54,8 +55,9 @@ var ErrStop = errors.New("autodiff: stop training")
 // setting the tape's Observer if it wants one) and returns a scalar loss.
 // Train then runs Backward, clips the gradient norm when cfg.MaxGradNorm is
 // positive, sets the scheduled learning rate, steps opt, zeroes the
-// gradients of params and releases the tape. Gradients present on params
-// when Train starts are dropped.
+// gradients of params and releases the tape. The tapes take their buffers
+// from one arena, so a value the step computes must not be kept past the
+// step. Gradients present on params when Train starts are dropped.
 //
 // Train stops with an error when step fails, when the loss is not a scalar
 // or depends on no parameter, or when the loss or the gradient norm is not
@@ -83,6 +85,9 @@ func Train[T Float](ctx context.Context, cfg TrainConfig, params []*Var[T], opt 
 		defer lrs.SetLearningRate(baseLR)
 	}
 	every := max(cfg.Every, 1)
+	// The steps reuse their buffers: fresh memory costs page faults, and
+	// more so when several trainings run at once.
+	arena := tensor.NewArena[T]()
 	start := time.Now()
 	losses := make([]float64, 0, cfg.Steps)
 	ZeroGrad(params)
@@ -91,7 +96,7 @@ func Train[T Float](ctx context.Context, cfg TrainConfig, params []*Var[T], opt 
 		if err := ctx.Err(); err != nil {
 			return losses, err
 		}
-		loss, norm, err := trainStep(be, cfg.MaxGradNorm, params, s, step)
+		loss, norm, err := trainStep(be, arena, cfg.MaxGradNorm, params, s, step)
 		if err != nil {
 			return losses, err
 		}
@@ -118,8 +123,9 @@ func Train[T Float](ctx context.Context, cfg TrainConfig, params []*Var[T], opt 
 
 // trainStep records one forward pass, runs it backward and clips the
 // gradients, returning the loss and the pre-clip gradient norm.
-func trainStep[T Float](be linalg.Backend, maxNorm float64, params []*Var[T], s int, step func(int, *Tape[T]) (*Var[T], error)) (float64, float64, error) {
+func trainStep[T Float](be linalg.Backend, arena *tensor.Arena[T], maxNorm float64, params []*Var[T], s int, step func(int, *Tape[T]) (*Var[T], error)) (float64, float64, error) {
 	tp := NewTape[T](be)
+	tp.Arena = arena
 	defer tp.Release()
 	lv, err := step(s, tp)
 	if err != nil {
