@@ -104,6 +104,9 @@ func TestEvaluateWorkers(t *testing.T) {
 			}
 		}
 	}
+	if _, err := Evaluate(context.Background(), linalg.MustDefault(), m, tensor.New[float32](n, 1, 8, 9), labels, 4); err == nil {
+		t.Error("8×9 images for an 8×8 vit: no error")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := Evaluate(ctx, linalg.MustDefault(), m, x, labels, 4); err == nil {

@@ -91,18 +91,27 @@ func tinyViT(t *testing.T, seed uint64) model.Model {
 	return perturbed(t, m, seed+100, 0.1)
 }
 
+// permutedViT returns the tiny ViT A, a fine-tuned A (A perturbed), and B:
+// A with its residual stream, heads, within-head coordinates and MLP units
+// permuted by perms, so functionally identical to A.
+func permutedViT(t *testing.T) (a, aft, b model.Model, perms vitPerms) {
+	t.Helper()
+	a = tinyViT(t, 1)
+	aft = perturbed(t, a, 2, 0.05)
+	perms = newVitPerms(rand.New(rand.NewPCG(4, 4)), 8, 2, 12, 2)
+	b, err := model.WithParams(a, perms.apply(model.Params(a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, aft, b, perms
+}
+
 // TestBiCoRecoversPermutedViT: B is A with its residual stream, heads,
 // within-head coordinates and MLP units permuted (functionally identical),
 // so BiCo with α = 1 must return the correspondingly permuted τ_A and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedViT(t *testing.T) {
-	a := tinyViT(t, 1)
-	aft := perturbed(t, a, 2, 0.05)
-	perms := newVitPerms(rand.New(rand.NewPCG(4, 4)), 8, 2, 12, 2)
-	b, err := model.WithParams(a, perms.apply(model.Params(a)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, aft, b, perms := permutedViT(t)
 	calib := randomSamples(64, 3, 9, 1, 8, 8)
 	if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
 		t.Fatalf("the permuted ViT is not functionally equal to the source: logits differ by %.3g", e)
@@ -144,13 +153,7 @@ func TestBiCoRecoversPermutedViT(t *testing.T) {
 // lost even when B is an exact permutation of A. This is the case BiCo's
 // output gradients exist for; every other site is exact.
 func TestTheseusCannotSeeExpansions(t *testing.T) {
-	a := tinyViT(t, 1)
-	aft := perturbed(t, a, 2, 0.05)
-	perms := newVitPerms(rand.New(rand.NewPCG(4, 4)), 8, 2, 12, 2)
-	b, err := model.WithParams(a, perms.apply(model.Params(a)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, aft, b, perms := permutedViT(t)
 	res := runMethod(t, Models{a, aft, b}, randomSamples(64, 3, 9, 1, 8, 8), "theseus", 1)
 	for name, w := range perms.apply(taskVectors(t, a, aft)) {
 		e := relErr(res.Delta[name], w)
@@ -163,12 +166,7 @@ func TestTheseusCannotSeeExpansions(t *testing.T) {
 // TestBlockCKA: a functionally identical copy pairs every block with
 // itself, at CKA 1.
 func TestBlockCKA(t *testing.T) {
-	a := tinyViT(t, 1)
-	perms := newVitPerms(rand.New(rand.NewPCG(4, 4)), 8, 2, 12, 2)
-	b, err := model.WithParams(a, perms.apply(model.Params(a)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, _, b, _ := permutedViT(t)
 	cka, err := BlockCKA(context.Background(), a, b, randomSamples(32, 3, 9, 1, 8, 8), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -186,13 +184,7 @@ func TestBlockCKA(t *testing.T) {
 // parallel, equal those computed one at a time on one thread; and the maps
 // of 0 < β < ∞ leave the cache once the setting's delta is built.
 func TestBlendSettingsRecoverPermutedViT(t *testing.T) {
-	a := tinyViT(t, 1)
-	aft := perturbed(t, a, 2, 0.05)
-	perms := newVitPerms(rand.New(rand.NewPCG(4, 4)), 8, 2, 12, 2)
-	b, err := model.WithParams(a, perms.apply(model.Params(a)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, aft, b, perms := permutedViT(t)
 	want := perms.apply(taskVectors(t, a, aft))
 	calib := randomSamples(64, 3, 9, 1, 8, 8)
 	be, err := linalg.OpenThreads(linalg.MustDefault().Name(), 2)
