@@ -3,6 +3,7 @@ package linalg
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 )
@@ -163,4 +164,65 @@ func BenchmarkNewtonAgainstSVD(b *testing.B) {
 			b.ReportMetric(float64(iters), "steps")
 		})
 	}
+}
+
+// BenchmarkSVDScaling measures what bounds the transfer step, whose time
+// is almost all SVDs (one per statistic, computed side by side on
+// single-threaded backends, as transfer's maps are). At each size it times,
+// on single-threaded OpenBLAS, one float64 product n×n·n×n and one SVD
+// alone, then two of each at once on two goroutines, and reports the SVD's
+// time (svd-s), how many products one SVD costs (svd/dgemm), and the
+// throughput gained by running two side by side (2·alone/pair: 2 when both
+// cores are used fully, 1 when the second adds nothing). A polar method
+// made of products must beat svd/dgemm products' worth of work to be
+// faster than the SVD. n = 3072 (the MLP statistics of ViT-B/16) is
+// skipped with -short.
+func BenchmarkSVDScaling(b *testing.B) {
+	for _, n := range []int{768, 1536, 3072} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			if n > 1536 && testing.Short() {
+				b.Skip("large; run without -short")
+			}
+			bes := [2]Backend{}
+			for i := range bes {
+				be, err := OpenBLAS(1)
+				if err != nil {
+					b.Skipf("OpenBLAS: %v", err)
+				}
+				bes[i] = be
+			}
+			rng := rand.New(rand.NewPCG(5, uint64(n)))
+			x := [2][]float64{randMatrix(rng, n, n), randMatrix(rng, n, n)}
+			z := [2][]float64{make([]float64, n*n), make([]float64, n*n)}
+			gemm := func(i int) { bes[i].Dgemm(false, false, n, n, n, 1, x[i], n, x[1-i], n, 0, z[i], n) }
+			svd := func(i int) {
+				if _, _, _, err := bes[i].SVD(n, n, x[i]); err != nil {
+					b.Error(err)
+				}
+			}
+			var gemmOne, gemmTwo, svdOne, svdTwo time.Duration
+			for i := 0; i < b.N; i++ {
+				gemmOne += timeRuns(gemm, 1)
+				gemmTwo += timeRuns(gemm, 2)
+				svdOne += timeRuns(svd, 1)
+				svdTwo += timeRuns(svd, 2)
+			}
+			b.ReportMetric(svdOne.Seconds()/float64(b.N), "svd-s")
+			b.ReportMetric(svdOne.Seconds()/gemmOne.Seconds(), "svd/dgemm")
+			b.ReportMetric(2*svdOne.Seconds()/svdTwo.Seconds(), "svd-pair-speedup")
+			b.ReportMetric(2*gemmOne.Seconds()/gemmTwo.Seconds(), "dgemm-pair-speedup")
+		})
+	}
+}
+
+// timeRuns runs f(0), …, f(k−1) on k goroutines at once and returns the
+// wall time until all have returned.
+func timeRuns(f func(int), k int) time.Duration {
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range k {
+		wg.Go(func() { f(i) })
+	}
+	wg.Wait()
+	return time.Since(t0)
 }
