@@ -177,6 +177,9 @@ type PairResult struct {
 	CalibFLOPsPerBatch   float64 `json:"calib_flops_per_batch"`
 	CalibGFLOPs          float64 `json:"calib_gflops"`
 	CalibFractionOfSgemm float64 `json:"calib_fraction_of_sgemm"`
+	// CalibSecondsAtCeiling is the time of one batch's counted products at
+	// the sgemm ceiling: the least any implementation could take here.
+	CalibSecondsAtCeiling float64 `json:"calib_seconds_at_ceiling,omitempty"`
 	// CalibProbeGFLOPs are sgemm throughputs (SgemmProbe, median of three)
 	// measured before the first batch and after each, and
 	// CalibBatchFractions each batch's throughput over the mean of the
@@ -386,6 +389,7 @@ func RunPair(ctx context.Context, src, tgt Shape, batches, repeats int, ceiling 
 	r.CalibGFLOPs = r.CalibFLOPsPerBatch / r.CalibSecondsPerBatch / 1e9
 	if ceiling > 0 {
 		r.CalibFractionOfSgemm = r.CalibGFLOPs / ceiling
+		r.CalibSecondsAtCeiling = r.CalibFLOPsPerBatch / ceiling / 1e9
 	}
 	r.CalibCPUSecondsPerBatch = Median(cpuSec)
 	if pr := r.CalibProbeGFLOPs; len(pr) == len(r.CalibBatchSeconds)+1 {

@@ -142,6 +142,10 @@ func TestRunSmall(t *testing.T) {
 			t.Errorf("%s = %g, want a positive figure", name, v)
 		}
 	}
+	// The time at the ceiling is the batch time scaled by the fraction.
+	if got, want := s.CalibSecondsAtCeiling, s.CalibSecondsPerBatch*s.CalibFractionOfSgemm; math.Abs(got-want) > 1e-9*want {
+		t.Errorf("seconds at the ceiling %g, want %g (batch %g s at %g of the ceiling)", got, want, s.CalibSecondsPerBatch, s.CalibFractionOfSgemm)
+	}
 	if len(s.CalibBatchSeconds) != 2 || s.Statistics == 0 || s.Sites == 0 {
 		t.Errorf("batches %v, %d statistics, %d sites", s.CalibBatchSeconds, s.Statistics, s.Sites)
 	}
@@ -152,7 +156,7 @@ func TestRunSmall(t *testing.T) {
 	if err := res.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"sgemm", "calibration", "of the sgemm ceiling", "peak RSS", "transfer"} {
+	for _, want := range []string{"sgemm", "calibration", "of the sgemm ceiling", "at the ceiling a batch would take", "peak RSS", "transfer"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text output lacks %q:\n%s", want, text.String())
 		}

@@ -41,6 +41,9 @@ func (p *PairResult) writeText(b *strings.Builder, ceiling float64) {
 	}
 	fmt.Fprintf(b, "calibration  %.4g s/batch (median of %s), %.4g images/s\n", p.CalibSecondsPerBatch, strings.Join(runs, " "), p.CalibImagesPerSecond)
 	fmt.Fprintf(b, "             %.4g GFLOP/batch → %.4g GFLOP/s = %.2f of the sgemm ceiling %.1f\n", p.CalibFLOPsPerBatch/1e9, p.CalibGFLOPs, p.CalibFractionOfSgemm, ceiling)
+	if p.CalibSecondsAtCeiling > 0 {
+		fmt.Fprintf(b, "             at the ceiling a batch would take %.3g s\n", p.CalibSecondsAtCeiling)
+	}
 	if p.CalibProbeFraction > 0 {
 		fmt.Fprintf(b, "             %.2f of sgemm probed around each batch (median; probes %s GFLOP/s)\n", p.CalibProbeFraction, floats(p.CalibProbeGFLOPs, "%.0f"))
 	}
