@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 
+	"github.com/bico-dev/bico/internal/memory"
 	"github.com/spf13/cobra"
 )
 
@@ -40,7 +41,12 @@ transported into its coordinates.`,
 	var profile string
 	var profileFile *os.File
 	root.PersistentFlags().StringVar(&profile, "cpuprofile", "", "write a CPU profile of the command to this file (for go tool pprof)")
+	var memLimit string
+	root.PersistentFlags().StringVar(&memLimit, "memory-limit", "auto", "soft limit on the Go heap: a size such as 14GiB, off, or auto (90% of the machine's or cgroup's memory, unless GOMEMLIMIT is set)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if _, err := memory.SetLimit(memLimit); err != nil {
+			return fmt.Errorf("--memory-limit: %w", err)
+		}
 		if profile == "" {
 			return nil
 		}

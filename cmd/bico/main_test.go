@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -227,5 +228,22 @@ func TestVersionAndInspect(t *testing.T) {
 	msg, err = run(t, "inspect", f.a)
 	if err != nil || !strings.Contains(msg, "layers.0.weight") || !strings.Contains(msg, "MLPForImageClassification") {
 		t.Errorf("inspect: %v\n%s", err, msg)
+	}
+}
+
+// TestMemoryLimitFlag checks that --memory-limit reaches the runtime and
+// that a size it cannot read is an error naming the flag.
+func TestMemoryLimitFlag(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	if _, err := run(t, "--memory-limit", "7GiB", "version"); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 7<<30 {
+		t.Errorf("limit after --memory-limit 7GiB: %d", got)
+	}
+	_, err := run(t, "--memory-limit", "7GB", "version")
+	if err == nil || !strings.Contains(err.Error(), "--memory-limit") || !strings.Contains(err.Error(), `"7GB"`) {
+		t.Errorf("--memory-limit 7GB: error %v, want one naming the flag and the value", err)
 	}
 }

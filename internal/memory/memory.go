@@ -1,5 +1,6 @@
-// Package memory asks the kernel to back fresh allocations with pages before
-// they are first written.
+// Package memory manages how the process takes memory: Prefault asks the
+// kernel to back fresh allocations with pages before they are first
+// written, and SetLimit keeps the Go heap within the machine's memory.
 //
 // A large Go allocation is fresh memory from the kernel, which maps a page on
 // the first write to it. Taking those page faults one at a time costs about
