@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ebitengine/purego"
 )
 
 // benchBackends returns the backends to benchmark: OpenBLAS (when it loads)
@@ -225,4 +227,112 @@ func timeRuns(f func(int), k int) time.Duration {
 	}
 	wg.Wait()
 	return time.Since(t0)
+}
+
+// BenchmarkSVDStages splits LAPACK's SVD (single-threaded OpenBLAS) into
+// its stages on a random n×n matrix: the bidiagonal reduction (dgebrd),
+// forming its two orthogonal factors (dorgbr), the bidiagonal SVD with
+// vectors (dbdsdc) and the products that apply them, and reports each
+// stage's share of the SVD's time (which dgesdd spends on about the same
+// stages), with the reduction's GFLOP/s (8n³/3 flops) against dgemm's. The
+// reduction runs at a fraction of dgemm's rate because half of its work is
+// matrix–vector products; it is the part a faster SVD would replace.
+func BenchmarkSVDStages(b *testing.B) {
+	for _, n := range []int{768, 1536, 3072} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			if n > 1536 && testing.Short() {
+				b.Skip("large; run without -short")
+			}
+			be, err := LoadOpenBLAS(1)
+			if err != nil {
+				b.Skipf("OpenBLAS: %v", err)
+			}
+			st, err := bindSVDStages(be.Library())
+			if err != nil {
+				b.Skip(err)
+			}
+			a0 := randMatrix(rand.New(rand.NewPCG(6, uint64(n))), n, n)
+			var svd, brd, org, bd, gemm time.Duration
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				if _, _, _, err := be.SVD(n, n, a0); err != nil {
+					b.Fatal(err)
+				}
+				svd += time.Since(t0)
+				s := st.run(b, n, a0)
+				brd, org, bd = brd+s[0], org+s[1], bd+s[2]
+				c := make([]float64, n*n)
+				t0 = time.Now()
+				be.Dgemm(false, false, n, n, n, 1, a0, n, a0, n, 0, c, n)
+				gemm += time.Since(t0)
+			}
+			nf := float64(n)
+			b.ReportMetric(svd.Seconds()/float64(b.N), "svd-s")
+			b.ReportMetric(brd.Seconds()/svd.Seconds(), "dgebrd/svd")
+			b.ReportMetric(org.Seconds()/svd.Seconds(), "dorgbr/svd")
+			b.ReportMetric(bd.Seconds()/svd.Seconds(), "dbdsdc/svd")
+			b.ReportMetric(2*gemm.Seconds()/svd.Seconds(), "2dgemm/svd")
+			b.ReportMetric(8*nf*nf*nf/3*float64(b.N)/brd.Seconds()/1e9, "dgebrd-GFLOP/s")
+			b.ReportMetric(2*nf*nf*nf*float64(b.N)/gemm.Seconds()/1e9, "dgemm-GFLOP/s")
+		})
+	}
+}
+
+// svdStages holds the LAPACK routines BenchmarkSVDStages times, which the
+// backend itself does not bind.
+type svdStages struct {
+	dgebrd func(m, n *int32, a *float64, lda *int32, d, e, tauq, taup, work *float64, lwork, info *int32)
+	dorgbr func(vect *byte, m, n, k *int32, a *float64, lda *int32, tau, work *float64, lwork, info *int32, vectLen uintptr)
+	dbdsdc func(uplo, compq *byte, n *int32, d, e, u *float64, ldu *int32, vt *float64, ldvt *int32, q *float64, iq *int32, work *float64, iwork, info *int32, uploLen, compqLen uintptr)
+}
+
+// bindSVDStages binds svdStages from the already loaded library.
+func bindSVDStages(path string) (*svdStages, error) {
+	h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		return nil, err
+	}
+	st := &svdStages{}
+	for _, s := range []struct {
+		fptr any
+		name string
+	}{{&st.dgebrd, "dgebrd_"}, {&st.dorgbr, "dorgbr_"}, {&st.dbdsdc, "dbdsdc_"}} {
+		addr, err := purego.Dlsym(h, s.name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		purego.RegisterFunc(s.fptr, addr)
+	}
+	return st, nil
+}
+
+// run times the reduction, the forming of both factors and the bidiagonal
+// SVD of a copy of the n×n matrix a0.
+func (st *svdStages) run(b *testing.B, n int, a0 []float64) [3]time.Duration {
+	var out [3]time.Duration
+	N, info := int32(n), int32(0)
+	a := append([]float64(nil), a0...)
+	d, e, tq, tp := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	lw := int32(64 * n)
+	work := make([]float64, lw)
+	t0 := time.Now()
+	st.dgebrd(&N, &N, &a[0], &N, &d[0], &e[0], &tq[0], &tp[0], &work[0], &lw, &info)
+	out[0] = time.Since(t0)
+	q, p := append([]float64(nil), a...), a
+	vq, vp := byte('Q'), byte('P')
+	t0 = time.Now()
+	st.dorgbr(&vq, &N, &N, &N, &q[0], &N, &tq[0], &work[0], &lw, &info, 1)
+	st.dorgbr(&vp, &N, &N, &N, &p[0], &N, &tp[0], &work[0], &lw, &info, 1)
+	out[1] = time.Since(t0)
+	u, vt := make([]float64, n*n), make([]float64, n*n)
+	iwork := make([]int32, 8*n)
+	bwork := make([]float64, 3*n*n+4*n)
+	up, ci := byte('U'), byte('I')
+	t0 = time.Now()
+	st.dbdsdc(&up, &ci, &N, &d[0], &e[0], &u[0], &N, &vt[0], &N, nil, nil, &bwork[0], &iwork[0], &info, 1, 1)
+	out[2] = time.Since(t0)
+	if info != 0 {
+		b.Fatalf("dbdsdc: info %d", info)
+	}
+	return out
 }
