@@ -23,11 +23,12 @@ func WithLimit(ctx context.Context, n int) context.Context {
 }
 
 // Run calls do(ctx, i) for every i in [0, n) on up to jobs goroutines
-// (jobs ≤ 0: the limit ctx carries, else one per thread of be). With more than one job, each job's
-// context carries its own backend of be's kind with an equal share of be's
-// threads (linalg.NewContext), so work that takes its backend from the
-// context (linalg.FromContext) does not oversubscribe the machine; with one
-// job, do runs in order on ctx with be itself.
+// (jobs ≤ 0: the limit ctx carries, else one per thread of be). With more
+// than one job, each goroutine's context carries a backend of its own, of
+// be's kind with an equal share of be's threads (linalg.NewContext), so
+// work that takes its backend from the context (linalg.FromContext)
+// neither oversubscribes the machine nor waits for another job's products;
+// with one job, do runs in order on ctx with be itself.
 //
 // The first error cancels the work not yet started; Run waits for the rest
 // and returns the error of the lowest index that failed.
@@ -51,18 +52,24 @@ func Run(ctx context.Context, be linalg.Backend, jobs, n int, do func(ctx contex
 		}
 		return nil
 	}
-	share, err := linalg.Share(be, be.Threads()/jobs)
-	if err != nil {
-		return err
+	// One backend per worker: a backend lets at most its thread count of
+	// calls run at once, so workers sharing one would queue for it.
+	shares := make([]linalg.Backend, jobs)
+	for w := range shares {
+		share, err := linalg.Share(be, be.Threads()/jobs)
+		if err != nil {
+			return err
+		}
+		shares[w] = share
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jctx := linalg.NewContext(ctx, share)
 	errs := make([]error, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < jobs; w++ {
 		wg.Add(1)
+		jctx := linalg.NewContext(ctx, shares[w])
 		go func() {
 			defer wg.Done()
 			for i := range next {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -100,5 +101,43 @@ func TestRunCancelled(t *testing.T) {
 	err := Run(ctx, linalg.GoThreads(2), 2, 10, func(context.Context, int) error { return nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want context.Canceled", err)
+	}
+}
+
+// TestRunJobsOwnBackends checks that jobs running at the same time hold
+// different backends. A backend runs at most its thread count of products
+// at once, so jobs sharing a one-thread backend would take turns at every
+// product (the zoo's two-job builds used 1.45 of 2 processors so).
+func TestRunJobsOwnBackends(t *testing.T) {
+	for _, name := range []string{"go", "openblas"} {
+		be, err := linalg.OpenThreads(name, 2)
+		if err != nil {
+			t.Logf("%s: %v", name, err)
+			continue
+		}
+		var arrived sync.WaitGroup
+		arrived.Add(2)
+		held := make([]linalg.Backend, 2)
+		err = Run(context.Background(), be, 2, 2, func(ctx context.Context, i int) error {
+			jbe, err := linalg.FromContext(ctx)
+			if err != nil {
+				return err
+			}
+			held[i] = jbe
+			arrived.Done()
+			arrived.Wait() // both jobs are running now
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if held[0] == held[1] {
+			t.Errorf("%s: two jobs running at once share one backend", name)
+		}
+		for i, jbe := range held {
+			if jbe.Threads() != 1 || jbe.Name() != name {
+				t.Errorf("%s: job %d has a %s backend of %d threads, want %s with 1", name, i, jbe.Name(), jbe.Threads(), name)
+			}
+		}
 	}
 }
