@@ -98,22 +98,23 @@ func ParseSize(s string) (int64, error) {
 // memory.max or v1's memory.limit_in_bytes at the usual mount point). It
 // returns 0 where none of these can be read.
 func Available() int64 {
-	total := memTotal("/proc/meminfo")
+	total := readWith("/proc/meminfo", parseMemTotal)
 	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
-		if lim := cgroupLimit(f); lim > 0 && (total == 0 || lim < total) {
+		if lim := readWith(f, parseCgroupLimit); lim > 0 && (total == 0 || lim < total) {
 			total = lim
 		}
 	}
 	return total
 }
 
-// memTotal reads MemTotal from a /proc/meminfo file; 0 when it cannot.
-func memTotal(path string) int64 {
+// readWith reads the file at path and returns parse of its contents; 0
+// when it cannot be read.
+func readWith(path string, parse func([]byte) int64) int64 {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
-	return parseMemTotal(b)
+	return parse(b)
 }
 
 // parseMemTotal finds the line "MemTotal: N kB" in /proc/meminfo's text and
@@ -134,18 +135,9 @@ func parseMemTotal(b []byte) int64 {
 	return 0
 }
 
-// cgroupLimit reads a cgroup memory limit file; 0 when it cannot or when
-// it says there is no limit ("max", or v1's huge page-rounded maximum).
-func cgroupLimit(path string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	return parseCgroupLimit(b)
-}
-
-// parseCgroupLimit reads the text of a cgroup memory limit: a number of
-// bytes, or "max". Values of 2⁶² and more are v1's way of saying "none".
+// parseCgroupLimit reads the text of a cgroup memory limit file: a number
+// of bytes, or "max"; 0 for none. Values of 2⁶² and more are v1's way of
+// saying "none".
 func parseCgroupLimit(b []byte) int64 {
 	s := strings.TrimSpace(string(b))
 	n, err := strconv.ParseInt(s, 10, 64)
