@@ -236,13 +236,17 @@ func TestVersionAndInspect(t *testing.T) {
 func TestMemoryLimitFlag(t *testing.T) {
 	old := debug.SetMemoryLimit(-1)
 	defer debug.SetMemoryLimit(old)
-	if _, err := run(t, "--memory-limit", "7GiB", "version"); err != nil {
+	msg, err := run(t, "--memory-limit", "7GiB", "version")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := debug.SetMemoryLimit(-1); got != 7<<30 {
-		t.Errorf("limit after --memory-limit 7GiB: %d", got)
+	if got := debug.SetMemoryLimit(-1); got != 7<<30 || !strings.Contains(msg, "memory limit 7.0 GiB") {
+		t.Errorf("--memory-limit 7GiB: runtime limit %d, version says\n%s", got, msg)
 	}
-	_, err := run(t, "--memory-limit", "7GB", "version")
+	if msg, err := run(t, "--memory-limit", "off", "version"); err != nil || !strings.Contains(msg, "no memory limit") {
+		t.Errorf("--memory-limit off: %v, version says\n%s", err, msg)
+	}
+	_, err = run(t, "--memory-limit", "7GB", "version")
 	if err == nil || !strings.Contains(err.Error(), "--memory-limit") || !strings.Contains(err.Error(), `"7GB"`) {
 		t.Errorf("--memory-limit 7GB: error %v, want one naming the flag and the value", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"runtime/debug"
 
@@ -25,7 +26,7 @@ func versionString() string {
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print bico's version, the Go version and the BLAS backend in use",
+		Short: "Print bico's version, the Go version, the BLAS backend and the heap's memory limit",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
@@ -36,7 +37,16 @@ func versionCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(out, "blas %s (%d threads)\n", be.Name(), be.Threads())
+			fmt.Fprintf(out, "heap %s\n", limitString(debug.SetMemoryLimit(-1)))
 			return nil
 		},
 	}
+}
+
+// limitString describes a soft memory limit in bytes for people.
+func limitString(limit int64) string {
+	if limit == math.MaxInt64 {
+		return "no memory limit"
+	}
+	return fmt.Sprintf("memory limit %.1f GiB", float64(limit)/(1<<30))
 }
