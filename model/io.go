@@ -253,3 +253,42 @@ func ReplaceHead(m Model, id2label []string, seed uint64) (Model, error) {
 	}
 	return Build(cfg, params, 0)
 }
+
+// HeadSite returns m's head: the site of role "head".
+func HeadSite(m Model) (Site, bool) {
+	for _, s := range m.Sites() {
+		if s.Role == "head" {
+			return s, true
+		}
+	}
+	return Site{}, false
+}
+
+// WithHead returns a model of m's configuration whose head has the classes
+// id2label and the given weight [len(id2label), in] and bias
+// [len(id2label)] (nil: zero). Every other parameter is m's own tensor,
+// shared, not copied: the result must not be modified in place while m is
+// in use.
+func WithHead(m Model, id2label []string, weight, bias *Tensor) (Model, error) {
+	head, ok := HeadSite(m)
+	if !ok {
+		return nil, fmt.Errorf("model: with head: a %s model has no head site", m.Type())
+	}
+	if len(id2label) == 0 {
+		return nil, fmt.Errorf("model: with head: no labels")
+	}
+	if want := []int{len(id2label), head.In}; !slices.Equal(weight.Shape, want) {
+		return nil, fmt.Errorf("model: with head: weight of shape %v, the %d-label head of a %s model takes %v", weight.Shape, len(id2label), m.Type(), want)
+	}
+	params := Params(m)
+	params[head.Weight] = weight
+	if head.Bias != "" {
+		if bias == nil {
+			bias = &Tensor{Shape: []int{len(id2label)}, Data: make([]float32, len(id2label))}
+		}
+		params[head.Bias] = bias
+	}
+	cfg := SetLabels(m.Config(), id2label)
+	cfg["model_type"] = m.Type()
+	return Build(cfg, params, 0)
+}

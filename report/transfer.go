@@ -25,7 +25,20 @@ type Transfer struct {
 	AlphaCurve      []AlphaPoint      `json:"alpha_curve,omitempty"`
 	Sites           []SiteMap         `json:"maps,omitempty"`
 	Unpaired        []string          `json:"unpaired_target_sites,omitempty"`
+	TaskHead        *TaskHead         `json:"task_head,omitempty"`
 	Seconds         Timings           `json:"seconds"`
+}
+
+// TaskHead says which base models were given the fine-tuned source's head
+// because their own labels differed from it: the source base takes that
+// head as it is, the target base takes it through the map of the head's
+// input (its quality as in SiteMap).
+type TaskHead struct {
+	Labels     []string `json:"labels"`
+	SourceBase bool     `json:"source_base"`
+	TargetBase bool     `json:"target_base"`
+	MapQuality float64  `json:"map_quality,omitempty"`
+	Seconds    float64  `json:"seconds"` // the forward pass behind the map, and the map
 }
 
 // Calibration says which samples the transfer saw.
@@ -78,6 +91,9 @@ func (r *Transfer) Markdown() string {
 	for _, k := range sortedKeys(r.Options) {
 		fmt.Fprintf(&b, "| option %s | %s |\n", k, r.Options[k])
 	}
+	if h := r.TaskHead; h != nil {
+		fmt.Fprintf(&b, "| task head | the fine-tuned source's %d labels on %s |\n", len(h.Labels), h.bases())
+	}
 	t := r.Seconds
 	fmt.Fprintf(&b, "| seconds | load %.2f, calibration %.2f, maps+transport %.2f, α %.2f, write %.2f |\n", t.Load, t.Calibration, t.Transport, t.Alpha, t.Write)
 	if len(r.AlphaCurve) > 0 {
@@ -100,6 +116,19 @@ func (r *Transfer) Markdown() string {
 		fmt.Fprintf(&b, "\nTarget sites without a source partner (no delta): %s\n", strings.Join(r.Unpaired, ", "))
 	}
 	return b.String()
+}
+
+// bases names the bases that got the task head, with the target's map
+// quality.
+func (h *TaskHead) bases() string {
+	var on []string
+	if h.SourceBase {
+		on = append(on, "the source base")
+	}
+	if h.TargetBase {
+		on = append(on, fmt.Sprintf("the target base (mapped, quality %.4f)", h.MapQuality))
+	}
+	return strings.Join(on, " and ")
 }
 
 // Write stores the report in dir as bico-report.json and bico-report.md.

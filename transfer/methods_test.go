@@ -162,8 +162,13 @@ func TestBadCalibration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Prepare(context.Background(), Models{a, twoClass, other}, randomSamples(8, 2, 1, 12), m.Needs(), opts); err == nil || !strings.Contains(err.Error(), "2 labels") {
-		t.Errorf("fine-tuned head of 2 labels, target of 4: error %v", err)
+	// A fine-tune with a new label set is transferred (TestBiCoNewLabelSet),
+	// but its labels must fit its own head.
+	if p, err := Prepare(context.Background(), Models{a, twoClass, other}, randomSamples(8, 2, 1, 12), m.Needs(), opts); err != nil || p.Head == nil {
+		t.Errorf("fine-tuned head of 2 labels, target of 4: error %v, want task heads", err)
+	}
+	if _, err := Prepare(context.Background(), Models{a, twoClass, other}, randomSamples(8, 4, 1, 12), m.Needs(), opts); err == nil || !strings.Contains(err.Error(), "fine-tuned source's head") {
+		t.Errorf("labels 0–3 for a fine-tuned head of 2 labels: error %v", err)
 	}
 	bad := randomSamples(8, 4, 1, 12)
 	bad.Labels[3] = 7

@@ -84,6 +84,9 @@ type Prepared struct {
 	// block outputs, when blocks were paired by CKA.
 	BlockCKA [][]float64
 	Stats    map[StatKey]*Stat
+	// Head says which bases got the task's head before the pass (nil when
+	// both bases have the fine-tuned source's labels); Models holds them.
+	Head *NewHead
 	// ParamGrad is the target's loss gradient summed over the calibration
 	// batches, by parameter name (only when a method needs it).
 	ParamGrad map[string]*tensor.Tensor[float32]
@@ -117,6 +120,10 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 	if err := checkCalib(ms, calib); err != nil {
 		return nil, err
 	}
+	ms, head, err := taskHeads(ctx, ms, calib, opts)
+	if err != nil {
+		return nil, err
+	}
 	src := ms.SourceBase
 	if opts.StatsFrom == StatsFinetuned {
 		src = ms.SourceFinetuned
@@ -135,7 +142,7 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 	if err != nil {
 		return nil, err
 	}
-	p := &Prepared{Models: ms, Options: opts, Needs: needs, Pairs: pairs, Unpaired: unpaired, Stats: map[StatKey]*Stat{}, BlockOf: blockOf, BlockCKA: cka}
+	p := &Prepared{Models: ms, Options: opts, Needs: needs, Pairs: pairs, Unpaired: unpaired, Stats: map[StatKey]*Stat{}, BlockOf: blockOf, BlockCKA: cka, Head: head}
 	rec := &sourceRecorder{want: map[string][]Kind{}, site: siteIndex(sitesA), rule: opts.Tokens}
 	acc := &targetAccumulator{be: opts.Backend, want: map[string][]Kind{}, site: siteIndex(sitesB), rule: opts.Tokens, stats: map[rowKey][]*Stat{}}
 	for _, sp := range pairs {
@@ -146,27 +153,8 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 	restoreB := freeze(ms.TargetBase, needs.ParamGrad)
 	defer restoreA()
 	defer restoreB()
-	bs := opts.BatchSize
-	// Both models' passes take their buffers from one arena: after the
-	// first batch the loop allocates (almost) nothing.
-	arena := tensor.NewArena[float32]()
-	for i := 0; i < calib.Len(); i += bs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		b := calib.batch(i, min(i+bs, calib.Len()))
-		rec.reset()
-		if err := pass(src, b, rec, needs.grads(), opts.Backend, arena); err != nil {
-			return nil, fmt.Errorf("source pass: %w", err)
-		}
-		acc.src, acc.seen = rec.rows, map[rowKey]bool{}
-		if err := pass(ms.TargetBase, b, acc, needs.grads(), opts.Backend, arena); err != nil {
-			return nil, fmt.Errorf("target pass: %w", err)
-		}
-		if acc.err != nil {
-			return nil, acc.err
-		}
-		opts.progress("calibration", min(i+bs, calib.Len()), calib.Len())
+	if err := runPasses(ctx, src, ms.TargetBase, calib, rec, acc, needs.grads(), opts, "calibration"); err != nil {
+		return nil, err
 	}
 	if needs.ParamGrad {
 		p.ParamGrad = map[string]*tensor.Tensor[float32]{}
@@ -179,6 +167,35 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 	p.Rows = calib.Len()
 	p.Seconds = time.Since(start).Seconds()
 	return p, nil
+}
+
+// runPasses runs the source a and the target b over calib, batch by batch:
+// a with rec recording its rows, then b with acc multiplying its rows with
+// them, forward and (with grads) backward. Progress is reported as stage.
+func runPasses(ctx context.Context, a, b model.Model, calib Samples, rec *sourceRecorder, acc *targetAccumulator, grads bool, opts Options, stage string) error {
+	bs := opts.BatchSize
+	// Both models' passes take their buffers from one arena: after the
+	// first batch the loop allocates (almost) nothing.
+	arena := tensor.NewArena[float32]()
+	for i := 0; i < calib.Len(); i += bs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch := calib.batch(i, min(i+bs, calib.Len()))
+		rec.reset()
+		if err := pass(a, batch, rec, grads, opts.Backend, arena); err != nil {
+			return fmt.Errorf("source pass: %w", err)
+		}
+		acc.src, acc.seen = rec.rows, map[rowKey]bool{}
+		if err := pass(b, batch, acc, grads, opts.Backend, arena); err != nil {
+			return fmt.Errorf("target pass: %w", err)
+		}
+		if acc.err != nil {
+			return acc.err
+		}
+		opts.progress(stage, min(i+bs, calib.Len()), calib.Len())
+	}
+	return nil
 }
 
 // addStats registers the statistic of each kind between the paired sites'
@@ -254,16 +271,15 @@ func checkCalib(ms Models, calib Samples) error {
 	if calib.Inputs == nil || calib.Inputs.Shape[0] != calib.Len() {
 		return fmt.Errorf("calibration set: inputs and labels disagree in count")
 	}
-	if a, b := ms.SourceFinetuned.NumLabels(), ms.TargetBase.NumLabels(); a != b {
-		return fmt.Errorf("the fine-tuned source's head has %d labels but the target's has %d: transferring a head with a new label set is not supported yet", a, b)
+	// A base whose labels differ from the fine-tuned source's gets the
+	// task's head (taskHeads), so the labels must fit that head alone.
+	if err := autodiff.CheckLabels(calib.Labels, ms.SourceFinetuned.NumLabels()); err != nil {
+		return fmt.Errorf("calibration labels against the fine-tuned source's head: %w", err)
 	}
 	for _, m := range []struct {
 		name string
 		m    model.Model
 	}{{"source base", ms.SourceBase}, {"source fine-tuned", ms.SourceFinetuned}, {"target base", ms.TargetBase}} {
-		if err := autodiff.CheckLabels(calib.Labels, m.m.NumLabels()); err != nil {
-			return fmt.Errorf("calibration labels against the %s model's head: %w", m.name, err)
-		}
 		if err := model.CheckInput(m.m, calib.Inputs.Shape); err != nil {
 			return fmt.Errorf("calibration inputs of shape %v do not fit the %s model: %w", calib.Inputs.Shape, m.name, err)
 		}

@@ -251,3 +251,62 @@ func TestMemoryLimitFlag(t *testing.T) {
 		t.Errorf("--memory-limit 7GB: error %v, want one naming the flag and the value", err)
 	}
 }
+
+// TestTransferNewLabelSet: a fine-tune whose head has other classes than
+// the bases' heads is transferred; the output carries the fine-tune's
+// labels on the target's width, and the report says the bases were given
+// the task's head.
+func TestTransferNewLabelSet(t *testing.T) {
+	f := newFixture(t, 20)
+	aft, err := model.Load(f.aft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aft, err = model.ReplaceHead(aft, []string{"p", "q", "r"}, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := model.Save(f.aft, aft, 0); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := data.Load(f.calib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ds.Labels {
+		ds.Labels[i] = i % 3
+	}
+	ds.Classes = 3
+	if err := data.SaveSafetensors(f.calib, ds); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(f.dir, "out")
+	if msg, err := run(t, f.transferArgs(out)...); err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, _ := model.Labels(m.Config())
+	if w := m.Param("classifier.weight").Value.Shape; strings.Join(labels, ",") != "p,q,r" || w[0] != 3 || w[1] != 20 {
+		t.Errorf("output head: labels %q, weight %v; want [p q r] and [3 20]", labels, w)
+	}
+	var rep struct {
+		TaskHead *struct {
+			Labels     []string
+			SourceBase bool `json:"source_base"`
+			TargetBase bool `json:"target_base"`
+		} `json:"task_head"`
+	}
+	js, _ := os.ReadFile(filepath.Join(out, "bico-report.json"))
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if h := rep.TaskHead; h == nil || !h.SourceBase || !h.TargetBase || len(h.Labels) != 3 {
+		t.Errorf("report's task_head: %s", js)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "bico-report.md"))
+	if !strings.Contains(string(md), "| task head | the fine-tuned source's 3 labels on the source base and the target base (mapped") {
+		t.Errorf("Markdown report does not describe the task head:\n%s", md)
+	}
+}

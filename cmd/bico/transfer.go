@@ -174,6 +174,12 @@ func fillReport(rep *report.Transfer, p *transfer.Prepared, res *transfer.Result
 	for _, s := range p.Unpaired {
 		rep.Unpaired = append(rep.Unpaired, s.Name)
 	}
+	if h := p.Head; h != nil {
+		rep.TaskHead = &report.TaskHead{Labels: h.Labels, SourceBase: h.SourceBase, TargetBase: h.TargetBase, Seconds: h.Seconds}
+		if h.Map != nil {
+			rep.TaskHead.MapQuality = h.Map.Quality
+		}
+	}
 	rep.Seconds.Transport, rep.Seconds.Alpha = res.DeltaSeconds, res.AlphaSeconds
 }
 

@@ -1,0 +1,139 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// A fine-tune usually replaces the pre-trained head with one for the task's
+// classes, and a new base version comes with its own pre-training head. The
+// calibration loss needs the task's head on both bases (METHOD.md §3, step
+// 2), so when a base's labels differ from the fine-tuned source's, Prepare
+// first gives it one:
+//
+//   - the source base gets the fine-tuned source's head, weight and bias;
+//   - the target base gets the source's task head in its own coordinates,
+//     W·T and b, where T is the Procrustes map of the head's input
+//     statistic, accumulated in a forward pass of both bases over the
+//     calibration set. The classes are the same coordinates on both sides,
+//     so the output side needs no map.
+//
+// Every method then starts from these bases: the source's head has no task
+// vector, and the transferred model carries the mapped head and the
+// fine-tuned source's labels.
+
+// NewHead describes the task heads Prepare gave the bases.
+type NewHead struct {
+	// Labels are the task's classes, the fine-tuned source's.
+	Labels []string
+	// SourceBase and TargetBase say which bases got a task head (those
+	// whose own labels differed).
+	SourceBase, TargetBase bool
+	// Map is the target head's input map, when the target got a head.
+	Map *Map
+	// Seconds is the time of the forward pass and the map.
+	Seconds float64
+}
+
+// sameLabels reports whether a's and b's heads have the same classes, by
+// name and order.
+func sameLabels(a, b model.Model) bool {
+	la, errA := model.Labels(a.Config())
+	lb, errB := model.Labels(b.Config())
+	return errA == nil && errB == nil && slices.Equal(la, lb)
+}
+
+// taskHeads returns ms with the task's head on each base whose labels
+// differ from the fine-tuned source's (see NewHead), and what it did; ms
+// itself and nil when both bases already have the task's labels.
+func taskHeads(ctx context.Context, ms Models, calib Samples, opts Options) (Models, *NewHead, error) {
+	ft := ms.SourceFinetuned
+	needA, needB := !sameLabels(ms.SourceBase, ft), !sameLabels(ms.TargetBase, ft)
+	if !needA && !needB {
+		return ms, nil, nil
+	}
+	start := time.Now()
+	labels, err := model.Labels(ft.Config())
+	if err != nil {
+		return ms, nil, fmt.Errorf("the fine-tuned source's labels: %w", err)
+	}
+	w, b, err := headParams(ft, "fine-tuned source")
+	if err != nil {
+		return ms, nil, err
+	}
+	out := ms
+	nh := &NewHead{Labels: labels, SourceBase: needA, TargetBase: needB}
+	if needA {
+		if out.SourceBase, err = model.WithHead(ms.SourceBase, labels, w, b); err != nil {
+			return ms, nil, fmt.Errorf("the source base's task head: %w", err)
+		}
+	}
+	if needB {
+		src := out.SourceBase
+		if opts.StatsFrom == StatsFinetuned {
+			src = ft
+		}
+		if nh.Map, err = headInputMap(ctx, src, ms.TargetBase, calib, opts); err != nil {
+			return ms, nil, fmt.Errorf("the target base's task head: %w", err)
+		}
+		if w, b, err = headParams(src, "source"); err != nil {
+			return ms, nil, err
+		}
+		wB := tensor.New[float32](len(labels), nh.Map.DB)
+		for i, v := range (&Prepared{Options: opts}).transportMatrix(w.Data, len(labels), nh.Map.DA, nil, nh.Map) {
+			wB.Data[i] = float32(v)
+		}
+		var bB *tensor.Tensor[float32]
+		if b != nil {
+			bB = b.Clone()
+		}
+		if out.TargetBase, err = model.WithHead(ms.TargetBase, labels, wB, bB); err != nil {
+			return ms, nil, fmt.Errorf("the target base's task head: %w", err)
+		}
+	}
+	nh.Seconds = time.Since(start).Seconds()
+	return out, nh, nil
+}
+
+// headParams returns the weight and bias (nil when it has none) of m's
+// head; what names m in errors.
+func headParams(m model.Model, what string) (w, b *tensor.Tensor[float32], err error) {
+	h, ok := model.HeadSite(m)
+	if !ok {
+		return nil, nil, fmt.Errorf("the %s (a %s model) has no head", what, m.Type())
+	}
+	w = m.Param(h.Weight).Value
+	if h.Bias != "" {
+		b = m.Param(h.Bias).Value
+	}
+	return w, b, nil
+}
+
+// headInputMap runs a and b forward over calib and returns the Procrustes
+// map of their heads' input statistic (source coordinates from target
+// ones).
+func headInputMap(ctx context.Context, a, b model.Model, calib Samples, opts Options) (*Map, error) {
+	ha, okA := model.HeadSite(a)
+	hb, okB := model.HeadSite(b)
+	if !okA || !okB {
+		return nil, fmt.Errorf("a %s model and a %s model: both need a head site", a.Type(), b.Type())
+	}
+	key := StatKey{Kind: InputAct, A: spaceOf(ha, InputAct), B: spaceOf(hb, InputAct)}
+	stat := newStat(key, ha.In, hb.In, opts.Whiten > 0)
+	rec := &sourceRecorder{want: map[string][]Kind{ha.Name: {InputAct}}, site: siteIndex(a.Sites()), rule: opts.Tokens}
+	acc := &targetAccumulator{be: opts.Backend, want: map[string][]Kind{hb.Name: {InputAct}}, site: siteIndex(b.Sites()), rule: opts.Tokens,
+		stats: map[rowKey][]*Stat{{InputAct, key.B}: {stat}}}
+	if err := runPasses(ctx, a, b, calib, rec, acc, false, opts, "head"); err != nil {
+		return nil, err
+	}
+	maps, err := computeMaps(opts.Backend, map[StatKey]*Stat{key: stat}, []StatKey{key}, opts, &Timing{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return maps[key], nil
+}
