@@ -43,7 +43,12 @@ class, and writes the target with the transported task vector, θ_B + α·ΔB, t
 --out, with bico-report.json and bico-report.md.
 
 With --alpha auto, α is chosen on a held-out part of the calibration samples
-(highest accuracy, then lowest loss); the evaluation data is never used.`,
+(highest accuracy, then lowest loss); the evaluation data is never used.
+
+When the fine-tune's head has other labels (id2label) than a base's, that base
+is first given the task's head: the source base the fine-tuned head, the target
+base that head through the map of the head's input (one more forward pass of
+both bases). The output carries the fine-tune's labels.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTransfer(cmd, f) },
 	}
