@@ -80,7 +80,19 @@ func writeAtomic(path string, data []byte) error {
 // taken for the prefixed one. Errors name the
 // file and the tensor: a missing tensor, a shape other than expected, a
 // non-finite value (with its index), an unknown model_type.
-func Load(dir string) (Model, error) {
+func Load(dir string) (Model, error) { return LoadWith(dir, LoadOptions{}) }
+
+// LoadOptions changes what Load accepts.
+type LoadOptions struct {
+	// MissingHead accepts a checkpoint without the head's tensors (a
+	// transformers base model such as ViTModel, which has no classifier):
+	// the head is then all zeros, for a base model that a transfer gives
+	// the task's head (see transfer's NewHead).
+	MissingHead bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(dir string, o LoadOptions) (Model, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -111,6 +123,7 @@ func Load(dir string) (Model, error) {
 		}
 	}
 	params := make(map[string]*Tensor, len(specs))
+	var missing []paramSpec // with o.MissingHead: absent, filled with zeros
 	for _, s := range specs {
 		stored := s.name
 		info, ok := ck.Info(stored)
@@ -121,6 +134,11 @@ func Load(dir string) (Model, error) {
 				stored = short
 				info, ok = ck.Info(stored)
 			}
+		}
+		if !ok && o.MissingHead {
+			missing = append(missing, s)
+			params[s.name] = &Tensor{Shape: slices.Clone(s.shape), Data: make([]float32, shapeSize(s.shape))}
+			continue
 		}
 		if !ok {
 			return nil, fmt.Errorf("model: %s: missing tensor %q (expected shape %v)", file, s.name, s.fileShape())
@@ -147,7 +165,22 @@ func Load(dir string) (Model, error) {
 		}
 		return nil, fmt.Errorf("model: %s: %w", dir, err)
 	}
+	if head, ok := HeadSite(m); len(missing) > 0 {
+		for _, s := range missing {
+			if !ok || (s.name != head.Weight && s.name != head.Bias) {
+				return nil, fmt.Errorf("model: %s: missing tensor %q (expected shape %v)", file, s.name, s.fileShape())
+			}
+		}
+	}
 	return m, nil
+}
+
+func shapeSize(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }
 
 // Save writes m to folder dir (created if needed) as a Hugging Face

@@ -495,6 +495,41 @@ func TestLoadErrors(t *testing.T) {
 			t.Error(err)
 		}
 	})
+	t.Run("no head", func(t *testing.T) {
+		// A transformers ViTModel checkpoint: base-model names and no
+		// classifier. Load refuses it; LoadWith MissingHead gives a zero
+		// head, but no other tensor may be missing.
+		headless := func(drop string) string {
+			return ckpt(func(p map[string]*Tensor) []string {
+				var out []string
+				for _, n := range names {
+					if !strings.HasPrefix(n, "classifier.") && n != drop {
+						out = append(out, n)
+					}
+				}
+				return out
+			})
+		}
+		dir := headless("")
+		if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), `missing tensor "classifier.weight"`) {
+			t.Errorf("Load without a head: error %v", err)
+		}
+		got, err := LoadWith(dir, LoadOptions{MissingHead: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, b := got.Param("classifier.weight").Value, got.Param("classifier.bias").Value
+		if tensor.MaxAbsDiff(w, tensor.New[float32](w.Shape...)) != 0 || tensor.MaxAbsDiff(b, tensor.New[float32](b.Shape...)) != 0 {
+			t.Errorf("missing head loaded as non-zero")
+		}
+		if d := tensor.MaxAbsDiff(got.Param("vit.layernorm.weight").Value, m.Param("vit.layernorm.weight").Value); d != 0 {
+			t.Errorf("body differs by %g", d)
+		}
+		_, err = LoadWith(headless("vit.layernorm.bias"), LoadOptions{MissingHead: true})
+		if err == nil || !strings.Contains(err.Error(), `missing tensor "vit.layernorm.bias"`) {
+			t.Errorf("MissingHead with a missing norm: error %v", err)
+		}
+	})
 }
 
 func TestBuildErrors(t *testing.T) {

@@ -14,7 +14,8 @@ import (
 // classes, and a new base version comes with its own pre-training head. The
 // calibration loss needs the task's head on both bases (METHOD.md §3, step
 // 2), so when a base's labels differ from the fine-tuned source's, Prepare
-// first gives it one:
+// first gives it one (and so to a base without a trained head, whose head
+// weight is all zeros):
 //
 //   - the source base gets the fine-tuned source's head, weight and bias;
 //   - the target base gets the source's task head in its own coordinates,
@@ -48,12 +49,28 @@ func sameLabels(a, b model.Model) bool {
 	return errA == nil && errB == nil && slices.Equal(la, lb)
 }
 
+// zeroHead reports whether m's head weight is all zeros: no trained head
+// (model.LoadOptions.MissingHead gives a checkpoint without one such a head).
+func zeroHead(m model.Model) bool {
+	h, ok := model.HeadSite(m)
+	if !ok {
+		return false
+	}
+	for _, v := range m.Param(h.Weight).Value.Data {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // taskHeads returns ms with the task's head on each base whose labels
 // differ from the fine-tuned source's (see NewHead), and what it did; ms
 // itself and nil when both bases already have the task's labels.
 func taskHeads(ctx context.Context, ms Models, calib Samples, opts Options) (Models, *NewHead, error) {
 	ft := ms.SourceFinetuned
-	needA, needB := !sameLabels(ms.SourceBase, ft), !sameLabels(ms.TargetBase, ft)
+	needA := !sameLabels(ms.SourceBase, ft) || zeroHead(ms.SourceBase)
+	needB := !sameLabels(ms.TargetBase, ft) || zeroHead(ms.TargetBase)
 	if !needA && !needB {
 		return ms, nil, nil
 	}

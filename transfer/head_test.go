@@ -109,3 +109,42 @@ func TestNewLabelSetErrors(t *testing.T) {
 }
 
 var bicoNeeds = bilinear{name: "bico", in: InputAct, out: OutputGrad}.Needs()
+
+// TestBiCoHeadlessBases: bases loaded without a head (all zeros, see
+// model.LoadOptions.MissingHead) get the task's head even when their
+// labels agree with the fine-tune's, and BiCo recovers the permuted τ_A.
+func TestBiCoHeadlessBases(t *testing.T) {
+	a, aft, b, perms := permutedViT(t)
+	labels, _ := model.Labels(a.Config())
+	for _, m := range []*model.Model{&a, &b} {
+		var err error
+		if *m, err = model.WithHead(*m, labels, tensor.New[float32](len(labels), 8), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := perms.apply(taskVectors(t, withHeadOf(t, a, aft), aft))
+	delete(want, "classifier.weight")
+	delete(want, "classifier.bias")
+	calib := randomSamples(64, 3, 9, 1, 8, 8)
+	res := runMethodOpts(t, Models{a, aft, b}, calib, "bico", 1, Options{})
+	for name, w := range want {
+		if e := relErr(res.Delta[name], w); e > 2e-3 {
+			t.Errorf("%s: transported delta differs from the permuted τ_A by %.3g (relative)", name, e)
+		}
+	}
+	if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
+		t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
+	}
+}
+
+// withHeadOf returns a with aft's head, so that taskVectors(withHeadOf,
+// aft) is τ_A on the body and zero on the head.
+func withHeadOf(t *testing.T, a, aft model.Model) model.Model {
+	t.Helper()
+	labels, _ := model.Labels(aft.Config())
+	m, err := model.WithHead(a, labels, aft.Param("classifier.weight").Value, aft.Param("classifier.bias").Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

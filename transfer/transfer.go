@@ -158,14 +158,16 @@ func covers(have, need Needs) error {
 }
 
 // OutputConfig is the target's configuration carrying the fine-tuned
-// source's head labels (id2label, label2id) when it has them.
+// source's head labels (id2label, label2id) and architectures (a base
+// model's "ViTModel" becomes the fine-tune's "ViTForImageClassification")
+// when it has them.
 func OutputConfig(ms Models) map[string]any {
 	cfg := map[string]any{}
 	for k, v := range ms.TargetBase.Config() {
 		cfg[k] = v
 	}
 	src := ms.SourceFinetuned.Config()
-	for _, k := range []string{"id2label", "label2id"} {
+	for _, k := range []string{"id2label", "label2id", "architectures"} {
 		if v, ok := src[k]; ok {
 			cfg[k] = v
 		}

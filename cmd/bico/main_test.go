@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -308,5 +309,50 @@ func TestTransferNewLabelSet(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(out, "bico-report.md"))
 	if !strings.Contains(string(md), "| task head | the fine-tuned source's 3 labels on the source base and the target base (mapped") {
 		t.Errorf("Markdown report does not describe the task head:\n%s", md)
+	}
+}
+
+// TestTransferHeadlessBases: bases saved as transformers base models (no
+// classifier tensors, no labels, architectures "BaseModel") transfer; the
+// output has the fine-tune's head, labels and architectures, and loads as
+// a classifier.
+func TestTransferHeadlessBases(t *testing.T) {
+	f := newFixture(t, 20)
+	for _, dir := range []string{f.a, f.b} {
+		m, err := model.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tensors []safetensors.Tensor
+		for _, name := range m.ParamNames() {
+			if !strings.HasPrefix(name, "classifier.") {
+				tensors = append(tensors, safetensors.F32(name, model.CheckpointShape(m, name), m.Param(name).Value.Data))
+			}
+		}
+		if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), tensors, nil); err != nil {
+			t.Fatal(err)
+		}
+		cfg := m.Config()
+		delete(cfg, "id2label")
+		delete(cfg, "label2id")
+		cfg["model_type"], cfg["architectures"] = m.Type(), []any{"BaseModel"}
+		if err := model.WriteConfig(dir, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(f.dir, "out")
+	if msg, err := run(t, f.transferArgs(out)...); err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	cfg, err := model.ReadConfig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, _ := model.Labels(cfg)
+	if arch := cfg["architectures"]; strings.Join(labels, ",") != "w,x,y,z" || fmt.Sprint(arch) != "[MLPForImageClassification]" {
+		t.Errorf("output config: labels %q, architectures %v; want the fine-tune's", labels, arch)
+	}
+	if msg, err := run(t, "eval", "--model", out, "--data", f.calib, "--json"); err != nil || !strings.Contains(msg, `"accuracy"`) {
+		t.Errorf("eval of the output: %v %s", err, msg)
 	}
 }

@@ -188,17 +188,20 @@ func fillReport(rep *report.Transfer, p *transfer.Prepared, res *transfer.Result
 	rep.Seconds.Transport, rep.Seconds.Alpha = res.DeltaSeconds, res.AlphaSeconds
 }
 
-// loadModels reads the three model folders of a transfer.
+// loadModels reads the three model folders of a transfer. The bases may
+// lack a head (a transformers base model such as ViTModel): the transfer
+// gives them the task's head.
 func loadModels(sourceBase, sourceFT, targetBase string) (transfer.Models, error) {
 	var ms transfer.Models
 	var err error
-	if ms.SourceBase, err = model.Load(sourceBase); err != nil {
+	base := model.LoadOptions{MissingHead: true}
+	if ms.SourceBase, err = model.LoadWith(sourceBase, base); err != nil {
 		return ms, err
 	}
 	if ms.SourceFinetuned, err = model.Load(sourceFT); err != nil {
 		return ms, err
 	}
-	if ms.TargetBase, err = model.Load(targetBase); err != nil {
+	if ms.TargetBase, err = model.LoadWith(targetBase, base); err != nil {
 		return ms, err
 	}
 	if ms.SourceBase.Type() != ms.SourceFinetuned.Type() {
