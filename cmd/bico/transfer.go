@@ -45,8 +45,8 @@ class, and writes the target with the transported task vector, θ_B + α·ΔB, t
 With --alpha auto, α is chosen on a held-out part of the calibration samples
 (highest accuracy, then lowest loss); the evaluation data is never used.
 
-When the fine-tune's head has other labels (id2label) than a base's, that base
-is first given the task's head: the source base the fine-tuned head, the target
+When the fine-tune's head has other labels (id2label) than a base's, or a base
+has no head (a ViTModel checkpoint), that base is first given the task's head: the source base the fine-tuned head, the target
 base that head through the map of the head's input (one more forward pass of
 both bases). The output carries the fine-tune's labels.`,
 		Args: cobra.NoArgs,
