@@ -496,16 +496,20 @@ func TestLoadErrors(t *testing.T) {
 		}
 	})
 	t.Run("no head", func(t *testing.T) {
-		// A transformers ViTModel checkpoint: base-model names and no
-		// classifier. Load refuses it; LoadWith MissingHead gives a zero
+		// A transformers ViTModel checkpoint: base-model names, a pooler
+		// and no classifier. Load refuses it; LoadWith MissingHead gives a zero
 		// head, but no other tensor may be missing.
 		headless := func(drop string) string {
 			return ckpt(func(p map[string]*Tensor) []string {
-				var out []string
+				out := []string{"pooler.dense.bias"}
+				p["pooler.dense.bias"] = tensor.New[float32](8)
 				for _, n := range names {
-					if !strings.HasPrefix(n, "classifier.") && n != drop {
-						out = append(out, n)
+					if strings.HasPrefix(n, "classifier.") || n == drop {
+						continue
 					}
+					short := strings.TrimPrefix(n, "vit.")
+					p[short] = p[n]
+					out = append(out, short)
 				}
 				return out
 			})
