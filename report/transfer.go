@@ -32,12 +32,12 @@ type Transfer struct {
 // TaskHead says which base models were given the fine-tuned source's head
 // because their own labels differed from it: the source base takes that
 // head as it is, the target base takes it through the map of the head's
-// input (its quality as in SiteMap).
+// input (its alignment as in SiteMap).
 type TaskHead struct {
 	Labels     []string `json:"labels"`
 	SourceBase bool     `json:"source_base"`
 	TargetBase bool     `json:"target_base"`
-	MapQuality float64  `json:"map_quality,omitempty"`
+	Alignment  float64  `json:"map_alignment,omitempty"` // the target head's input map, as SiteMap.Alignment
 	Seconds    float64  `json:"seconds"` // the forward pass behind the map, and the map
 }
 
@@ -64,6 +64,10 @@ type SiteMap struct {
 	DB        int     `json:"d_target"`
 	Rank      int     `json:"rank"`
 	Quality   float64 `json:"quality"`
+	// Alignment is tr(TᵀC)/√(Σ‖a‖²·Σ‖b‖²): 1 when every source row is the
+	// map of its target row, near 0 when they are unrelated (0: not
+	// measured, for a blend of statistics).
+	Alignment float64 `json:"alignment,omitempty"`
 }
 
 // Timings splits the transfer's wall-clock time.
@@ -107,9 +111,13 @@ func (r *Transfer) Markdown() string {
 		}
 	}
 	if len(r.Sites) > 0 {
-		fmt.Fprintf(&b, "\n## Maps\n\nquality = tr(TᵀC)/‖C‖_* (1: the statistic is exactly a rotation)\n\n| statistic | d_A | d_B | rank | quality |\n|---|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&b, "\n## Maps\n\nalignment = tr(TᵀC)/√(Σ‖a‖²·Σ‖b‖²) over the calibration rows: 1 when every source row is the map of its target row, near 0 when they are unrelated (– for a blend of statistics). quality = tr(TᵀC)/‖C‖_*, a numerical check: 1 when the map attains the Procrustes optimum.\n\n| statistic | d_A | d_B | rank | alignment | quality |\n|---|---:|---:|---:|---:|---:|\n")
 		for _, s := range r.Sites {
-			fmt.Fprintf(&b, "| %s | %d | %d | %d | %.4f |\n", s.Statistic, s.DA, s.DB, s.Rank, s.Quality)
+			al := "–"
+			if s.Alignment != 0 {
+				al = fmt.Sprintf("%.4f", s.Alignment)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %.4f |\n", s.Statistic, s.DA, s.DB, s.Rank, al, s.Quality)
 		}
 	}
 	if len(r.Unpaired) > 0 {
@@ -126,7 +134,7 @@ func (h *TaskHead) bases() string {
 		on = append(on, "the source base")
 	}
 	if h.TargetBase {
-		on = append(on, fmt.Sprintf("the target base (mapped, quality %.4f)", h.MapQuality))
+		on = append(on, fmt.Sprintf("the target base (mapped, alignment %.4f)", h.Alignment))
 	}
 	return strings.Join(on, " and ")
 }

@@ -11,10 +11,11 @@ import (
 func TestTransferReport(t *testing.T) {
 	r := &Transfer{Method: "bico", Alpha: 2, AlphaFrom: "held-out",
 		AlphaCurve: []AlphaPoint{{1, 0.5, 1.2}, {2, 0.75, 0.9}},
-		Sites:      []SiteMap{{Statistic: "input x ↔ x", DA: 4, DB: 6, Rank: 4, Quality: 0.99}},
-		Options:    map[string]string{"tokens": "resample"}}
+		Sites: []SiteMap{{Statistic: "input x ↔ x", DA: 4, DB: 6, Rank: 4, Quality: 0.99, Alignment: 0.8125},
+			{Statistic: "blend", DA: 4, DB: 4, Rank: 3, Quality: 1}},
+		Options: map[string]string{"tokens": "resample"}}
 	md := r.Markdown()
-	for _, want := range []string{"`bico`", "| 2 | 0.7500 | 0.9000 ←", "| input x ↔ x | 4 | 6 | 4 | 0.9900 |", "option tokens"} {
+	for _, want := range []string{"`bico`", "| 2 | 0.7500 | 0.9000 ←", "| input x ↔ x | 4 | 6 | 4 | 0.8125 | 0.9900 |", "| blend | 4 | 4 | 3 | – | 1.0000 |", "option tokens"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md)
 		}

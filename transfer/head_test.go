@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -147,4 +148,26 @@ func withHeadOf(t *testing.T, a, aft model.Model) model.Model {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// TestMapAlignment: on an exact permutation every map of bico aligns the
+// rows exactly (score 1); against an unrelated target no map does.
+func TestMapAlignment(t *testing.T) {
+	a, aft, b, _ := permutedViT(t)
+	calib := randomSamples(64, 3, 9, 1, 8, 8)
+	res := runMethodOpts(t, Models{a, aft, b}, calib, "bico", 1, Options{})
+	for _, m := range res.Maps {
+		if math.Abs(m.Alignment-1) > 1e-4 {
+			t.Errorf("%s: alignment %.6f on a permuted copy, want 1", m.Key, m.Alignment)
+		}
+	}
+	res = runMethodOpts(t, Models{a, aft, tinyViT(t, 3)}, calib, "bico", 1, Options{})
+	for _, m := range res.Maps {
+		if m.Key.A == "vit.embeddings.patches" {
+			continue // the same pixels on both sides: 1 for any models
+		}
+		if m.Alignment <= 0 || m.Alignment > 0.99 {
+			t.Errorf("%s: alignment %.6f against an unrelated target, want in (0, 0.99]", m.Key, m.Alignment)
+		}
+	}
 }

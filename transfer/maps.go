@@ -26,6 +26,33 @@ type Map struct {
 	// singular pairs of a low-rank statistic) or "polar" (Newton's
 	// iteration on a well-conditioned square statistic).
 	Method string
+	// Alignment is how well T maps the target's rows onto the source's:
+	// Σ⟨a, T·b⟩ / √(Σ‖a‖²·Σ‖b‖²) = tr(TᵀC)/√(Σ‖a‖²·Σ‖b‖²) over the
+	// calibration rows, from the statistic as accumulated (before centring
+	// or whitening). It is 1 exactly when every source row is T times its
+	// target row (up to one common scale) and near 0 when the rows are
+	// unrelated; 0 when unknown (a blend of statistics). Quality, 1 for
+	// any SVD map, says nothing of this.
+	Alignment float64
+}
+
+// alignment is Map.Alignment of t for s, 0 when s has no sums of squares.
+func alignment(t []float64, s *Stat) float64 {
+	na, nb := 0.0, 0.0
+	for _, v := range s.SqA {
+		na += v
+	}
+	for _, v := range s.SqB {
+		nb += v
+	}
+	if na <= 0 || nb <= 0 {
+		return 0
+	}
+	tr := 0.0
+	for i, v := range s.C {
+		tr += t[i] * v
+	}
+	return tr / math.Sqrt(na*nb)
 }
 
 // statMatrix returns the statistic's matrix after the optional centring
@@ -207,5 +234,5 @@ func procrustesMap(be linalg.Backend, s *Stat, c []float64, opts Options) (*Map,
 	if err != nil {
 		return nil, fmt.Errorf("statistic %s: %w", s.Key, err)
 	}
-	return &Map{Key: s.Key, DA: s.DA, DB: s.DB, T: r.T, Rank: r.Rank, Quality: r.Quality, Method: r.Method.String()}, nil
+	return &Map{Key: s.Key, DA: s.DA, DB: s.DB, T: r.T, Rank: r.Rank, Quality: r.Quality, Method: r.Method.String(), Alignment: alignment(r.T, s)}, nil
 }

@@ -146,6 +146,7 @@ func (p *Prepared) sumStat(c combo) (*Stat, error) {
 		if sum == nil {
 			sum = newStat(c.key(), s.DA, s.DB, false)
 			sum.Rows = s.Rows
+			sum.SqA, sum.SqB = nil, nil // no alignment score for a blend
 		}
 		if s.DA != sum.DA || s.DB != sum.DB {
 			return nil, fmt.Errorf("statistics %s and %s differ in shape", c.keys[0], k)

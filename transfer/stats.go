@@ -37,20 +37,24 @@ func (k StatKey) String() string { return fmt.Sprintf("%s %s ↔ %s", k.Kind, k.
 
 // Stat is a streamed cross-covariance between source rows a (width DA) and
 // target rows b (width DB), accumulated in float64 over every calibration
-// row: C = Σ a bᵀ, with the row sums for centring and, when asked for, the
-// Gram matrices Σ a aᵀ and Σ b bᵀ for partial whitening.
+// row: C = Σ a bᵀ, with the row sums for centring, each column's sum of
+// squares (the diagonals of Σ a aᵀ and Σ b bᵀ, for the alignment score)
+// and, when asked for, the Gram matrices Σ a aᵀ and Σ b bᵀ for partial
+// whitening.
 type Stat struct {
 	Key        StatKey
 	DA, DB     int
 	Rows       int
 	C          []float64 // DA×DB, row-major
 	SumA, SumB []float64
+	SqA, SqB   []float64
 	GramA      []float64 // DA×DA, nil unless whitening
 	GramB      []float64 // DB×DB, nil unless whitening
 }
 
 func newStat(k StatKey, dA, dB int, gram bool) *Stat {
-	s := &Stat{Key: k, DA: dA, DB: dB, C: make([]float64, dA*dB), SumA: make([]float64, dA), SumB: make([]float64, dB)}
+	s := &Stat{Key: k, DA: dA, DB: dB, C: make([]float64, dA*dB), SumA: make([]float64, dA), SumB: make([]float64, dB),
+		SqA: make([]float64, dA), SqB: make([]float64, dB)}
 	if gram {
 		s.GramA = make([]float64, dA*dA)
 		s.GramB = make([]float64, dB*dB)
@@ -73,8 +77,8 @@ func (s *Stat) accumulate(be linalg.Backend, a, b []float32, rows int, scratch [
 		scratch = prod(be, b, b, rows, s.DB, s.DB, s.GramB, scratch)
 	}
 	threads := be.Threads()
-	addRowSums(threads, s.SumA, a, s.DA)
-	addRowSums(threads, s.SumB, b, s.DB)
+	addRowSums(threads, s.SumA, s.SqA, a, s.DA)
+	addRowSums(threads, s.SumB, s.SqB, b, s.DB)
 	s.Rows += rows
 	return scratch
 }
@@ -103,19 +107,22 @@ func addFloat64(threads int, dst []float64, src []float32) {
 	})
 }
 
-// addRowSums adds the sum of the rows of x (width d) into dst, in float64,
-// with the columns split over up to threads goroutines (each column's sum
-// runs in row order, whatever the split).
-func addRowSums(threads int, dst []float64, x []float32, d int) {
+// addRowSums adds the sum of the rows of x (width d) into sum and the sum
+// of their squares into sq, in float64, with the columns split over up to
+// threads goroutines (each column's sums run in row order, whatever the
+// split).
+func addRowSums(threads int, sum, sq []float64, x []float32, d int) {
 	if d == 0 {
 		return
 	}
 	const grain = 1 << 16 // elements per goroutine at least
 	split(min(threads, len(x)/grain, d/64), d, func(c0, c1 int) {
-		dc := dst[c0:c1]
+		s, q := sum[c0:c1], sq[c0:c1]
 		for r := 0; r+d <= len(x); r += d {
 			for j, v := range x[r+c0 : r+c1] {
-				dc[j] += float64(v)
+				f := float64(v)
+				s[j] += f
+				q[j] += f * f
 			}
 		}
 	})

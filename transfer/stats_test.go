@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -15,11 +16,20 @@ func TestSplitSumsMatchSerial(t *testing.T) {
 		x[i] = float32(rng.NormFloat64())
 	}
 	one, two := make([]float64, d), make([]float64, d)
-	addRowSums(1, one, x, d)
-	addRowSums(2, two, x, d)
+	sq1, sq2 := make([]float64, d), make([]float64, d)
+	addRowSums(1, one, sq1, x, d)
+	addRowSums(2, two, sq2, x, d)
 	for j := range one {
-		if one[j] != two[j] {
-			t.Fatalf("row sums, column %d: %v with one goroutine, %v with two", j, one[j], two[j])
+		if one[j] != two[j] || sq1[j] != sq2[j] {
+			t.Fatalf("column %d: sums %v and squares %v with one goroutine, %v and %v with two", j, one[j], sq1[j], two[j], sq2[j])
+		}
+		want := 0.0
+		for r := range rows {
+			v := float64(x[r*d+j])
+			want += v * v
+		}
+		if math.Abs(sq1[j]-want) > 1e-9*want {
+			t.Fatalf("column %d: sum of squares %v, want %v", j, sq1[j], want)
 		}
 	}
 	a, b := make([]float64, len(x)), make([]float64, len(x))

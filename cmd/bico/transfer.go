@@ -174,7 +174,7 @@ func fillReport(rep *report.Transfer, p *transfer.Prepared, res *transfer.Result
 		rep.AlphaCurve = append(rep.AlphaCurve, report.AlphaPoint(pt))
 	}
 	for _, m := range res.Maps {
-		rep.Sites = append(rep.Sites, report.SiteMap{Statistic: m.Key.String(), DA: m.DA, DB: m.DB, Rank: m.Rank, Quality: m.Quality})
+		rep.Sites = append(rep.Sites, report.SiteMap{Statistic: m.Key.String(), DA: m.DA, DB: m.DB, Rank: m.Rank, Quality: m.Quality, Alignment: m.Alignment})
 	}
 	for _, s := range p.Unpaired {
 		rep.Unpaired = append(rep.Unpaired, s.Name)
@@ -182,7 +182,7 @@ func fillReport(rep *report.Transfer, p *transfer.Prepared, res *transfer.Result
 	if h := p.Head; h != nil {
 		rep.TaskHead = &report.TaskHead{Labels: h.Labels, SourceBase: h.SourceBase, TargetBase: h.TargetBase, Seconds: h.Seconds}
 		if h.Map != nil {
-			rep.TaskHead.MapQuality = h.Map.Quality
+			rep.TaskHead.Alignment = h.Map.Alignment
 		}
 	}
 	rep.Seconds.Transport, rep.Seconds.Alpha = res.DeltaSeconds, res.AlphaSeconds
