@@ -38,7 +38,7 @@ type TaskHead struct {
 	SourceBase bool     `json:"source_base"`
 	TargetBase bool     `json:"target_base"`
 	Alignment  float64  `json:"map_alignment,omitempty"` // the target head's input map, as SiteMap.Alignment
-	Seconds    float64  `json:"seconds"` // the forward pass behind the map, and the map
+	Seconds    float64  `json:"seconds"`                 // the forward pass behind the map, and the map
 }
 
 // Calibration says which samples the transfer saw.
