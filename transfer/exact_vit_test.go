@@ -127,6 +127,7 @@ func TestBiCoRecoversPermutedViT(t *testing.T) {
 		{"cka-pairing", "bico", Options{Pairing: PairCKA}},
 		{"centred", "bico", Options{Center: true}},
 		{"blend", "bico-blend", Options{}},
+		{"per-site choice", "bico-site", Options{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := runMethodOpts(t, Models{a, aft, b}, calib, c.method, 1, c.opts)
