@@ -241,3 +241,49 @@ func parallelFor(n int, fn func(i int)) {
 	close(next)
 	wg.Wait()
 }
+
+// MatchLabels renumbers ds's classes as a model's head numbers them:
+// class c becomes the index of its name, ClassNames[c], among labels (the
+// model's id2label in order), and ClassNames becomes labels. Class ids are
+// kept as they are when ds has no class names, when labels are
+// transformers' placeholders (LABEL_0, LABEL_1, …), or when the names are
+// already labels in the same order. A class whose name is not among labels
+// is an error naming it: a folder "cat/" fed to a head whose labels are
+// "dog" and "cat" must not train or score as class 0.
+func MatchLabels(ds *Dataset, labels []string) error {
+	if len(ds.ClassNames) == 0 || placeholderLabels(labels) {
+		return nil
+	}
+	index := make(map[string]int, len(labels))
+	for i, l := range labels {
+		index[l] = i
+	}
+	to := make([]int, len(ds.ClassNames))
+	var missing []string
+	for c, name := range ds.ClassNames {
+		i, ok := index[name]
+		if !ok {
+			missing = append(missing, name)
+		}
+		to[c] = i
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("data: classes %q are not among the model's labels %q", missing, labels)
+	}
+	for i, l := range ds.Labels {
+		ds.Labels[i] = to[l]
+	}
+	ds.Classes, ds.ClassNames = len(labels), append([]string(nil), labels...)
+	return nil
+}
+
+// placeholderLabels reports whether labels are transformers' defaults for
+// a head without names: LABEL_0, LABEL_1, … in order.
+func placeholderLabels(labels []string) bool {
+	for i, l := range labels {
+		if l != fmt.Sprintf("LABEL_%d", i) {
+			return false
+		}
+	}
+	return true
+}

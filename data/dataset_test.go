@@ -2,6 +2,7 @@ package data
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bico-dev/bico/tensor"
@@ -94,5 +95,36 @@ func TestValidate(t *testing.T) {
 	ds.Labels = ds.Labels[:3]
 	if ds.Validate() == nil {
 		t.Fatal("label count mismatch accepted")
+	}
+}
+
+// TestMatchLabels: classes are renumbered by name to the model's labels,
+// kept without names or with placeholder labels, and unknown names are an
+// error naming them.
+func TestMatchLabels(t *testing.T) {
+	mk := func(names ...string) *Dataset {
+		return &Dataset{Images: tensor.New[float32](3, 1, 1, 1), Labels: []int{0, 1, 1}, Classes: 2, ClassNames: names}
+	}
+	ds := mk("cat", "dog")
+	if err := MatchLabels(ds, []string{"bird", "dog", "cat"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ds.Labels, []int{2, 1, 1}) || ds.Classes != 3 || ds.ClassName(2) != "cat" {
+		t.Errorf("renumbered to %v (%d classes, names %q), want [2 1 1] of the model's 3", ds.Labels, ds.Classes, ds.ClassNames)
+	}
+	if err := ds.Validate(); err != nil {
+		t.Error(err)
+	}
+	for _, c := range []struct {
+		ds     *Dataset
+		labels []string
+	}{{mk(), []string{"dog", "cat"}}, {mk("cat", "dog"), []string{"LABEL_0", "LABEL_1"}}} {
+		if err := MatchLabels(c.ds, c.labels); err != nil || !slices.Equal(c.ds.Labels, []int{0, 1, 1}) {
+			t.Errorf("names %q against labels %q: %v, labels %v; want them kept", c.ds.ClassNames, c.labels, err, c.ds.Labels)
+		}
+	}
+	err := MatchLabels(mk("cat", "emu"), []string{"cat", "dog"})
+	if err == nil || !strings.Contains(err.Error(), `"emu"`) {
+		t.Errorf("unknown class: error %v, want one naming emu", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/bico-dev/bico/data"
 	"github.com/bico-dev/bico/eval"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
@@ -33,6 +34,13 @@ func evalCmd() *cobra.Command {
 			}
 			if err := fitInputs(ds, modelDir, m); err != nil {
 				return err
+			}
+			labels, err := model.Labels(m.Config())
+			if err != nil {
+				return fmt.Errorf("%s: %w", modelDir, err)
+			}
+			if err := data.MatchLabels(ds, labels); err != nil {
+				return fmt.Errorf("%s: %w", spec, err)
 			}
 			r, err := eval.Evaluate(cmd.Context(), be, m, ds.Images, ds.Labels, batch)
 			if err != nil {

@@ -356,3 +356,44 @@ func TestTransferHeadlessBases(t *testing.T) {
 		t.Errorf("eval of the output: %v %s", err, msg)
 	}
 }
+
+// TestEvalMatchesClassNames: a dataset whose class names come in another
+// order than the model's labels is scored by name, and a class the model
+// does not know is an error naming it.
+func TestEvalMatchesClassNames(t *testing.T) {
+	f := newFixture(t, 20)
+	ds, err := data.Load(f.calib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ds.Labels {
+		ds.Labels[i] = 3 - ds.Labels[i] // the same classes, numbered z, y, x, w
+	}
+	ds.ClassNames = []string{"z", "y", "x", "w"}
+	reversed := filepath.Join(f.dir, "reversed.safetensors")
+	if err := data.SaveSafetensors(reversed, ds); err != nil {
+		t.Fatal(err)
+	}
+	want, err := run(t, "eval", "--model", f.aft, "--data", f.calib, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := run(t, "eval", "--model", f.aft, "--data", reversed, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	score := func(js string) string { _, after, _ := strings.Cut(js, `"accuracy"`); return after }
+	if score(got) != score(want) {
+		t.Errorf("reordered class names scored %s, want %s", got, want)
+	}
+	ds.ClassNames = []string{"z", "y", "x", "emu"}
+	if err := data.SaveSafetensors(reversed, ds); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "eval", "--model", f.aft, "--data", reversed); err == nil || !strings.Contains(err.Error(), `"emu"`) {
+		t.Errorf("unknown class: error %v, want one naming emu", err)
+	}
+	if _, err := run(t, f.transferArgs(filepath.Join(f.dir, "out"), "--calib", reversed)...); err == nil || !strings.Contains(err.Error(), `"emu"`) {
+		t.Errorf("transfer with an unknown class: error %v, want one naming emu", err)
+	}
+}

@@ -133,7 +133,11 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	if err != nil {
 		return err
 	}
-	stats, held, err := calibration(f.calib, f.perClass, f.seed, f.heldOut, alpha < 0, func(ds *data.Dataset) error {
+	labels, err := model.Labels(ms.SourceFinetuned.Config())
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.sourceFT, err)
+	}
+	stats, held, err := calibration(f.calib, f.perClass, f.seed, f.heldOut, alpha < 0, labels, func(ds *data.Dataset) error {
 		return fitInputs(ds, f.targetBase, ms.TargetBase)
 	})
 	if err != nil {
@@ -213,7 +217,11 @@ func loadModels(sourceBase, sourceFT, targetBase string) (transfer.Models, error
 // calibration loads the calibration data, keeps K samples per class, fits
 // them to the model and, when α is to be chosen, splits off the held-out
 // part.
-func calibration(spec string, k int, seed uint64, heldOut float64, split bool, fit func(*data.Dataset) error) (stats, held transfer.Samples, err error) {
+//
+// The selected samples' classes are renumbered as labels (the fine-tuned
+// head's id2label) number them, after the selection and the split, which
+// therefore do not depend on the model.
+func calibration(spec string, k int, seed uint64, heldOut float64, split bool, labels []string, fit func(*data.Dataset) error) (stats, held transfer.Samples, err error) {
 	ds, err := loadData(spec)
 	if err != nil {
 		return stats, held, err
@@ -226,11 +234,19 @@ func calibration(spec string, k int, seed uint64, heldOut float64, split bool, f
 		return stats, held, fmt.Errorf("calibration data %s: %w", spec, err)
 	}
 	if !split {
+		if err := data.MatchLabels(sel, labels); err != nil {
+			return stats, held, fmt.Errorf("calibration data %s: %w", spec, err)
+		}
 		return samples(sel), held, nil
 	}
 	s, h, err := data.SplitHeldOut(sel, heldOut, seed)
 	if err != nil {
 		return stats, held, fmt.Errorf("calibration data %s: %w", spec, err)
+	}
+	for _, part := range []*data.Dataset{s, h} {
+		if err := data.MatchLabels(part, labels); err != nil {
+			return stats, held, fmt.Errorf("calibration data %s: %w", spec, err)
+		}
 	}
 	return samples(s), samples(h), nil
 }
