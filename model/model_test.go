@@ -682,6 +682,7 @@ func FuzzConfig(f *testing.F) {
 	}
 	f.Add([]byte(`{"model_type":"vit","image_size":[8],"patch_size":[4,4]}`))
 	f.Add([]byte(`{"model_type":"mlp","image_size":[8,8],"hidden_sizes":[1e300]}`))
+	f.Add([]byte(`{"model_type":"clip","vision_config":{"hidden_size":8,"num_attention_heads":3,"image_size":4}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var cfg map[string]any
 		if json.Unmarshal(raw, &cfg) != nil {
@@ -689,6 +690,7 @@ func FuzzConfig(f *testing.F) {
 		}
 		parseViT(cfg)
 		parseMLP(cfg)
+		parseCLIP(cfg)
 		Labels(cfg)
 	})
 }
@@ -696,12 +698,24 @@ func FuzzConfig(f *testing.F) {
 // TestViTMatchesTorchFixture checks the forward pass against logits computed
 // by testdata/make_vit_fixture.py, an independent plain-torch
 // implementation of ViTForImageClassification.
-func TestViTMatchesTorchFixture(t *testing.T) {
-	m, err := Load("testdata/vit_fixture")
+func TestViTMatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/vit_fixture") }
+
+// TestCLIPMatchesTorchFixture checks the forward pass against logits
+// computed by testdata/make_clip_fixture.py, an independent plain-torch
+// implementation of CLIPForImageClassification, from a checkpoint that also
+// holds tensors the classifier does not use (a text tower's, the visual
+// projection).
+func TestCLIPMatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/clip_fixture") }
+
+// checkTorchFixture loads the checkpoint in dir, compares its logits on
+// dir/expected.safetensors' pixel_values with the logits stored there, and
+// checks that a Save/Load round trip keeps them.
+func checkTorchFixture(t *testing.T, dir string) {
+	m, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck, err := safetensors.Open("testdata/vit_fixture/expected.safetensors")
+	ck, err := safetensors.Open(filepath.Join(dir, "expected.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -724,15 +738,57 @@ func TestViTMatchesTorchFixture(t *testing.T) {
 		t.Errorf("logits differ from torch's by %g:\n got %v\nwant %v", d, got.Data, want.Data)
 	}
 	// A round trip through Save keeps a checkpoint transformers would read.
-	dir := t.TempDir()
-	if err := Save(dir, m, 4096); err != nil {
+	out := t.TempDir()
+	if err := Save(out, m, 4096); err != nil {
 		t.Fatal(err)
 	}
-	m2, err := Load(dir)
+	m2, err := Load(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := tensor.MaxAbsDiff(logits(t, m2, x), got); d != 0 {
 		t.Errorf("logits changed by %g after Save/Load", d)
+	}
+}
+
+// TestCLIPModelCheckpointAsBase: a CLIPModel checkpoint (image and text
+// towers, no classifier) loads as a base with MissingHead, computing the
+// same features as the classifier it was cut from.
+func TestCLIPModelCheckpointAsBase(t *testing.T) {
+	full, err := Load("testdata/clip_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := full.Config()
+	cfg["model_type"], cfg["architectures"] = "clip", []any{"CLIPModel"}
+	delete(cfg, "id2label")
+	delete(cfg, "label2id")
+	if err := WriteConfig(dir, cfg); err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]*Tensor{"text_model.final_layer_norm.weight": tensor.New[float32](8)}
+	names := []string{"text_model.final_layer_norm.weight"}
+	for _, n := range full.ParamNames() {
+		if !strings.HasPrefix(n, "classifier.") {
+			params[n] = full.Param(n).Value.View(CheckpointShape(full, n)...)
+			names = append(names, n)
+		}
+	}
+	writeST(t, filepath.Join(dir, "model.safetensors"), names, params)
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), `"classifier.weight"`) {
+		t.Errorf("Load of a CLIPModel checkpoint: error %v, want the missing classifier", err)
+	}
+	base, err := LoadWith(dir, LoadOptions{MissingHead: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.NumLabels() != 2 || base.Type() != "clip" {
+		t.Errorf("base: %d labels, type %q; want transformers' default 2, clip", base.NumLabels(), base.Type())
+	}
+	for _, n := range []string{"vision_model.encoder.layers.1.mlp.fc2.weight", "vision_model.embeddings.position_embedding.weight"} {
+		if d := tensor.MaxAbsDiff(base.Param(n).Value, full.Param(n).Value); d != 0 {
+			t.Errorf("%s differs by %g", n, d)
+		}
 	}
 }

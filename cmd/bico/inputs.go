@@ -19,6 +19,9 @@ func fitInputs(ds *data.Dataset, dir string, m model.Model) error {
 		return err
 	}
 	cfg := m.Config()
+	if vc, ok := cfg["vision_config"].(map[string]any); ok {
+		cfg = vc // CLIP keeps the image settings there
+	}
 	channels, _ := model.ConfigIntOr(cfg, "num_channels", 0)
 	if ok {
 		images, err := pp.Apply(ds.Images, channels)

@@ -15,11 +15,29 @@ import (
 // calibration images of 12×12 pixels: the images are resized to the
 // model's size, and the transfer between widths 8 and 12 writes a ViT.
 func TestTransferViTResizesCalibration(t *testing.T) {
+	transferResizes(t, "vit", "vit.embeddings.cls_token", func(hidden int) map[string]any {
+		return model.ViTConfig{HiddenSize: hidden, NumLayers: 2, NumHeads: 2, IntermediateSize: 2 * hidden, ImageSize: 8, PatchSize: 4,
+			NumChannels: 1, Labels: []string{"a", "b", "c"}}.Map()
+	})
+}
+
+// TestTransferCLIPResizesCalibration is TestTransferViTResizesCalibration
+// for CLIP vision classifiers, whose image settings are in vision_config.
+func TestTransferCLIPResizesCalibration(t *testing.T) {
+	transferResizes(t, "clip", "vision_model.embeddings.class_embedding", func(hidden int) map[string]any {
+		return model.CLIPVisionConfig{HiddenSize: hidden, NumLayers: 2, NumHeads: 2, IntermediateSize: 2 * hidden, ImageSize: 8, PatchSize: 4,
+			NumChannels: 1, Labels: []string{"a", "b", "c"}}.Map()
+	})
+}
+
+// transferResizes builds models of type typ from config(width), transfers
+// from width 8 to width 12 with 12×12 calibration images, and checks that
+// the output is the target's type and width (the last dimension of its
+// parameter token).
+func transferResizes(t *testing.T, typ, token string, config func(hidden int) map[string]any) {
 	dir := t.TempDir()
 	build := func(hidden int, seed uint64) model.Model {
-		cfg := model.ViTConfig{HiddenSize: hidden, NumLayers: 2, NumHeads: 2, IntermediateSize: 2 * hidden, ImageSize: 8, PatchSize: 4,
-			NumChannels: 1, Labels: []string{"a", "b", "c"}}.Map()
-		m, err := model.Build(cfg, nil, seed)
+		m, err := model.Build(config(hidden), nil, seed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,8 +84,8 @@ func TestTransferViTResizesCalibration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Type() != "vit" || m.Param("vit.embeddings.cls_token").Value.Dim(-1) != 12 {
-		t.Errorf("output is not the width-12 ViT")
+	if m.Type() != typ || m.Param(token).Value.Dim(-1) != 12 {
+		t.Errorf("output is not the width-12 %s model", typ)
 	}
 	if msg, err := run(t, "eval", "--model", out, "--data", calib); err != nil || !strings.Contains(msg, "accuracy") {
 		t.Errorf("eval: %v %s", err, msg)
