@@ -102,7 +102,7 @@ func taskHeads(ctx context.Context, ms Models, calib Samples, opts Options) (Mod
 			return ms, nil, err
 		}
 		wB := tensor.New[float32](len(labels), nh.Map.DB)
-		for i, v := range (&Prepared{Options: opts}).transportMatrix(w.Data, len(labels), nh.Map.DA, nil, nh.Map) {
+		for i, v := range transportWith(opts.Backend, w.Data, len(labels), nh.Map.DA, nil, nh.Map) {
 			wB.Data[i] = float32(v)
 		}
 		var bB *tensor.Tensor[float32]

@@ -3,6 +3,7 @@ package transfer
 import (
 	"fmt"
 
+	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/tensor"
 )
@@ -33,7 +34,11 @@ func taskVector(ms Models, name string) (*tensor.Tensor[float32], error) {
 // transportMatrix returns T_outᵀ·Δ·T_in for Δ of shape [out.DA, in.DA]; a nil
 // map stands for the identity on that side.
 func (p *Prepared) transportMatrix(delta []float32, rowsA, colsA int, out, in *Map) []float64 {
-	be := p.Options.Backend
+	return transportWith(p.Options.Backend, delta, rowsA, colsA, out, in)
+}
+
+// transportWith is transportMatrix on backend be.
+func transportWith(be linalg.Backend, delta []float32, rowsA, colsA int, out, in *Map) []float64 {
 	d := make([]float64, len(delta))
 	for i, v := range delta {
 		d[i] = float64(v)
