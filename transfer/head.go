@@ -95,26 +95,36 @@ func taskHeads(ctx context.Context, ms Models, calib Samples, opts Options) (Mod
 		if opts.StatsFrom == StatsFinetuned {
 			src = ft
 		}
-		if nh.Map, err = headInputMap(ctx, src, ms.TargetBase, calib, opts); err != nil {
-			return ms, nil, fmt.Errorf("the target base's task head: %w", err)
-		}
-		if w, b, err = headParams(src, "source"); err != nil {
-			return ms, nil, err
-		}
-		wB := tensor.New[float32](len(labels), nh.Map.DB)
-		for i, v := range transportWith(opts.Backend, w.Data, len(labels), nh.Map.DA, nil, nh.Map) {
-			wB.Data[i] = float32(v)
-		}
-		var bB *tensor.Tensor[float32]
-		if b != nil {
-			bB = b.Clone()
-		}
-		if out.TargetBase, err = model.WithHead(ms.TargetBase, labels, wB, bB); err != nil {
+		if out.TargetBase, nh.Map, err = mappedHead(ctx, src, ms.TargetBase, labels, calib, opts); err != nil {
 			return ms, nil, fmt.Errorf("the target base's task head: %w", err)
 		}
 	}
 	nh.Seconds = time.Since(start).Seconds()
 	return out, nh, nil
+}
+
+// mappedHead returns target with src's head moved into its coordinates,
+// W·T and b, T the map of the heads' input statistic over calib, and that
+// map.
+func mappedHead(ctx context.Context, src, target model.Model, labels []string, calib Samples, opts Options) (model.Model, *Map, error) {
+	m, err := headInputMap(ctx, src, target, calib, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, b, err := headParams(src, "source")
+	if err != nil {
+		return nil, nil, err
+	}
+	wB := tensor.New[float32](len(labels), m.DB)
+	for i, v := range transportWith(opts.Backend, w.Data, len(labels), m.DA, nil, m) {
+		wB.Data[i] = float32(v)
+	}
+	var bB *tensor.Tensor[float32]
+	if b != nil {
+		bB = b.Clone()
+	}
+	out, err := model.WithHead(target, labels, wB, bB)
+	return out, m, err
 }
 
 // headParams returns the weight and bias (nil when it has none) of m's
