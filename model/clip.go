@@ -278,35 +278,15 @@ func init() {
 	specFuncs["clip"] = clipSpecs
 }
 
-// CheckInput implements InputChecker: images [B, C, H, W] (or [B, H, W]
-// for one channel) of the configured size.
+// CheckInput implements InputChecker: images of the configured size (see
+// imageShape).
 func (c *clipModel) CheckInput(shape []int) error {
 	_, _, err := c.imageShape(shape)
 	return err
 }
 
 func (c *clipModel) imageShape(shape []int) (batch, channels int, err error) {
-	switch len(shape) {
-	case 4:
-		batch, channels = shape[0], shape[1]
-		if shape[2] != c.image || shape[3] != c.image {
-			return 0, 0, fmt.Errorf("model: clip: images of %dx%d pixels, the model takes %dx%d", shape[2], shape[3], c.image, c.image)
-		}
-	case 3:
-		batch, channels = shape[0], 1
-		if shape[1] != c.image || shape[2] != c.image {
-			return 0, 0, fmt.Errorf("model: clip: images of %dx%d pixels, the model takes %dx%d", shape[1], shape[2], c.image, c.image)
-		}
-	default:
-		return 0, 0, fmt.Errorf("model: clip: inputs of shape %v, want [B, C, H, W]", shape)
-	}
-	if channels != c.channels && channels != 1 {
-		return 0, 0, fmt.Errorf("model: clip: images with %d channels, the model takes %d", channels, c.channels)
-	}
-	if batch <= 0 {
-		return 0, 0, fmt.Errorf("model: clip: empty batch %v", shape)
-	}
-	return batch, channels, nil
+	return imageShape("clip", shape, c.image, c.image, c.channels)
 }
 
 // BlockOutputs implements BlockMarker: "vision_model.encoder.layers.N".

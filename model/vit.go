@@ -314,36 +314,43 @@ func (v *vitModel) CheckInput(shape []int) error {
 // imageShape interprets an input shape as [B, C, H, W] images, returning
 // the batch size and the number of channels given.
 func (v *vitModel) imageShape(shape []int) (batch, channels int, err error) {
-	H, W := v.imageH, v.imageW
+	return imageShape("vit", shape, v.imageH, v.imageW, v.channels)
+}
+
+// imageShape interprets an input shape for a model named kind that takes
+// h×w images of c channels: [B, C, H, W], [B, H, W] for one channel, or
+// flattened [B, C·H·W] or [B, H·W]. It returns the batch size and the
+// number of channels given, which must be c or 1.
+func imageShape(kind string, shape []int, h, w, c int) (batch, channels int, err error) {
 	switch len(shape) {
 	case 4:
 		batch, channels = shape[0], shape[1]
-		if shape[2] != H || shape[3] != W {
-			return 0, 0, fmt.Errorf("model: vit: images of %dx%d pixels, the model takes %dx%d", shape[2], shape[3], H, W)
+		if shape[2] != h || shape[3] != w {
+			return 0, 0, fmt.Errorf("model: %s: images of %dx%d pixels, the model takes %dx%d", kind, shape[2], shape[3], h, w)
 		}
 	case 3:
 		batch, channels = shape[0], 1
-		if shape[1] != H || shape[2] != W {
-			return 0, 0, fmt.Errorf("model: vit: images of %dx%d pixels, the model takes %dx%d", shape[1], shape[2], H, W)
+		if shape[1] != h || shape[2] != w {
+			return 0, 0, fmt.Errorf("model: %s: images of %dx%d pixels, the model takes %dx%d", kind, shape[1], shape[2], h, w)
 		}
 	case 2:
 		batch = shape[0]
 		switch shape[1] {
-		case v.channels * H * W:
-			channels = v.channels
-		case H * W:
+		case c * h * w:
+			channels = c
+		case h * w:
 			channels = 1
 		default:
-			return 0, 0, fmt.Errorf("model: vit: flattened inputs of %d values, the model takes %d×%d×%d", shape[1], v.channels, H, W)
+			return 0, 0, fmt.Errorf("model: %s: flattened inputs of %d values, the model takes %d×%d×%d", kind, shape[1], c, h, w)
 		}
 	default:
-		return 0, 0, fmt.Errorf("model: vit: inputs of shape %v, want [B, C, H, W]", shape)
+		return 0, 0, fmt.Errorf("model: %s: inputs of shape %v, want [B, C, H, W]", kind, shape)
 	}
-	if channels != v.channels && channels != 1 {
-		return 0, 0, fmt.Errorf("model: vit: images with %d channels, the model takes %d", channels, v.channels)
+	if channels != c && channels != 1 {
+		return 0, 0, fmt.Errorf("model: %s: images with %d channels, the model takes %d", kind, channels, c)
 	}
 	if batch <= 0 {
-		return 0, 0, fmt.Errorf("model: vit: empty batch %v", shape)
+		return 0, 0, fmt.Errorf("model: %s: empty batch %v", kind, shape)
 	}
 	return batch, channels, nil
 }
