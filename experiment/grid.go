@@ -49,10 +49,10 @@ var AllMethods = []string{"naive", "gradfix", "theseus", "bico-grad", "bico", "b
 // run (see zoo.FewShotPath).
 var DefaultFewShotSteps = []int{25, 50, 100, 200}
 
-// ViTFewShotSteps are the checkpoints for the vit family, whose steps cost
-// about fifty times an MLP's: the run is cut to 50 steps to fit the time
-// budget of the full experiment (on the MLPs and on a ViT pilot, 25 or 50
-// steps were chosen in most cells).
+// ViTFewShotSteps are the checkpoints for the transformer families (vit,
+// clip), whose steps cost about fifty times an MLP's: the run is cut to 50
+// steps to fit the time budget of the full experiment (on the MLPs and on
+// a ViT pilot, 25 or 50 steps were chosen in most cells).
 var ViTFewShotSteps = []int{10, 25, 50}
 
 // Grid is a run of every method over pairs of a built family, tasks,
@@ -66,8 +66,8 @@ type Grid struct {
 	Methods []string // nil: AllMethods
 	// FewShot adds few-shot-ft, trained on the same calibration samples
 	// with lr FewShotLR (0: 1e-3), its step count chosen on the held-out
-	// part from FewShotSteps (nil: ViTFewShotSteps for the vit family,
-	// DefaultFewShotSteps for the others).
+	// part from FewShotSteps (nil: ViTFewShotSteps for the transformer
+	// families, DefaultFewShotSteps for the others).
 	FewShot      bool
 	FewShotSteps []int
 	FewShotLR    float64
@@ -151,7 +151,7 @@ func RunGrid(ctx context.Context, g Grid) ([]Row, error) {
 	steps := g.FewShotSteps
 	if steps == nil {
 		steps = DefaultFewShotSteps
-		if b.Family.Name == "vit" {
+		if b.Family.Transformer() {
 			steps = ViTFewShotSteps
 		}
 	}

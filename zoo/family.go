@@ -53,7 +53,7 @@ type Version struct {
 // Family is a set of base versions and the recipe that fine-tunes each of
 // them on a task.
 type Family struct {
-	// Name is "mlp" or "vit".
+	// Name is "mlp", "vit" or "clip".
 	Name        string
 	Description string
 	Versions    []Version
@@ -86,7 +86,7 @@ func (f Family) FineTuneRecipe(v Version, task string) Recipe {
 }
 
 // Families returns the model families, "mlp" first.
-func Families() []Family { return []Family{MLPFamily(), ViTFamily()} }
+func Families() []Family { return []Family{MLPFamily(), ViTFamily(), CLIPFamily()} }
 
 // FamilyByName returns the family with the given name.
 func FamilyByName(name string) (Family, error) {
@@ -95,7 +95,7 @@ func FamilyByName(name string) (Family, error) {
 			return f, nil
 		}
 	}
-	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp or vit", name)
+	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp, vit or clip", name)
 }
 
 var digitLabels = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
@@ -207,6 +207,31 @@ func ViTFamily() Family {
 		TestImages: 1000,
 	}
 }
+
+// CLIPFamily is ViTFamily's recipe with CLIP's vision tower (the "clip"
+// model in Hugging Face layout, CLIPForImageClassification): a LayerNorm
+// before the blocks, no final norm, the classifier on the mean of the patch
+// tokens, a patch embedding without bias and CLIP's quick GELU. Same
+// widths, depths, data and schedules as the ViTs.
+func CLIPFamily() Family {
+	arch := func(width, mlp, layers int) map[string]any {
+		return model.CLIPVisionConfig{
+			HiddenSize: width, NumLayers: layers, NumHeads: 4, IntermediateSize: mlp,
+			ImageSize: 28, PatchSize: 7, NumChannels: 1, Labels: digitLabels,
+		}.Map()
+	}
+	f := ViTFamily()
+	v1 := f.Versions[0].Recipe
+	v1.Config = arch(64, 128, 4)
+	f.Name = "clip"
+	f.Description = "CLIP vision towers on 28×28 images, patch 7 (16 tokens + class token), quick GELU, classifier on the mean patch token: v1 width 64, MLP 128, 4 blocks, 4 heads; v3 width 96, MLP 192; v4 6 blocks"
+	f.Versions = versions("clip", v1, arch(96, 192, 4), arch(64, 128, 6))
+	return f
+}
+
+// Transformer reports whether f's models are transformers (vit, clip),
+// whose training steps cost far more than the MLPs'.
+func (f Family) Transformer() bool { return f.Name != "mlp" }
 
 // Member is one built model of a family: a base version or a version
 // fine-tuned on a task.

@@ -171,7 +171,7 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 			var failures []experiment.Failure
 			for _, b := range built {
 				famKs := ks
-				if b.Family.Name == "vit" && (fl.Changed("vit-k") || !fl.Changed("k") && !quick) {
+				if b.Family.Transformer() && (fl.Changed("vit-k") || !fl.Changed("k") && !quick) {
 					famKs = vitKs
 				}
 				g := experiment.Grid{
@@ -285,12 +285,12 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 	fl := cmd.Flags()
 	fl.StringVar(&out, "out", "results", "output folder")
 	fl.StringVar(&cache, "cache", "", "model cache folder (default: $BICO_CACHE or the user cache folder)")
-	fl.StringSliceVar(&families, "family", []string{"mlp", "vit"}, "model families")
+	fl.StringSliceVar(&families, "family", []string{"mlp", "vit"}, "model families: mlp, vit, clip")
 	fl.StringSliceVar(&pairs, "pairs", []string{"v1-v2", "v1-v3", "v1-v4", "v3-v1"}, "source-target pairs")
 	fl.StringSliceVar(&tasks, "tasks", nil, "shifted tasks (default: all eight)")
 	fl.StringSliceVar(&methods, "methods", experiment.AllMethods, "training-free methods")
 	fl.IntSliceVar(&ks, "k", []int{1, 2, 4, 8, 16}, "calibration samples per class")
-	fl.IntSliceVar(&vitKs, "vit-k", []int{1, 2, 4, 8, 16}, "calibration samples per class for the vit family (--k alone sets both)")
+	fl.IntSliceVar(&vitKs, "vit-k", []int{1, 2, 4, 8, 16}, "calibration samples per class for the transformer families, vit and clip (--k alone sets all)")
 	fl.StringSliceVar(&variants, "variants", nil, "with --ablations: only these variants (default: all)")
 	fl.BoolVar(&resume, "resume", false, "reuse the cells of DIR/results.json measured with the same settings")
 	fl.StringSliceVar(&reuseFiles, "reuse", nil, "results.json files of earlier runs whose cells to reuse (like --resume)")
