@@ -66,6 +66,10 @@ type Options struct {
 	Tune bool
 	// Polar computes maps by polar iteration instead of the SVD.
 	Polar bool
+	// NewLabels gives the fine-tune a new 10-class head, unlike the bases',
+	// so that the transfer first gives the bases the task's head: one more
+	// forward pass of both (PairResult.TaskHeadSeconds).
+	NewLabels bool
 	// Seed draws the random weights and calibration data.
 	Seed uint64
 	// Log, when set, is told what is being measured.
@@ -189,6 +193,9 @@ type PairResult struct {
 	CalibProbeGFLOPs    []float64 `json:"calib_probe_gflops,omitempty"`
 	CalibBatchFractions []float64 `json:"calib_batch_fractions,omitempty"`
 	CalibProbeFraction  float64   `json:"calib_probe_fraction,omitempty"`
+	// TaskHeadSeconds is the forward pass of both bases that gives them the
+	// fine-tune's head (Options.NewLabels), before the calibration batches.
+	TaskHeadSeconds float64 `json:"task_head_seconds,omitempty"`
 	// CalibCPUSecondsPerBatch is the median processor time (user and
 	// system, all threads) the process used per batch: the batch time
 	// times the processors it kept busy.
@@ -334,6 +341,9 @@ func Samples(s Shape, n, classes int, seed uint64) transfer.Samples {
 // RunPair measures one pair: a calibration pass of batches batches (each
 // batch timed) and repeats transfer steps, comparing throughput with the
 // given sgemm ceiling (GFLOP/s).
+// newLabels are the classes of the fine-tune's head with Options.NewLabels.
+var newLabels = []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
+
 func RunPair(ctx context.Context, src, tgt Shape, batches, repeats int, ceiling float64, opts Options) (*PairResult, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -348,7 +358,14 @@ func RunPair(ctx context.Context, src, tgt Shape, batches, repeats int, ceiling 
 	if err != nil {
 		return nil, err
 	}
-	calib := Samples(src, opts.Batch*batches, min(src.Classes, tgt.Classes), opts.Seed)
+	ft, classes := a, min(src.Classes, tgt.Classes)
+	if opts.NewLabels {
+		classes = len(newLabels)
+		if ft, err = model.ReplaceHead(a, newLabels, opts.Seed+3); err != nil {
+			return nil, err
+		}
+	}
+	calib := Samples(src, opts.Batch*batches, classes, opts.Seed)
 	method, err := transfer.Lookup(opts.Method)
 	if err != nil {
 		return nil, err
@@ -361,7 +378,12 @@ func RunPair(ctx context.Context, src, tgt Shape, batches, repeats int, ceiling 
 	}
 	var cpuSec []float64
 	last, lastCPU := time.Now(), CPUSeconds()
+	start := time.Now()
 	topts.Progress = func(stage string, done, total int) {
+		if stage == "task head" && done == total {
+			r.TaskHeadSeconds = time.Since(start).Seconds()
+			last, lastCPU = time.Now(), CPUSeconds()
+		}
 		if stage != "calibration" {
 			return
 		}
@@ -375,8 +397,9 @@ func RunPair(ctx context.Context, src, tgt Shape, batches, repeats int, ceiling 
 	opts.log("calibration: %d batches of %d", batches, opts.Batch)
 	probe()
 	r.PeakRSSExact = resetPeakRSS()
-	last, lastCPU = time.Now(), CPUSeconds()
-	p, err := transfer.Prepare(ctx, transfer.Models{SourceBase: a, SourceFinetuned: a, TargetBase: b}, calib, method.Needs(), topts)
+	start = time.Now()
+	last, lastCPU = start, CPUSeconds()
+	p, err := transfer.Prepare(ctx, transfer.Models{SourceBase: a, SourceFinetuned: ft, TargetBase: b}, calib, method.Needs(), topts)
 	if err != nil {
 		return nil, err
 	}

@@ -246,3 +246,24 @@ func BenchmarkTransfer(b *testing.B) {
 		}
 	}
 }
+
+// TestRunSmallNewLabels: with a new label set the task-head pass is timed
+// apart, and every calibration batch is still timed.
+func TestRunSmallNewLabels(t *testing.T) {
+	res, err := Run(context.Background(), Options{SgemmSizes: []int{128}, SgemmRepeats: 1, SkipMain: true, SmallBatches: 3,
+		SkipTransfer: true, EvalSamples: -1, NewLabels: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Small
+	if !(s.TaskHeadSeconds > 0) || len(s.CalibBatchSeconds) != 3 {
+		t.Errorf("task head %g s, %d batch times; want a positive time and 3 batches", s.TaskHeadSeconds, len(s.CalibBatchSeconds))
+	}
+	var text bytes.Buffer
+	if err := res.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "task head") {
+		t.Errorf("text output lacks the task head:\n%s", text.String())
+	}
+}

@@ -50,6 +50,9 @@ func (p *PairResult) writeText(b *strings.Builder, ceiling float64) {
 	if p.CalibCPUSecondsPerBatch > 0 {
 		fmt.Fprintf(b, "             %.4g s of processor time per batch (%.2f processors busy)\n", p.CalibCPUSecondsPerBatch, p.CalibCPUSecondsPerBatch/p.CalibSecondsPerBatch)
 	}
+	if p.TaskHeadSeconds > 0 {
+		fmt.Fprintf(b, "task head    %.4g s before the batches: a forward pass of both bases, for the fine-tune's new head\n", p.TaskHeadSeconds)
+	}
 	exact := ""
 	if !p.PeakRSSExact {
 		exact = " (process peak: could not reset)"

@@ -23,7 +23,7 @@ type benchFlags struct {
 	repeats, smallRepeats             int
 	evalSamples, evalRepeats          int
 	skipMain, skipSmall, skipTransfer bool
-	polar, tune                       bool
+	polar, tune, newLabels            bool
 	method                            string
 	seed                              uint64
 }
@@ -79,6 +79,7 @@ The ViT-B/16 pair needs about 6 GB of memory and minutes of CPU time.`,
 	fl.IntVar(&f.evalRepeats, "eval-repeats", 3, "timed evaluations (median reported)")
 	fl.StringVar(&f.method, "method", "bico", "transfer method timed")
 	fl.BoolVar(&f.tune, "tune", false, "also time choosing α (and the method's setting, e.g. bico-blend's β) on the held-out images, as bico transfer does")
+	fl.BoolVar(&f.newLabels, "new-labels", false, "give the fine-tune a new 10-class head, so that the transfer first gives the bases the task's head (one more forward pass, timed)")
 	fl.BoolVar(&f.skipMain, "skip-main", false, "leave out the main pair")
 	fl.BoolVar(&f.skipSmall, "skip-small", false, "leave out the small pair")
 	fl.BoolVar(&f.skipTransfer, "skip-transfer", false, "leave out the transfer step")
@@ -118,7 +119,7 @@ func runBench(cmd *cobra.Command, f benchFlags) error {
 		TransferRepeats: f.repeats, SmallTransferRep: f.smallRepeats,
 		Polar: f.polar, Seed: f.seed,
 		EvalSamples: f.evalSamples, EvalRepeats: f.evalRepeats,
-		Method: f.method, Tune: f.tune,
+		Method: f.method, Tune: f.tune, NewLabels: f.newLabels,
 	}
 	if f.evalSamples <= 0 {
 		opts.EvalSamples = -1
