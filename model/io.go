@@ -165,7 +165,9 @@ func LoadWith(dir string, o LoadOptions) (Model, error) {
 		}
 		return nil, fmt.Errorf("model: %s: %w", dir, err)
 	}
-	if head, ok := HeadSite(m); len(missing) > 0 {
+	// Only the head may have been missing.
+	if len(missing) > 0 {
+		head, ok := HeadSite(m)
 		for _, s := range missing {
 			if !ok || (s.name != head.Weight && s.name != head.Bias) {
 				return nil, fmt.Errorf("model: %s: missing tensor %q (expected shape %v)", file, s.name, s.fileShape())
