@@ -1,6 +1,6 @@
-// Package data holds the labelled image sets bico calibrates and evaluates
-// on: a Dataset type (float32 images [N, C, H, W] in [0, 1] plus integer
-// labels), its sources (MNIST idx files, folders of images with one
+// Package data holds the labelled sets bico calibrates and evaluates on: a
+// Dataset type (float32 images [N, C, H, W] in [0, 1], or token ids [N, T],
+// plus integer labels), its sources (MNIST idx files, folders of images with one
 // sub-folder per class, safetensors dataset files, see Load for the spec
 // grammar), per-class selection and held-out splits, the Hugging Face image
 // preprocessing (Preprocess), and the deterministic shifted MNIST tasks used
@@ -16,12 +16,14 @@ import (
 	"github.com/bico-dev/bico/tensor"
 )
 
-// Dataset is a labelled set of images. Images has shape [N, C, H, W] with
-// values in [0, 1] (an 8-bit source value v is stored as v/255). Labels[i]
-// is the class of image i, in [0, Classes). ClassNames, when not empty,
-// has one name per class.
+// Dataset is a labelled set of images or token sequences. Inputs holds one
+// sample per leading index: images [N, C, H, W] with values in [0, 1] (an
+// 8-bit source value v is stored as v/255), or token ids [N, T] stored as
+// float32 (exact below 2²⁴), each sequence padded at its end. Labels[i] is
+// the class of sample i, in [0, Classes). ClassNames, when not empty, has
+// one name per class.
 type Dataset struct {
-	Images     *tensor.Tensor[float32]
+	Inputs     *tensor.Tensor[float32]
 	Labels     []int
 	Classes    int
 	ClassNames []string
@@ -30,42 +32,49 @@ type Dataset struct {
 // Len is the number of samples.
 func (d *Dataset) Len() int { return len(d.Labels) }
 
+// IsText reports whether the samples are token sequences [N, T].
+func (d *Dataset) IsText() bool { return len(d.Inputs.Shape) == 2 }
+
 // Channels is the number of channels C of every image.
-func (d *Dataset) Channels() int { return d.Images.Shape[1] }
+func (d *Dataset) Channels() int { return d.Inputs.Shape[1] }
 
 // Height is the image height H.
-func (d *Dataset) Height() int { return d.Images.Shape[2] }
+func (d *Dataset) Height() int { return d.Inputs.Shape[2] }
 
 // Width is the image width W.
-func (d *Dataset) Width() int { return d.Images.Shape[3] }
+func (d *Dataset) Width() int { return d.Inputs.Shape[3] }
 
-// sampleSize is C·H·W, the number of values of one image.
-func (d *Dataset) sampleSize() int {
-	s := d.Images.Shape
-	return s[1] * s[2] * s[3]
-}
+// sampleSize is the number of values of one sample: C·H·W, or T.
+func (d *Dataset) sampleSize() int { return tensor.Numel(d.Inputs.Shape[1:]) }
 
-// Validate checks that d is well formed: a 4-D image tensor with one label
-// per image, labels in [0, Classes), and ClassNames empty or of length
-// Classes.
+// Validate checks that d is well formed: 4-D images or 2-D token ids with
+// one label per sample, token ids non-negative integers, labels in
+// [0, Classes), and ClassNames empty or of length Classes.
 func (d *Dataset) Validate() error {
-	if d.Images == nil {
-		return fmt.Errorf("data: dataset has no images")
+	if d.Inputs == nil {
+		return fmt.Errorf("data: dataset has no inputs")
 	}
-	s := d.Images.Shape
-	if len(s) != 4 {
-		return fmt.Errorf("data: images have shape %v, want [N, C, H, W]", s)
+	s := d.Inputs.Shape
+	if len(s) != 4 && len(s) != 2 {
+		return fmt.Errorf("data: inputs have shape %v, want images [N, C, H, W] or token ids [N, T]", s)
 	}
 	for _, v := range s {
 		if v < 0 {
-			return fmt.Errorf("data: images have shape %v", s)
+			return fmt.Errorf("data: inputs have shape %v", s)
 		}
 	}
-	if tensor.Numel(s) != len(d.Images.Data) {
-		return fmt.Errorf("data: images have shape %v but %d values", s, len(d.Images.Data))
+	if tensor.Numel(s) != len(d.Inputs.Data) {
+		return fmt.Errorf("data: inputs have shape %v but %d values", s, len(d.Inputs.Data))
+	}
+	if d.IsText() {
+		for i, v := range d.Inputs.Data {
+			if v < 0 || v != float32(int(v)) || v >= 1<<24 {
+				return fmt.Errorf("data: token %d of sample %d is %g, not a token id", i%s[1], i/s[1], v)
+			}
+		}
 	}
 	if s[0] != len(d.Labels) {
-		return fmt.Errorf("data: %d images but %d labels", s[0], len(d.Labels))
+		return fmt.Errorf("data: %d samples but %d labels", s[0], len(d.Labels))
 	}
 	if d.Classes <= 0 {
 		return fmt.Errorf("data: dataset has %d classes", d.Classes)
@@ -103,7 +112,7 @@ func (d *Dataset) ClassCounts() []int {
 // Clone returns a deep copy of d.
 func (d *Dataset) Clone() *Dataset {
 	return &Dataset{
-		Images:     d.Images.Clone(),
+		Inputs:     d.Inputs.Clone(),
 		Labels:     append([]int(nil), d.Labels...),
 		Classes:    d.Classes,
 		ClassNames: append([]string(nil), d.ClassNames...),
@@ -114,7 +123,7 @@ func (d *Dataset) Clone() *Dataset {
 // given images.
 func (d *Dataset) withImages(images *tensor.Tensor[float32]) *Dataset {
 	return &Dataset{
-		Images:     images,
+		Inputs:     images,
 		Labels:     append([]int(nil), d.Labels...),
 		Classes:    d.Classes,
 		ClassNames: append([]string(nil), d.ClassNames...),
@@ -124,10 +133,10 @@ func (d *Dataset) withImages(images *tensor.Tensor[float32]) *Dataset {
 // Subset returns a new dataset holding copies of the samples idx, in that
 // order (an index may repeat). It panics if an index is out of range.
 func (d *Dataset) Subset(idx []int) *Dataset {
-	s := d.Images.Shape
+	s := d.Inputs.Shape
 	size := d.sampleSize()
 	out := &Dataset{
-		Images:     tensor.New[float32](len(idx), s[1], s[2], s[3]),
+		Inputs:     tensor.New[float32](append([]int{len(idx)}, s[1:]...)...),
 		Labels:     make([]int, len(idx)),
 		Classes:    d.Classes,
 		ClassNames: append([]string(nil), d.ClassNames...),
@@ -136,23 +145,23 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 		if i < 0 || i >= d.Len() {
 			panic(fmt.Sprintf("data: subset index %d out of range [0, %d)", i, d.Len()))
 		}
-		copy(out.Images.Data[k*size:(k+1)*size], d.Images.Data[i*size:(i+1)*size])
+		copy(out.Inputs.Data[k*size:(k+1)*size], d.Inputs.Data[i*size:(i+1)*size])
 		out.Labels[k] = d.Labels[i]
 	}
 	return out
 }
 
-// Batch returns samples [i, j) as an image tensor [j−i, C, H, W] and their
+// Batch returns samples [i, j) as a tensor [j−i, …] (images or token ids) and their
 // labels. Both share memory with d. It panics unless 0 ≤ i ≤ j ≤ Len().
 func (d *Dataset) Batch(i, j int) (*tensor.Tensor[float32], []int) {
 	if i < 0 || j < i || j > d.Len() {
 		panic(fmt.Sprintf("data: batch [%d, %d) of %d samples", i, j, d.Len()))
 	}
-	s := d.Images.Shape
+	s := d.Inputs.Shape
 	size := d.sampleSize()
 	x := &tensor.Tensor[float32]{
-		Shape: []int{j - i, s[1], s[2], s[3]},
-		Data:  d.Images.Data[i*size : j*size : j*size],
+		Shape: append([]int{j - i}, s[1:]...),
+		Data:  d.Inputs.Data[i*size : j*size : j*size],
 	}
 	return x, d.Labels[i:j:j]
 }
@@ -186,7 +195,7 @@ func (d *Dataset) Batches(size int) iter.Seq2[*tensor.Tensor[float32], []int] {
 }
 
 // Concat returns the samples of every dataset in turn. The datasets must have
-// the same image shape [C, H, W] and number of classes; class names are taken
+// the same sample shape ([C, H, W] or [T]) and number of classes; class names are taken
 // from the first dataset that has them.
 func Concat(ds ...*Dataset) (*Dataset, error) {
 	if len(ds) == 0 {
@@ -195,19 +204,19 @@ func Concat(ds ...*Dataset) (*Dataset, error) {
 	first := ds[0]
 	n := 0
 	for k, d := range ds {
-		if !tensor.SameShape(d.Images.Shape[1:], first.Images.Shape[1:]) {
-			return nil, fmt.Errorf("data: concat: dataset %d has images %v, dataset 0 has %v", k, d.Images.Shape[1:], first.Images.Shape[1:])
+		if !tensor.SameShape(d.Inputs.Shape[1:], first.Inputs.Shape[1:]) {
+			return nil, fmt.Errorf("data: concat: dataset %d has samples %v, dataset 0 has %v", k, d.Inputs.Shape[1:], first.Inputs.Shape[1:])
 		}
 		if d.Classes != first.Classes {
 			return nil, fmt.Errorf("data: concat: dataset %d has %d classes, dataset 0 has %d", k, d.Classes, first.Classes)
 		}
 		n += d.Len()
 	}
-	s := first.Images.Shape
-	out := &Dataset{Images: tensor.New[float32](n, s[1], s[2], s[3]), Labels: make([]int, 0, n), Classes: first.Classes}
+	s := first.Inputs.Shape
+	out := &Dataset{Inputs: tensor.New[float32](append([]int{n}, s[1:]...)...), Labels: make([]int, 0, n), Classes: first.Classes}
 	off := 0
 	for _, d := range ds {
-		off += copy(out.Images.Data[off:], d.Images.Data)
+		off += copy(out.Inputs.Data[off:], d.Inputs.Data)
 		out.Labels = append(out.Labels, d.Labels...)
 		if out.ClassNames == nil && len(d.ClassNames) > 0 {
 			out.ClassNames = append([]string(nil), d.ClassNames...)

@@ -14,9 +14,9 @@ import (
 func tinyDataset(t testing.TB, classes, perClass, c, h, w int) *Dataset {
 	t.Helper()
 	n := classes * perClass
-	ds := &Dataset{Images: tensor.New[float32](n, c, h, w), Labels: make([]int, n), Classes: classes}
-	for i := range ds.Images.Data {
-		ds.Images.Data[i] = float32((i*37+i/7)%256) / 255
+	ds := &Dataset{Inputs: tensor.New[float32](n, c, h, w), Labels: make([]int, n), Classes: classes}
+	for i := range ds.Inputs.Data {
+		ds.Inputs.Data[i] = float32((i*37+i/7)%256) / 255
 	}
 	for i := range n {
 		ds.Labels[i] = i % classes
@@ -43,7 +43,7 @@ func TestBatches(t *testing.T) {
 	if !slices.Equal(sizes, []int{4, 4, 1}) || ds.NumBatches(4) != 3 {
 		t.Fatalf("batch sizes %v", sizes)
 	}
-	if !slices.Equal(labels, ds.Labels) || !slices.Equal(data, ds.Images.Data) {
+	if !slices.Equal(labels, ds.Labels) || !slices.Equal(data, ds.Inputs.Data) {
 		t.Fatal("batches do not cover the dataset in order")
 	}
 	for range ds.Batches(0) {
@@ -69,15 +69,15 @@ func TestSubsetConcat(t *testing.T) {
 	if !slices.Equal(x.Data, y.Data) {
 		t.Fatal("subset image differs")
 	}
-	sub.Images.Data[0] = 42
-	if slices.Contains(ds.Images.Data, 42) {
+	sub.Inputs.Data[0] = 42
+	if slices.Contains(ds.Inputs.Data, 42) {
 		t.Fatal("subset shares memory")
 	}
 	all, err := Concat(ds, sub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if all.Len() != 9 || all.Labels[6] != 0 || all.Images.Data[6*8] != 42 {
+	if all.Len() != 9 || all.Labels[6] != 0 || all.Inputs.Data[6*8] != 42 {
 		t.Fatalf("concat: %d samples", all.Len())
 	}
 	if _, err := Concat(ds, tinyDataset(t, 2, 1, 1, 2, 2)); err == nil {
@@ -103,7 +103,7 @@ func TestValidate(t *testing.T) {
 // error naming them.
 func TestMatchLabels(t *testing.T) {
 	mk := func(names ...string) *Dataset {
-		return &Dataset{Images: tensor.New[float32](3, 1, 1, 1), Labels: []int{0, 1, 1}, Classes: 2, ClassNames: names}
+		return &Dataset{Inputs: tensor.New[float32](3, 1, 1, 1), Labels: []int{0, 1, 1}, Classes: 2, ClassNames: names}
 	}
 	ds := mk("cat", "dog")
 	if err := MatchLabels(ds, []string{"bird", "dog", "cat"}); err != nil {

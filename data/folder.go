@@ -114,7 +114,7 @@ func LoadImageFolder(dir string, opts FolderOptions) (*Dataset, error) {
 		}
 	}
 	ds := &Dataset{
-		Images:     tensor.New[float32](len(files), ch, h, w),
+		Inputs:     tensor.New[float32](len(files), ch, h, w),
 		Labels:     labels,
 		Classes:    len(classes),
 		ClassNames: classes,
@@ -127,7 +127,7 @@ func LoadImageFolder(dir string, opts FolderOptions) (*Dataset, error) {
 		if im.h != h || im.w != w {
 			x = Resize(x, h, w)
 		}
-		copy(ds.Images.Data[i*size:(i+1)*size], x.Data)
+		copy(ds.Inputs.Data[i*size:(i+1)*size], x.Data)
 		imgs[i].pix = nil
 	})
 	return ds, nil
@@ -267,7 +267,7 @@ func SaveImageFolder(dir string, ds *Dataset) error {
 	idxDigits := len(fmt.Sprint(max(ds.Len()-1, 0)))
 	plane := h * w
 	for i := range ds.Len() {
-		px := ds.Images.Data[i*c*plane : (i+1)*c*plane]
+		px := ds.Inputs.Data[i*c*plane : (i+1)*c*plane]
 		var img image.Image
 		if c == 1 {
 			g := image.NewGray(image.Rect(0, 0, w, h))

@@ -63,8 +63,8 @@ func TestImageFolderGray(t *testing.T) {
 	if !slices.Equal(ds.ClassNames, []string{"cat", "dog"}) || !slices.Equal(ds.Labels, []int{0, 0, 1}) {
 		t.Fatalf("classes %v labels %v", ds.ClassNames, ds.Labels)
 	}
-	if !slices.Equal(ds.Images.Shape, []int{3, 1, 2, 3}) {
-		t.Fatalf("shape %v", ds.Images.Shape)
+	if !slices.Equal(ds.Inputs.Shape, []int{3, 1, 2, 3}) {
+		t.Fatalf("shape %v", ds.Inputs.Shape)
 	}
 	x, _ := ds.Batch(0, 1)
 	if slices.Min(x.Data) != 1 {
@@ -82,15 +82,15 @@ func TestImageFolderGray(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ds3.Images.Shape, []int{3, 3, 4, 6}) {
-		t.Fatalf("shape %v", ds3.Images.Shape)
+	if !slices.Equal(ds3.Inputs.Shape, []int{3, 3, 4, 6}) {
+		t.Fatalf("shape %v", ds3.Inputs.Shape)
 	}
 	x, _ = ds3.Batch(2, 3)
 	if !slices.Equal(x.Data[:24], x.Data[24:48]) || !slices.Equal(x.Data[:24], x.Data[48:]) {
 		t.Fatal("gray image not repeated into 3 equal channels")
 	}
 	// Upscaling by exactly 2 keeps the mean of a linear ramp.
-	if m := mean(x.Data[:24]); math.Abs(m-float64(mean(ds.Images.Data[12:]))) > 1e-5 {
+	if m := mean(x.Data[:24]); math.Abs(m-float64(mean(ds.Inputs.Data[12:]))) > 1e-5 {
 		t.Fatalf("resized mean %v", m)
 	}
 }
@@ -121,8 +121,8 @@ func TestImageFolderColour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ds.Images.Shape, []int{3, 3, 2, 2}) || ds.Classes != 3 {
-		t.Fatalf("shape %v classes %d", ds.Images.Shape, ds.Classes)
+	if !slices.Equal(ds.Inputs.Shape, []int{3, 3, 2, 2}) || ds.Classes != 3 {
+		t.Fatalf("shape %v classes %d", ds.Inputs.Shape, ds.Classes)
 	}
 	x, _ := ds.Batch(0, 1)
 	want := []float32{1, 1, 1, 1, 0, 50. / 255, 100. / 255, 150. / 255, 0, 0, 0, 0}
@@ -191,8 +191,8 @@ func TestSaveImageFolderRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Samples come back grouped by class; compare per class.
-	if got.Len() != src.Len() || got.Classes != src.Classes || !slices.Equal(got.Images.Shape, src.Images.Shape) {
-		t.Fatalf("got %v %d classes", got.Images.Shape, got.Classes)
+	if got.Len() != src.Len() || got.Classes != src.Classes || !slices.Equal(got.Inputs.Shape, src.Inputs.Shape) {
+		t.Fatalf("got %v %d classes", got.Inputs.Shape, got.Classes)
 	}
 	order := make([]int, 0, src.Len())
 	for c := range src.Classes {
@@ -203,7 +203,7 @@ func TestSaveImageFolderRoundTrip(t *testing.T) {
 		}
 	}
 	want := src.Subset(order)
-	if !slices.Equal(got.Labels, want.Labels) || !slices.Equal(got.Images.Data, want.Images.Data) {
+	if !slices.Equal(got.Labels, want.Labels) || !slices.Equal(got.Inputs.Data, want.Inputs.Data) {
 		t.Fatal("round trip changed the images")
 	}
 }

@@ -115,10 +115,10 @@ func TestLoadIDXPair(t *testing.T) {
 	if err := ds.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ds.Images.Shape, []int{3, 1, 2, 2}) || !slices.Equal(ds.Labels, []int{7, 0, 9}) {
-		t.Fatalf("shape %v labels %v", ds.Images.Shape, ds.Labels)
+	if !slices.Equal(ds.Inputs.Shape, []int{3, 1, 2, 2}) || !slices.Equal(ds.Labels, []int{7, 0, 9}) {
+		t.Fatalf("shape %v labels %v", ds.Inputs.Shape, ds.Labels)
 	}
-	if got := ds.Images.Data[:4]; !slices.Equal(got, []float32{0, 1, 0.2, 0.4}) {
+	if got := ds.Inputs.Data[:4]; !slices.Equal(got, []float32{0, 1, 0.2, 0.4}) {
 		t.Fatalf("first image %v", got)
 	}
 

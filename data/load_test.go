@@ -34,7 +34,7 @@ func TestLoadSpec(t *testing.T) {
 		t.Fatalf("image folder: %v", err)
 	}
 	ds, err = LoadWithOptions(folder, FolderOptions{Height: 3, Width: 3, Channels: 3})
-	if err != nil || !slices.Equal(ds.Images.Shape, []int{1, 3, 3, 3}) {
+	if err != nil || !slices.Equal(ds.Inputs.Shape, []int{1, 3, 3, 3}) {
 		t.Fatalf("image folder with options: %v", err)
 	}
 

@@ -115,7 +115,7 @@ func LoadIDXPair(imagePath, labelPath string, classes int) (*Dataset, error) {
 		return nil, fmt.Errorf("data: %s has %d labels but %s has %d images", labelPath, lbl.Dims[0], imagePath, n)
 	}
 	ds := &Dataset{
-		Images:  tensor.New[float32](n, 1, h, w),
+		Inputs:  tensor.New[float32](n, 1, h, w),
 		Labels:  make([]int, n),
 		Classes: classes,
 	}
@@ -126,7 +126,7 @@ func LoadIDXPair(imagePath, labelPath string, classes int) (*Dataset, error) {
 		ds.Labels[i] = int(b)
 	}
 	for i, b := range img.Data {
-		ds.Images.Data[i] = byteToUnit[b]
+		ds.Inputs.Data[i] = byteToUnit[b]
 	}
 	ds.ClassNames = make([]string, classes)
 	for c := range ds.ClassNames {

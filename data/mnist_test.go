@@ -40,8 +40,8 @@ func TestRealMNIST(t *testing.T) {
 	if err := ds.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ds.Images.Shape, []int{10000, 1, 28, 28}) || ds.Classes != 10 {
-		t.Fatalf("shape %v classes %d", ds.Images.Shape, ds.Classes)
+	if !slices.Equal(ds.Inputs.Shape, []int{10000, 1, 28, 28}) || ds.Classes != 10 {
+		t.Fatalf("shape %v classes %d", ds.Inputs.Shape, ds.Classes)
 	}
 	counts := ds.ClassCounts()
 	for c, n := range counts {
@@ -53,7 +53,7 @@ func TestRealMNIST(t *testing.T) {
 	if !slices.Equal(ds.Labels[:5], []int{7, 2, 1, 0, 4}) {
 		t.Errorf("first labels %v", ds.Labels[:5])
 	}
-	lo, hi := slices.Min(ds.Images.Data), slices.Max(ds.Images.Data)
+	lo, hi := slices.Min(ds.Inputs.Data), slices.Max(ds.Inputs.Data)
 	if lo != 0 || hi != 1 {
 		t.Errorf("values in [%v, %v], want [0, 1]", lo, hi)
 	}

@@ -61,7 +61,7 @@ func LoadSafetensors(path string) (*Dataset, error) {
 	if len(lshape) != 1 || lshape[0] != shape[0] {
 		return nil, fail("tensor %q has shape %v, want [%d] (one label per image)", TensorLabels, lshape, shape[0])
 	}
-	ds := &Dataset{Images: tensor.FromSlice(pix, shape...), Labels: make([]int, len(raw))}
+	ds := &Dataset{Inputs: tensor.FromSlice(pix, shape...), Labels: make([]int, len(raw))}
 	maxLabel := int64(-1)
 	for i, l := range raw {
 		if l < 0 || l > math.MaxInt32 {
@@ -122,7 +122,7 @@ func SaveSafetensors(path string, ds *Dataset) error {
 		meta[MetaClassName] = string(b)
 	}
 	tensors := []safetensors.Tensor{
-		safetensors.F32(TensorImages, slices.Clone(ds.Images.Shape), ds.Images.Data),
+		safetensors.F32(TensorImages, slices.Clone(ds.Inputs.Shape), ds.Inputs.Data),
 		safetensors.I64(TensorLabels, []int{len(labels)}, labels),
 	}
 	if err := safetensors.Write(path, tensors, meta); err != nil {

@@ -20,9 +20,9 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got.Images.Shape, ds.Images.Shape) || !slices.Equal(got.Images.Data, ds.Images.Data) ||
+	if !slices.Equal(got.Inputs.Shape, ds.Inputs.Shape) || !slices.Equal(got.Inputs.Data, ds.Inputs.Data) ||
 		!slices.Equal(got.Labels, ds.Labels) || got.Classes != 3 || !slices.Equal(got.ClassNames, ds.ClassNames) {
-		t.Fatalf("round trip: %v %v %d %v", got.Images.Shape, got.Labels, got.Classes, got.ClassNames)
+		t.Fatalf("round trip: %v %v %d %v", got.Inputs.Shape, got.Labels, got.Classes, got.ClassNames)
 	}
 }
 
@@ -43,8 +43,8 @@ func TestSafetensorsFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ds.Images.Shape, []int{2, 1, 1, 2}) || ds.Classes != 5 || !slices.Equal(ds.Labels, []int{0, 4}) {
-		t.Fatalf("%v %d %v", ds.Images.Shape, ds.Classes, ds.Labels)
+	if !slices.Equal(ds.Inputs.Shape, []int{2, 1, 1, 2}) || ds.Classes != 5 || !slices.Equal(ds.Labels, []int{0, 4}) {
+		t.Fatalf("%v %d %v", ds.Inputs.Shape, ds.Classes, ds.Labels)
 	}
 	// Metadata classes beyond the labels.
 	ds, err = LoadSafetensors(write("meta", map[string]string{"classes": "10"}, img3, lbl))

@@ -12,16 +12,16 @@ import (
 // indexed returns a dataset of n 1×1 images whose value is the sample
 // index, with the given labels, so selections can be traced back.
 func indexed(labels []int, classes int) *Dataset {
-	ds := &Dataset{Images: tensor.New[float32](len(labels), 1, 1, 1), Labels: labels, Classes: classes}
+	ds := &Dataset{Inputs: tensor.New[float32](len(labels), 1, 1, 1), Labels: labels, Classes: classes}
 	for i := range labels {
-		ds.Images.Data[i] = float32(i)
+		ds.Inputs.Data[i] = float32(i)
 	}
 	return ds
 }
 
 func origin(ds *Dataset) []int {
 	out := make([]int, ds.Len())
-	for i, v := range ds.Images.Data {
+	for i, v := range ds.Inputs.Data {
 		out[i] = int(v)
 	}
 	return out

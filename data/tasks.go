@@ -34,7 +34,7 @@ type sampleFunc func(dst, src []float32, c, h, w int, r *rand.Rand)
 // Apply returns the transformed dataset; labels and classes are unchanged.
 // ds is not modified.
 func (t Task) Apply(ds *Dataset, seed uint64) *Dataset {
-	s := ds.Images.Shape
+	s := ds.Inputs.Shape
 	n, c, h, w := s[0], s[1], s[2], s[3]
 	sample := t.sample
 	if t.setup != nil {
@@ -56,7 +56,7 @@ func (t Task) Apply(ds *Dataset, seed uint64) *Dataset {
 			if t.random {
 				r = rand.New(rand.NewPCG(seed, stream^uint64(i)))
 			}
-			sample(out.Data[i*on:(i+1)*on], ds.Images.Data[i*in:(i+1)*in], c, h, w, r)
+			sample(out.Data[i*on:(i+1)*on], ds.Inputs.Data[i*in:(i+1)*in], c, h, w, r)
 		}
 	})
 	return ds.withImages(out)

@@ -122,7 +122,7 @@ func Run(ctx context.Context, p Pair, methods []string, k int, seed uint64, fewS
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", p.Name, p.Task, err)
 			}
-			r, err := eval.Evaluate(ctx, be, res.Model, p.Test.Images, p.Test.Labels, 256)
+			r, err := eval.Evaluate(ctx, be, res.Model, p.Test.Inputs, p.Test.Labels, 256)
 			if err != nil {
 				return nil, err
 			}
@@ -160,14 +160,14 @@ func (r Record) score(res eval.Result) Record {
 // baselines evaluates the target zero-shot and the ceiling unless known.
 func (p *Pair) baselines(ctx context.Context, be linalg.Backend) error {
 	if p.ZeroShot == nil {
-		r, err := eval.Evaluate(ctx, be, p.Target, p.Test.Images, p.Test.Labels, 256)
+		r, err := eval.Evaluate(ctx, be, p.Target, p.Test.Inputs, p.Test.Labels, 256)
 		if err != nil {
 			return fmt.Errorf("zero-shot: %w", err)
 		}
 		p.ZeroShot = &r
 	}
 	if p.Ceiling == nil {
-		r, err := eval.Evaluate(ctx, be, p.TargetFT, p.Test.Images, p.Test.Labels, 256)
+		r, err := eval.Evaluate(ctx, be, p.TargetFT, p.Test.Inputs, p.Test.Labels, 256)
 		if err != nil {
 			return fmt.Errorf("ceiling: %w", err)
 		}
@@ -197,7 +197,7 @@ func (p *Pair) fewShot(ctx context.Context, be linalg.Backend, stats, held *data
 			if err != nil {
 				return Record{}, fmt.Errorf("few-shot-ft: %w", err)
 			}
-			r, err := eval.Evaluate(ctx, be, m, held.Images, held.Labels, 256)
+			r, err := eval.Evaluate(ctx, be, m, held.Inputs, held.Labels, 256)
 			if err != nil {
 				return Record{}, err
 			}
@@ -206,7 +206,7 @@ func (p *Pair) fewShot(ctx context.Context, be linalg.Backend, stats, held *data
 			}
 		}
 	}
-	r, err := eval.Evaluate(ctx, be, best, p.Test.Images, p.Test.Labels, 256)
+	r, err := eval.Evaluate(ctx, be, best, p.Test.Inputs, p.Test.Labels, 256)
 	if err != nil {
 		return Record{}, err
 	}
@@ -229,7 +229,7 @@ func split(calib *data.Dataset, seed uint64) (stats, held *data.Dataset, from st
 }
 
 func samples(ds *data.Dataset) transfer.Samples {
-	return transfer.Samples{Inputs: ds.Images, Labels: ds.Labels}
+	return transfer.Samples{Inputs: ds.Inputs, Labels: ds.Labels}
 }
 
 func needsSameShape(method string) bool { return method == "naive" || method == "gradfix" }

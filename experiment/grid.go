@@ -336,7 +336,7 @@ func (p *Pair) fewShotPath(ctx context.Context, be linalg.Backend, k int, seed u
 	var best model.Model
 	bestScore := transfer.AlphaPoint{Accuracy: -1}
 	err = zoo.FewShotPath(ctx, p.Target, stats, steps, lr, seed, func(s int, m model.Model) error {
-		r, err := eval.Evaluate(ctx, be, m, held.Images, held.Labels, 256)
+		r, err := eval.Evaluate(ctx, be, m, held.Inputs, held.Labels, 256)
 		if err != nil {
 			return err
 		}
@@ -351,7 +351,7 @@ func (p *Pair) fewShotPath(ctx context.Context, be linalg.Backend, k int, seed u
 	if err != nil {
 		return Row{}, fmt.Errorf("few-shot-ft: %w", err)
 	}
-	r, err := eval.Evaluate(ctx, be, best, p.Test.Images, p.Test.Labels, 256)
+	r, err := eval.Evaluate(ctx, be, best, p.Test.Inputs, p.Test.Labels, 256)
 	if err != nil {
 		return Row{}, err
 	}

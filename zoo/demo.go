@@ -173,7 +173,7 @@ func BuildDemo(ctx context.Context, dir, task string, progress func(stage string
 		return nil, fmt.Errorf("zoo: demo: %w", err)
 	}
 	accuracy := func(m model.Model, ds *data.Dataset) (float64, error) {
-		res, err := eval.Evaluate(ctx, be, m, ds.Images, ds.Labels, 1000)
+		res, err := eval.Evaluate(ctx, be, m, ds.Inputs, ds.Labels, 1000)
 		return res.Accuracy, err
 	}
 	// get builds or loads one model, recording its accuracy on its own

@@ -358,7 +358,7 @@ func BuildFamily(ctx context.Context, dir string, f Family, tasks, only []string
 		e, err := CachedEntry(dir, r, func() (model.Model, error) {
 			return build(func(done, total int) { progress(stage, done, total) })
 		}, func(m model.Model) (map[string]float64, error) {
-			res, err := eval.Evaluate(ctx, be, m, ds.Images, ds.Labels, 500)
+			res, err := eval.Evaluate(ctx, be, m, ds.Inputs, ds.Labels, 500)
 			return map[string]float64{MetricTestAccuracy: res.Accuracy}, err
 		})
 		if err != nil {
@@ -369,7 +369,7 @@ func BuildFamily(ctx context.Context, dir string, f Family, tasks, only []string
 		}
 		acc, ok := e.TestAccuracy()
 		if !ok {
-			res, err := eval.Evaluate(ctx, be, e.Model, ds.Images, ds.Labels, 500)
+			res, err := eval.Evaluate(ctx, be, e.Model, ds.Inputs, ds.Labels, 500)
 			if err != nil {
 				return nil, fmt.Errorf("zoo: family %s: %s: %w", f.Name, stage, err)
 			}

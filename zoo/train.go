@@ -110,7 +110,7 @@ func fit(ctx context.Context, m model.Model, r Recipe, train *data.Dataset, prog
 	if err := autodiff.CheckLabels(train.Labels, m.NumLabels()); err != nil {
 		return fmt.Errorf("zoo: recipe %q: labels against the model's %d-class head: %w", r.Name, m.NumLabels(), err)
 	}
-	if err := model.CheckInput(m, append([]int{batch}, train.Images.Shape[1:]...)); err != nil {
+	if err := model.CheckInput(m, append([]int{batch}, train.Inputs.Shape[1:]...)); err != nil {
 		return fmt.Errorf("zoo: recipe %q: %w", r.Name, err)
 	}
 	be, err := linalg.FromContext(ctx)
@@ -179,7 +179,7 @@ func (s *sampler) batchAt(step int) (*model.Tensor, []int) {
 		s.perm, s.epoch = r.Perm(n), epoch
 	}
 	idx := s.perm[k*s.batch : (k+1)*s.batch]
-	shape := s.ds.Images.Shape
+	shape := s.ds.Inputs.Shape
 	c, h, w := shape[1], shape[2], shape[3]
 	size := c * h * w
 	x := tensor.New[float32](len(idx), c, h, w)
@@ -189,7 +189,7 @@ func (s *sampler) batchAt(step int) (*model.Tensor, []int) {
 		r = rand.New(rand.NewPCG(s.seed^streamAugment, uint64(step)))
 	}
 	for b, i := range idx {
-		src := s.ds.Images.Data[i*size : (i+1)*size]
+		src := s.ds.Inputs.Data[i*size : (i+1)*size]
 		dst := x.Data[b*size : (b+1)*size]
 		if r == nil {
 			copy(dst, src)

@@ -70,7 +70,7 @@ func tinyRecipe() Recipe {
 
 func accuracy(t *testing.T, m model.Model, ds *data.Dataset) float64 {
 	t.Helper()
-	res, err := eval.Evaluate(context.Background(), linalg.MustDefault(), m, ds.Images, ds.Labels, 500)
+	res, err := eval.Evaluate(context.Background(), linalg.MustDefault(), m, ds.Inputs, ds.Labels, 500)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,9 +266,9 @@ func TestPretrainErrors(t *testing.T) {
 
 // fakeData is n random 28×28 images with labels i mod classes.
 func fakeData(n, classes int) *data.Dataset {
-	ds := &data.Dataset{Images: tensor.New[float32](n, 1, 28, 28), Labels: make([]int, n), Classes: classes}
-	for i := range ds.Images.Data {
-		ds.Images.Data[i] = float32((i*7919)%97) / 97
+	ds := &data.Dataset{Inputs: tensor.New[float32](n, 1, 28, 28), Labels: make([]int, n), Classes: classes}
+	for i := range ds.Inputs.Data {
+		ds.Inputs.Data[i] = float32((i*7919)%97) / 97
 	}
 	for i := range ds.Labels {
 		ds.Labels[i] = i % classes
@@ -379,7 +379,7 @@ func TestCached(t *testing.T) {
 	if acc, ok := e2.TestAccuracy(); !ok || acc != 0.25 || e2.Metrics["other"] != 2 {
 		t.Fatalf("metrics read back: %v", e2.Metrics)
 	}
-	x := fakeData(8, 10).Images
+	x := fakeData(8, 10).Inputs
 	if !slices.Equal(logits(e1.Model, x), logits(e2.Model, x)) {
 		t.Fatal("the loaded model gives other logits")
 	}

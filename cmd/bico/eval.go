@@ -42,7 +42,7 @@ func evalCmd() *cobra.Command {
 			if err := data.MatchLabels(ds, labels); err != nil {
 				return fmt.Errorf("%s: %w", spec, err)
 			}
-			r, err := eval.Evaluate(cmd.Context(), be, m, ds.Images, ds.Labels, batch)
+			r, err := eval.Evaluate(cmd.Context(), be, m, ds.Inputs, ds.Labels, batch)
 			if err != nil {
 				return fmt.Errorf("%s on %s: %w", modelDir, spec, err)
 			}

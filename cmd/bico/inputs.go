@@ -24,24 +24,24 @@ func fitInputs(ds *data.Dataset, dir string, m model.Model) error {
 	}
 	channels, _ := model.ConfigIntOr(cfg, "num_channels", 0)
 	if ok {
-		images, err := pp.Apply(ds.Images, channels)
+		images, err := pp.Apply(ds.Inputs, channels)
 		if err != nil {
 			return fmt.Errorf("%s: preprocessing: %w", dir, err)
 		}
-		ds.Images = images
+		ds.Inputs = images
 		return nil
 	}
 	size, err := model.ConfigIntOr(cfg, "image_size", 0)
-	if err != nil || size == 0 || len(ds.Images.Shape) != 4 {
+	if err != nil || size == 0 || len(ds.Inputs.Shape) != 4 {
 		return nil
 	}
 	if channels > 0 && ds.Channels() != channels {
-		if ds.Images, err = data.ConvertChannels(ds.Images, channels); err != nil {
+		if ds.Inputs, err = data.ConvertChannels(ds.Inputs, channels); err != nil {
 			return err
 		}
 	}
 	if ds.Height() != size || ds.Width() != size {
-		ds.Images = data.Resize(ds.Images, size, size)
+		ds.Inputs = data.Resize(ds.Inputs, size, size)
 	}
 	return nil
 }

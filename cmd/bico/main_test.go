@@ -67,9 +67,9 @@ func newFixture(t *testing.T, targetHidden int) fixture {
 			t.Fatal(err)
 		}
 	}
-	ds := &data.Dataset{Images: tensor.New[float32](80, 1, 3, 4), Labels: make([]int, 80), Classes: 4}
-	for i := range ds.Images.Data {
-		ds.Images.Data[i] = rng.Float32()
+	ds := &data.Dataset{Inputs: tensor.New[float32](80, 1, 3, 4), Labels: make([]int, 80), Classes: 4}
+	for i := range ds.Inputs.Data {
+		ds.Inputs.Data[i] = rng.Float32()
 	}
 	for i := range ds.Labels {
 		ds.Labels[i] = i % 4

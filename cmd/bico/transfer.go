@@ -252,7 +252,7 @@ func calibration(spec string, k int, seed uint64, heldOut float64, split bool, l
 }
 
 func samples(ds *data.Dataset) transfer.Samples {
-	return transfer.Samples{Inputs: ds.Images, Labels: ds.Labels}
+	return transfer.Samples{Inputs: ds.Inputs, Labels: ds.Labels}
 }
 
 // dataSpecHelp describes the dataset grammar of --calib and --data.

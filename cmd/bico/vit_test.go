@@ -63,9 +63,9 @@ func transferResizes(t *testing.T, typ, token string, config func(hidden int) ma
 			t.Fatal(err)
 		}
 	}
-	ds := &data.Dataset{Images: tensor.New[float32](30, 1, 12, 12), Labels: make([]int, 30), Classes: 3}
-	for i := range ds.Images.Data {
-		ds.Images.Data[i] = rng.Float32()
+	ds := &data.Dataset{Inputs: tensor.New[float32](30, 1, 12, 12), Labels: make([]int, 30), Classes: 3}
+	for i := range ds.Inputs.Data {
+		ds.Inputs.Data[i] = rng.Float32()
 	}
 	for i := range ds.Labels {
 		ds.Labels[i] = i % 3

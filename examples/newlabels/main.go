@@ -90,7 +90,7 @@ func main() {
 			fts[i] = fineTune(ctx, *cache, fam, v, name, built.Bases[v].Model, taskTrain)
 		}
 		score := func(m model.Model) float64 {
-			res, err := eval.Evaluate(ctx, be, m, taskTest.Images, taskTest.Labels, 500)
+			res, err := eval.Evaluate(ctx, be, m, taskTest.Inputs, taskTest.Labels, 500)
 			if err != nil {
 				log.Fatal(err)
 			}
@@ -168,7 +168,7 @@ func calibration(ds *data.Dataset, k int, seed uint64) (stats, held transfer.Sam
 	if err != nil {
 		log.Fatal(err)
 	}
-	return transfer.Samples{Inputs: s.Images, Labels: s.Labels}, transfer.Samples{Inputs: h.Images, Labels: h.Labels}
+	return transfer.Samples{Inputs: s.Inputs, Labels: s.Labels}, transfer.Samples{Inputs: h.Inputs, Labels: h.Labels}
 }
 
 func span(from, to int) []int {
