@@ -113,3 +113,28 @@ func TestLinearObserver(t *testing.T) {
 		t.Error("input gradient not observed")
 	}
 }
+
+func TestOutputObserver(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	tp := NewTape[float64](linalg.MustDefault())
+	rec := &recorder{seen: map[SiteKind]*tensor.Tensor[float64]{}}
+	tp.Observer = rec
+	table := randT(rng, 5, 3)
+	// A frozen table: the rows become a leaf that needs a gradient, as a
+	// model does in a calibration pass.
+	e := tp.Embedding(Const(table), []int{4, 0, 4, 2}, 2, 2)
+	e.SetNeedsGrad(true)
+	e = tp.Output("s", e)
+	y := tp.Linear("other", e, Param(randT(rng, 2, 3)), nil)
+	seed := randT(rng, 2, 2, 2)
+	tp.BackwardFrom(y, seed)
+	if tensor.MaxAbsDiff(rec.seen[SiteOutput], e.Value) != 0 {
+		t.Error("output not observed")
+	}
+	if rec.seen[SiteOutputGrad] == nil || tensor.MaxAbsDiff(rec.seen[SiteOutputGrad], e.Grad) != 0 {
+		t.Error("output gradient not observed")
+	}
+	if rec.seen[SiteInput] != nil {
+		t.Error("an input observed at a site that has none")
+	}
+}

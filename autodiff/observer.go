@@ -69,3 +69,15 @@ func (t *Tape[T]) Mark(site string, v *Var[T]) *Var[T] {
 	}
 	return v
 }
+
+// Output shows v to the observer as the output of the named site, a layer
+// that is not a Linear (a token-embedding lookup): its value now, as
+// SiteOutput, and ∂loss/∂v in the backward pass, as SiteOutputGrad. The
+// gradient is seen only when one flows to v (v needs a gradient).
+func (t *Tape[T]) Output(site string, v *Var[T]) *Var[T] {
+	t.observe(site, SiteOutput, v.Value)
+	if t.wants(site, SiteOutputGrad) {
+		t.OnGrad(v, func(g *tensor.Tensor[T]) { t.Observer.Observe(site, SiteOutputGrad, g) })
+	}
+	return v
+}

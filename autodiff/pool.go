@@ -20,21 +20,43 @@ func tokenDims(op string, shape []int) (batch, n, d int, pooled []int) {
 // SelectToken picks token i of every sequence of x [..., N, d], giving
 // [..., d]; a negative i counts from the end (−1 is the last token).
 func (t *Tape[T]) SelectToken(x *Var[T], i int) *Var[T] {
-	batch, n, d, pooled := tokenDims("select token", x.Value.Shape)
+	batch, n, _, _ := tokenDims("select token", x.Value.Shape)
 	if i < 0 {
 		i += n
 	}
 	if i < 0 || i >= n {
 		panic(fmt.Sprintf("autodiff: select token %d of %v", i, x.Value.Shape))
 	}
+	idx := make([]int, batch)
+	for b := range idx {
+		idx[b] = i
+	}
+	return t.SelectTokens(x, idx)
+}
+
+// SelectTokens picks token idx[b] of sequence b of x [..., N, d], giving
+// [..., d]: one index per sequence (len(idx) is the product of the leading
+// dimensions), each in [0, N). A sequence classifier reads its last token
+// that is not padding this way.
+func (t *Tape[T]) SelectTokens(x *Var[T], idx []int) *Var[T] {
+	batch, n, d, pooled := tokenDims("select tokens", x.Value.Shape)
+	if len(idx) != batch {
+		panic(fmt.Sprintf("autodiff: select tokens: %d indices for %d sequences of %v", len(idx), batch, x.Value.Shape))
+	}
+	for b, i := range idx {
+		if i < 0 || i >= n {
+			panic(fmt.Sprintf("autodiff: select token %d of sequence %d of %v", i, b, x.Value.Shape))
+		}
+	}
+	idx = append([]int(nil), idx...) // the caller may reuse its slice before Backward
 	out := t.alloc(false, pooled...)
-	for b := 0; b < batch; b++ {
+	for b, i := range idx {
 		copy(out.Data[b*d:(b+1)*d], x.Value.Data[(b*n+i)*d:(b*n+i+1)*d])
 	}
 	return t.node(out, func(o *Var[T]) {
 		gx := t.sparseGrad(x)
 		g := o.Grad.Data
-		for b := 0; b < batch; b++ {
+		for b, i := range idx {
 			dst := gx[(b*n+i)*d : (b*n+i+1)*d]
 			for j, v := range g[b*d : (b+1)*d] {
 				dst[j] += v

@@ -17,6 +17,7 @@ func TestPoolValue(t *testing.T) {
 	first := tp.SelectToken(Const(x), 0).Value
 	last := tp.SelectToken(Const(x), -1).Value
 	mean := tp.MeanTokens(Const(x)).Value
+	picked := tp.SelectTokens(Const(x), []int{2, 1}).Value
 	for _, v := range []*tensor.Tensor[float64]{first, last, mean} {
 		if !tensor.SameShape(v.Shape, []int{B, d}) {
 			t.Fatalf("shape %v, want [%d %d]", v.Shape, B, d)
@@ -30,6 +31,9 @@ func TestPoolValue(t *testing.T) {
 			}
 			if math.Abs(mean.Data[b*d+j]-s/N) > 1e-15 {
 				t.Errorf("mean[%d,%d] = %g, want %g", b, j, mean.Data[b*d+j], s/N)
+			}
+			if want := x.Data[(b*N+2-b)*d+j]; picked.Data[b*d+j] != want {
+				t.Errorf("SelectTokens[%d,%d] = %g, want %g", b, j, picked.Data[b*d+j], want)
 			}
 			if first.Data[b*d+j] != x.Data[b*N*d+j] || last.Data[b*d+j] != x.Data[(b*N+N-1)*d+j] {
 				t.Errorf("selected token wrong at [%d,%d]", b, j)
@@ -45,6 +49,13 @@ func TestPoolGrad(t *testing.T) {
 			return tp.SelectToken(in[0], i)
 		})
 	}
+	checkGrad(t, "select tokens", []*tensor.Tensor[float64]{randT(rng, 3, 4, 2)}, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
+		return tp.SelectTokens(in[0], []int{3, 0, 1})
+	})
+	// Two picks of the same token add their gradients.
+	checkGrad(t, "select tokens twice", []*tensor.Tensor[float64]{randT(rng, 2, 3, 2)}, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
+		return tp.Concat(tp.SelectTokens(in[0], []int{2, 1}), tp.SelectTokens(in[0], []int{2, 0}))
+	})
 	checkGrad(t, "mean tokens", []*tensor.Tensor[float64]{randT(rng, 2, 3, 4)}, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
 		return tp.MeanTokens(in[0])
 	})
