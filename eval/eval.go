@@ -43,7 +43,7 @@ func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *ten
 	if err := autodiff.CheckLabels(labels, m.NumLabels()); err != nil {
 		return Result{}, fmt.Errorf("eval: labels against the model's %d-class head: %w", m.NumLabels(), err)
 	}
-	if err := model.CheckInput(m, inputs.Shape); err != nil {
+	if err := model.CheckInputs(m, inputs); err != nil {
 		// Forward would panic, in a worker where no caller can recover.
 		return Result{}, fmt.Errorf("eval: inputs %v: %w", inputs.Shape, err)
 	}

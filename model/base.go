@@ -65,6 +65,25 @@ func CheckInput(m Model, shape []int) error {
 	return nil
 }
 
+// ValueChecker is implemented by models that take only some input values:
+// a text model takes token ids of its vocabulary.
+type ValueChecker interface {
+	CheckValues(x *Tensor) error
+}
+
+// CheckInputs returns an error when m cannot take the inputs x, by shape
+// (CheckInput) or by value (ValueChecker), for callers that want an error
+// instead of Forward's panic.
+func CheckInputs(m Model, x *Tensor) error {
+	if err := CheckInput(m, x.Shape); err != nil {
+		return err
+	}
+	if vc, ok := m.(ValueChecker); ok {
+		return vc.CheckValues(x)
+	}
+	return nil
+}
+
 // initKind says how a parameter is randomly initialised.
 type initKind int
 

@@ -76,7 +76,8 @@ func writeAtomic(path string, data []byte) error {
 // sharded model.safetensors.index.json, converted to float32. Tensors of
 // the checkpoint that the model does not use are ignored, and a tensor
 // stored without the model_type prefix (a transformers base-model
-// checkpoint: "embeddings.cls_token" for "vit.embeddings.cls_token") is
+// checkpoint: "embeddings.cls_token" for "vit.embeddings.cls_token"; for
+// llama the prefix is "model.") is
 // taken for the prefixed one. Errors name the
 // file and the tensor: a missing tensor, a shape other than expected, a
 // non-finite value (with its index), an unknown model_type.
@@ -128,9 +129,9 @@ func LoadWith(dir string, o LoadOptions) (Model, error) {
 		stored := s.name
 		info, ok := ck.Info(stored)
 		if !ok {
-			// A base-model checkpoint (transformers' ViTModel) stores its
-			// tensors without the "vit." prefix.
-			if short, cut := strings.CutPrefix(s.name, mt+"."); cut {
+			// A base-model checkpoint (transformers' ViTModel, LlamaModel)
+			// stores its tensors without the "vit." or "model." prefix.
+			if short, cut := strings.CutPrefix(s.name, basePrefix(mt)); cut {
 				stored = short
 				info, ok = ck.Info(stored)
 			}
@@ -175,6 +176,18 @@ func LoadWith(dir string, o LoadOptions) (Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// basePrefixes holds, for architectures whose base model's parameter names
+// are not the task model's without "model_type.", the prefix to remove.
+var basePrefixes = map[string]string{}
+
+// basePrefix is the prefix a base-model checkpoint of architecture mt lacks.
+func basePrefix(mt string) string {
+	if p, ok := basePrefixes[mt]; ok {
+		return p
+	}
+	return mt + "."
 }
 
 func shapeSize(shape []int) int {

@@ -25,9 +25,9 @@ type Tape = autodiff.Tape[float32]
 // it. Name is the site name the model passes to Tape.Linear.
 type Site struct {
 	Name   string // site name on the tape, e.g. "vit.encoder.layer.0.attention.attention.query"
-	Role   string // what the layer does: "patch", "query", "key", "value", "attn_out", "mlp_in", "mlp_out", "hidden", "head"
+	Role   string // what the layer does: "embedding", "patch", "query", "key", "value", "attn_out", "mlp_gate", "mlp_in", "mlp_out", "hidden", "head"
 	Block  int    // block index, or -1 for layers outside the repeated blocks
-	Weight string // parameter name of W: [Out, In] in memory (see CheckpointShape for its shape on file)
+	Weight string // parameter name of W: [Out, In] in memory, [In, Out] for a table (see WeightShape, and CheckpointShape for its shape on file)
 	Bias   string // parameter name of b, or "" when the layer has none
 	In     int    // input width
 	Out    int    // output width
@@ -36,6 +36,20 @@ type Site struct {
 	InSpace string
 	// OutSpace names the coordinate space of the output.
 	OutSpace string
+}
+
+// IsTable reports whether s is a lookup table (Role "embedding", a token
+// embedding): its weight is [In, Out], one row per input id, the transpose
+// of a linear site's, and its input, one-hot ids, has no space (InSpace "").
+func (s Site) IsTable() bool { return s.Role == "embedding" }
+
+// WeightShape is the in-memory shape of s's weight: [Out, In], or [In, Out]
+// for a table.
+func (s Site) WeightShape() []int {
+	if s.IsTable() {
+		return []int{s.In, s.Out}
+	}
+	return []int{s.Out, s.In}
 }
 
 // Vector is a parameter that is not the weight or bias of a linear site:

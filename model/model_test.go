@@ -117,7 +117,7 @@ func TestChannelBroadcast(t *testing.T) {
 }
 
 func TestSitesAndVectors(t *testing.T) {
-	for _, cfg := range []map[string]any{tinyViT(), tinyMLP(false), tinyMLP(true)} {
+	for _, cfg := range []map[string]any{tinyViT(), tinyMLP(false), tinyMLP(true), tinyLlama()} {
 		m := mustBuild(t, cfg, 1)
 		t.Run(m.Type(), func(t *testing.T) {
 			spaces := map[string]bool{}
@@ -130,8 +130,8 @@ func TestSitesAndVectors(t *testing.T) {
 					t.Errorf("site %s: OutSpace %q", s.Name, s.OutSpace)
 				}
 				w := m.Param(s.Weight)
-				if w == nil || !slices.Equal(w.Value.Shape, []int{s.Out, s.In}) {
-					t.Errorf("site %s: weight %q missing or not [%d, %d]", s.Name, s.Weight, s.Out, s.In)
+				if w == nil || !slices.Equal(w.Value.Shape, s.WeightShape()) {
+					t.Errorf("site %s: weight %q missing or not %v", s.Name, s.Weight, s.WeightShape())
 				}
 				used[s.Weight] = true
 				if s.Bias != "" {
@@ -218,7 +218,7 @@ func TestObservedSites(t *testing.T) {
 }
 
 func TestInitDeterministic(t *testing.T) {
-	for _, cfg := range []map[string]any{tinyViT(), tinyMLP(true)} {
+	for _, cfg := range []map[string]any{tinyViT(), tinyMLP(true), tinyLlama()} {
 		a, b, c := mustBuild(t, cfg, 7), mustBuild(t, cfg, 7), mustBuild(t, cfg, 8)
 		same, differ := true, false
 		for _, name := range a.ParamNames() {
@@ -320,7 +320,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	for _, c := range []struct {
 		cfg   map[string]any
 		shard int64
-	}{{tinyViT(), 0}, {tinyViT(), 2000}, {tinyMLP(true), 0}, {tinyMLP(false), 1500}} {
+	}{{tinyViT(), 0}, {tinyViT(), 2000}, {tinyMLP(true), 0}, {tinyMLP(false), 1500}, {tinyLlama(), 500}} {
 		m := mustBuild(t, c.cfg, 5)
 		dir := t.TempDir()
 		if err := Save(dir, m, c.shard); err != nil {
@@ -335,6 +335,9 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		x := randImages(6, 4, 1, 8, 8)
+		if m.Type() == "llama" {
+			x = randTokens(6, 4, 5, 30)
+		}
 		if d := tensor.MaxAbsDiff(logits(t, m, x), logits(t, m2, x)); d != 0 {
 			t.Errorf("%s: logits differ by %g after Save/Load", m.Type(), d)
 		}
@@ -683,6 +686,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"vit","image_size":[8],"patch_size":[4,4]}`))
 	f.Add([]byte(`{"model_type":"mlp","image_size":[8,8],"hidden_sizes":[1e300]}`))
 	f.Add([]byte(`{"model_type":"clip","vision_config":{"hidden_size":8,"num_attention_heads":3,"image_size":4}}`))
+	f.Add([]byte(`{"model_type":"llama","hidden_size":8,"num_attention_heads":2,"num_key_value_heads":3,"pad_token_id":null}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var cfg map[string]any
 		if json.Unmarshal(raw, &cfg) != nil {
@@ -691,6 +695,7 @@ func FuzzConfig(f *testing.F) {
 		parseViT(cfg)
 		parseMLP(cfg)
 		parseCLIP(cfg)
+		parseLlama(cfg)
 		Labels(cfg)
 	})
 }
@@ -707,9 +712,13 @@ func TestViTMatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/v
 // projection).
 func TestCLIPMatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/clip_fixture") }
 
+// TestLlamaMatchesTorchFixture: grouped-query attention, rotary embeddings,
+// right padding (testdata/make_llama_fixture.py).
+func TestLlamaMatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/llama_fixture") }
+
 // checkTorchFixture loads the checkpoint in dir, compares its logits on
-// dir/expected.safetensors' pixel_values with the logits stored there, and
-// checks that a Save/Load round trip keeps them.
+// dir/expected.safetensors' inputs (pixel_values or input_ids) with the
+// logits stored there, and checks that a Save/Load round trip keeps them.
 func checkTorchFixture(t *testing.T, dir string) {
 	m, err := Load(dir)
 	if err != nil {
@@ -727,7 +736,11 @@ func checkTorchFixture(t *testing.T, dir string) {
 		}
 		return tensor.FromSlice(data, shape...)
 	}
-	x, want := read("pixel_values"), read("logits")
+	input := "pixel_values"
+	if _, ok := ck.Info("input_ids"); ok {
+		input = "input_ids"
+	}
+	x, want := read(input), read("logits")
 	got := logits(t, m, x)
 	if !slices.Equal(got.Shape, want.Shape) {
 		t.Fatalf("logits %v, want %v", got.Shape, want.Shape)

@@ -280,7 +280,7 @@ func checkCalib(ms Models, calib Samples) error {
 		name string
 		m    model.Model
 	}{{"source base", ms.SourceBase}, {"source fine-tuned", ms.SourceFinetuned}, {"target base", ms.TargetBase}} {
-		if err := model.CheckInput(m.m, calib.Inputs.Shape); err != nil {
+		if err := model.CheckInputs(m.m, calib.Inputs); err != nil {
 			return fmt.Errorf("calibration inputs of shape %v do not fit the %s model: %w", calib.Inputs.Shape, m.name, err)
 		}
 	}

@@ -1,0 +1,423 @@
+package model
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/bico-dev/bico/autodiff"
+)
+
+// llamaModel is the architecture documented on LlamaConfig.
+type llamaModel struct {
+	base
+	vocab, hidden, layers, heads, kvHeads, headDim, inter int
+	eps, theta                                             float64
+	attnBias, mlpBias                                      bool
+	padID                                                  int // −1: no pad token
+	act                                                    string
+}
+
+// LlamaConfig describes a LlamaForSequenceClassification for building one
+// in code; Map gives its config.json. Zero fields take transformers'
+// defaults.
+//
+// The architecture, registered as model_type "llama", is Hugging Face's
+// LlamaForSequenceClassification: token embeddings, pre-norm decoder blocks
+// (RMSNorm; causal attention with rotary position embeddings, grouped-query
+// when num_key_value_heads < num_attention_heads; a gated SiLU MLP), a final
+// RMSNorm and a linear classifier without bias ("score") on the last token
+// of each sequence that is not padding (pad_token_id). Parameter names are
+// transformers' own. A base-model checkpoint (LlamaModel, names without
+// "model.") and a causal-LM checkpoint (LlamaForCausalLM, whose lm_head is
+// ignored) load as bases without a head (LoadOptions.MissingHead).
+//
+// Sites, in forward order (Block is the layer index, −1 outside the blocks):
+//
+//	model.embed_tokens                   embedding  reads the token ids (no input space)
+//	model.layers.N.self_attn.q_proj      query      reads model.layers.N.input_layernorm
+//	model.layers.N.self_attn.k_proj      key        reads model.layers.N.input_layernorm
+//	model.layers.N.self_attn.v_proj      value      reads model.layers.N.input_layernorm
+//	model.layers.N.self_attn.o_proj      attn_out   reads model.layers.N.self_attn.context
+//	model.layers.N.mlp.gate_proj         mlp_gate   reads model.layers.N.post_attention_layernorm
+//	model.layers.N.mlp.up_proj           mlp_in     reads model.layers.N.post_attention_layernorm
+//	model.layers.N.mlp.down_proj         mlp_out    reads model.layers.N.mlp.act
+//	score                                head       reads model.norm
+//
+// Every site's OutSpace is its own name. The embedding site's weight is its
+// table [vocab_size, hidden_size], one row per token (the transpose of a
+// linear site's [Out, In]); its output, the rows looked up, is seen by an
+// observer through Tape.Output. Token-level sites see [B, T, ·] rows, every
+// token of every sequence, padding included; the head sees [B, d].
+//
+// Vectors: each RMSNorm's weight lives in the space named after the norm.
+//
+// Random initialisation (Build with nil params) follows transformers:
+// weights from a normal of std initializer_range (0.02), truncated at 2
+// std, biases 0, norms 1.
+//
+// Forward marks each block's output as "model.layers.N".
+//
+// Inputs are token ids [B, T] held as float32, each sequence padded at its
+// end with pad_token_id. Without a pad token every token counts and the
+// head reads the last one. rope_scaling is not supported.
+type LlamaConfig struct {
+	VocabSize        int      // 32000
+	HiddenSize       int      // 4096
+	NumLayers        int      // 32
+	NumHeads         int      // 32
+	NumKVHeads       int      // NumHeads
+	HeadDim          int      // HiddenSize / NumHeads
+	IntermediateSize int      // 11008
+	RMSNormEps       float64  // 1e-6
+	RopeTheta        float64  // 10000
+	AttentionBias    bool     // attention_bias
+	MLPBias          bool     // mlp_bias
+	PadTokenID       *int     // pad_token_id; nil: none
+	Labels           []string // the classes; 2 labels LABEL_0, LABEL_1 when empty
+}
+
+// Map returns c as config.json fields, as transformers writes them.
+func (c LlamaConfig) Map() map[string]any {
+	or := func(v, def int) int {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	orF := func(v, def float64) float64 {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	hidden, heads := or(c.HiddenSize, 4096), or(c.NumHeads, 32)
+	labels := c.Labels
+	if len(labels) == 0 {
+		labels = []string{"LABEL_0", "LABEL_1"}
+	}
+	cfg := map[string]any{
+		"model_type":              "llama",
+		"architectures":           []any{"LlamaForSequenceClassification"},
+		"vocab_size":              or(c.VocabSize, 32000),
+		"hidden_size":             hidden,
+		"num_hidden_layers":       or(c.NumLayers, 32),
+		"num_attention_heads":     heads,
+		"num_key_value_heads":     or(c.NumKVHeads, heads),
+		"head_dim":                or(c.HeadDim, hidden/heads),
+		"intermediate_size":       or(c.IntermediateSize, 11008),
+		"hidden_act":              "silu",
+		"rms_norm_eps":            orF(c.RMSNormEps, 1e-6),
+		"rope_theta":              orF(c.RopeTheta, 10000),
+		"attention_bias":          c.AttentionBias,
+		"mlp_bias":                c.MLPBias,
+		"max_position_embeddings": 2048,
+		"initializer_range":       0.02,
+		"tie_word_embeddings":     false,
+		"torch_dtype":             "float32",
+	}
+	if c.PadTokenID != nil {
+		cfg["pad_token_id"] = *c.PadTokenID
+	}
+	return SetLabels(cfg, labels)
+}
+
+// parseLlama reads a Llama configuration.
+func parseLlama(cfg map[string]any) (*llamaModel, error) {
+	m := &llamaModel{}
+	m.modelType = "llama"
+	var err error
+	get := func(key string, def int, dst *int) {
+		if err == nil {
+			*dst, err = ConfigIntOr(cfg, key, def)
+			if err == nil && *dst <= 0 {
+				err = fmt.Errorf("config: field %q is %d, want a positive integer", key, *dst)
+			}
+		}
+	}
+	get("vocab_size", 32000, &m.vocab)
+	get("hidden_size", 4096, &m.hidden)
+	get("num_hidden_layers", 32, &m.layers)
+	get("num_attention_heads", 32, &m.heads)
+	get("num_key_value_heads", m.heads, &m.kvHeads)
+	get("intermediate_size", 11008, &m.inter)
+	if err == nil && m.hidden%m.heads != 0 && cfg["head_dim"] == nil {
+		err = fmt.Errorf("config: hidden_size %d is not a multiple of num_attention_heads %d", m.hidden, m.heads)
+	}
+	get("head_dim", m.hidden/max(m.heads, 1), &m.headDim)
+	if err != nil {
+		return nil, err
+	}
+	if m.heads%m.kvHeads != 0 {
+		return nil, fmt.Errorf("config: num_attention_heads %d is not a multiple of num_key_value_heads %d", m.heads, m.kvHeads)
+	}
+	if m.headDim%2 != 0 {
+		return nil, fmt.Errorf("config: head_dim %d is odd; rotary embeddings need an even head width", m.headDim)
+	}
+	if m.vocab >= 1<<24 {
+		return nil, fmt.Errorf("config: vocab_size %d: token ids above 2²⁴ are not exact in float32 inputs", m.vocab)
+	}
+	if m.eps, err = ConfigFloatOr(cfg, "rms_norm_eps", 1e-6); err != nil {
+		return nil, err
+	}
+	if m.theta, err = ConfigFloatOr(cfg, "rope_theta", 10000); err != nil {
+		return nil, err
+	}
+	if !(m.eps >= 0) || !(m.theta > 0) {
+		return nil, fmt.Errorf("config: rms_norm_eps %g and rope_theta %g: want eps ≥ 0 and theta > 0", m.eps, m.theta)
+	}
+	if rs, ok := cfg["rope_scaling"]; ok && rs != nil {
+		return nil, fmt.Errorf("config: rope_scaling %v is not supported", rs)
+	}
+	if m.attnBias, err = ConfigBoolOr(cfg, "attention_bias", false); err != nil {
+		return nil, err
+	}
+	if m.mlpBias, err = ConfigBoolOr(cfg, "mlp_bias", false); err != nil {
+		return nil, err
+	}
+	if m.act, err = ConfigStringOr(cfg, "hidden_act", "silu"); err != nil {
+		return nil, err
+	}
+	if err := autodiff.CheckActivation(m.act); err != nil {
+		return nil, fmt.Errorf("config: field \"hidden_act\": %w", err)
+	}
+	if m.padID, err = padTokenID(cfg); err != nil {
+		return nil, err
+	}
+	if m.labels, err = Labels(cfg); err != nil {
+		return nil, err
+	}
+	m.cfg = CloneConfig(cfg)
+	return m, nil
+}
+
+// padTokenID reads pad_token_id, −1 when it is absent or null.
+func padTokenID(cfg map[string]any) (int, error) {
+	if v, ok := cfg["pad_token_id"]; !ok || v == nil {
+		return -1, nil
+	}
+	id, err := ConfigInt(cfg, "pad_token_id")
+	if err != nil {
+		return 0, err
+	}
+	if id < 0 {
+		return 0, fmt.Errorf("config: pad_token_id %d is negative", id)
+	}
+	return id, nil
+}
+
+// PadTokenID returns a text model's pad_token_id, or −1 when its
+// config.json names none.
+func PadTokenID(m Model) int {
+	id, err := padTokenID(m.Config())
+	if err != nil {
+		return -1
+	}
+	return id
+}
+
+const (
+	llamaEmbedSite = "model.embed_tokens"
+	llamaHeadSite  = "score"
+	llamaNorm      = "model.norm"
+)
+
+func llamaLayer(i int) string { return "model.layers." + strconv.Itoa(i) }
+
+// specs lists the parameters in transformers' state-dict order.
+func (m *llamaModel) specs() []paramSpec {
+	std, _ := ConfigFloatOr(m.cfg, "initializer_range", 0.02)
+	d, q, kv := m.hidden, m.heads*m.headDim, m.kvHeads*m.headDim
+	var s []paramSpec
+	lin := func(name string, out, in int, bias bool) {
+		s = append(s, paramSpec{name: name + ".weight", shape: []int{out, in}, init: initTruncNormal, std: std})
+		if bias {
+			s = append(s, paramSpec{name: name + ".bias", shape: []int{out}})
+		}
+	}
+	norm := func(name string) {
+		s = append(s, paramSpec{name: name + ".weight", shape: []int{d}, init: initOnes})
+	}
+	s = append(s, paramSpec{name: llamaEmbedSite + ".weight", shape: []int{m.vocab, d}, init: initTruncNormal, std: std})
+	for i := 0; i < m.layers; i++ {
+		l := llamaLayer(i)
+		lin(l+".self_attn.q_proj", q, d, m.attnBias)
+		lin(l+".self_attn.k_proj", kv, d, m.attnBias)
+		lin(l+".self_attn.v_proj", kv, d, m.attnBias)
+		lin(l+".self_attn.o_proj", d, q, m.attnBias)
+		lin(l+".mlp.gate_proj", m.inter, d, m.mlpBias)
+		lin(l+".mlp.up_proj", m.inter, d, m.mlpBias)
+		lin(l+".mlp.down_proj", d, m.inter, m.mlpBias)
+		norm(l + ".input_layernorm")
+		norm(l + ".post_attention_layernorm")
+	}
+	norm(llamaNorm)
+	lin(llamaHeadSite, len(m.labels), d, false)
+	return s
+}
+
+// describe fills the sites and vectors.
+func (m *llamaModel) describe() {
+	d, q, kv := m.hidden, m.heads*m.headDim, m.kvHeads*m.headDim
+	site := func(name, role string, block, in, out int, inSpace string, bias bool) Site {
+		s := Site{Name: name, Role: role, Block: block, Weight: name + ".weight", In: in, Out: out, InSpace: inSpace, OutSpace: name}
+		if bias {
+			s.Bias = name + ".bias"
+		}
+		return s
+	}
+	norm := func(name string, block int) {
+		m.vectors = append(m.vectors, Vector{Name: name + ".weight", Role: "norm_weight", Block: block, Space: name})
+	}
+	m.sites = []Site{site(llamaEmbedSite, "embedding", -1, m.vocab, d, "", false)}
+	m.vectors = nil
+	for i := 0; i < m.layers; i++ {
+		l := llamaLayer(i)
+		in, post := l+".input_layernorm", l+".post_attention_layernorm"
+		m.sites = append(m.sites,
+			site(l+".self_attn.q_proj", "query", i, d, q, in, m.attnBias),
+			site(l+".self_attn.k_proj", "key", i, d, kv, in, m.attnBias),
+			site(l+".self_attn.v_proj", "value", i, d, kv, in, m.attnBias),
+			site(l+".self_attn.o_proj", "attn_out", i, q, d, l+".self_attn.context", m.attnBias),
+			site(l+".mlp.gate_proj", "mlp_gate", i, d, m.inter, post, m.mlpBias),
+			site(l+".mlp.up_proj", "mlp_in", i, d, m.inter, post, m.mlpBias),
+			site(l+".mlp.down_proj", "mlp_out", i, m.inter, d, l+".mlp.act", m.mlpBias),
+		)
+		norm(in, i)
+		norm(post, i)
+	}
+	norm(llamaNorm, -1)
+	m.sites = append(m.sites, site(llamaHeadSite, "head", -1, d, len(m.labels), llamaNorm, false))
+}
+
+func buildLlama(cfg map[string]any, params map[string]*Tensor, seed uint64) (Model, error) {
+	m, err := parseLlama(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("model: llama: %w", err)
+	}
+	if err := m.setParams(m.specs(), params, seed); err != nil {
+		return nil, fmt.Errorf("model: llama: %w", err)
+	}
+	m.describe()
+	return m, nil
+}
+
+func llamaSpecs(cfg map[string]any) ([]paramSpec, error) {
+	m, err := parseLlama(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("model: llama: %w", err)
+	}
+	return m.specs(), nil
+}
+
+func init() {
+	Register("llama", buildLlama)
+	specFuncs["llama"] = llamaSpecs
+	basePrefixes["llama"] = "model."
+}
+
+// CheckInput implements InputChecker: token ids [B, T].
+func (m *llamaModel) CheckInput(shape []int) error {
+	if len(shape) != 2 || shape[0] <= 0 || shape[1] <= 0 {
+		return fmt.Errorf("model: llama: inputs of shape %v, want token ids [B, T]", shape)
+	}
+	return nil
+}
+
+// CheckValues implements ValueChecker: every input is a token id of the
+// vocabulary.
+func (m *llamaModel) CheckValues(x *Tensor) error {
+	_, err := m.tokenIDs(x)
+	return err
+}
+
+// tokenIDs converts float32 token ids to ints, checking them against the
+// vocabulary.
+func (m *llamaModel) tokenIDs(x *Tensor) ([]int, error) {
+	ids := make([]int, len(x.Data))
+	for i, v := range x.Data {
+		id := int(v)
+		if float32(id) != v || id < 0 || id >= m.vocab {
+			return nil, fmt.Errorf("model: llama: input %d of sequence %d is %g, not a token id below vocab_size %d", i%x.Shape[1], i/x.Shape[1], v, m.vocab)
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+// lastTokens returns, for each of the B sequences of T ids, the position of
+// its last token that is not padding (0 for a sequence of padding only), as
+// transformers' sequence classifiers pool.
+func (m *llamaModel) lastTokens(ids []int, B, T int) []int {
+	last := make([]int, B)
+	for b := range last {
+		last[b] = T - 1
+		if m.padID < 0 {
+			continue
+		}
+		last[b] = 0
+		for j := T - 1; j >= 0; j-- {
+			if ids[b*T+j] != m.padID {
+				last[b] = j
+				break
+			}
+		}
+	}
+	return last
+}
+
+// BlockOutputs implements BlockMarker: "model.layers.N".
+func (m *llamaModel) BlockOutputs() []string {
+	out := make([]string, m.layers)
+	for i := range out {
+		out[i] = llamaLayer(i)
+	}
+	return out
+}
+
+// Forward implements Model. It panics on inputs that CheckInput rejects and
+// on token ids outside the vocabulary.
+func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
+	if err := m.CheckInput(inputs.Value.Shape); err != nil {
+		panic(err)
+	}
+	B, T := inputs.Value.Shape[0], inputs.Value.Shape[1]
+	ids, err := m.tokenIDs(inputs.Value)
+	if err != nil {
+		panic(err)
+	}
+	P := m.params
+	act, err := t.ActivationByName(m.act)
+	if err != nil {
+		panic(err) // checked when the model was built
+	}
+	bias := func(name string, on bool) *Var {
+		if !on {
+			return nil
+		}
+		return P[name+".bias"]
+	}
+	h := t.Embedding(P[llamaEmbedSite+".weight"], ids, B, T)
+	if inputs.NeedsGrad() && !h.NeedsGrad() {
+		h.SetNeedsGrad(true) // a leaf: activation gradients flow with a frozen table
+	}
+	h = t.Output(llamaEmbedSite, h)
+	for i := 0; i < m.layers; i++ {
+		l := llamaLayer(i)
+		lin := func(name string, x *Var, on bool) *Var {
+			return t.Linear(l+name, x, P[l+name+".weight"], bias(l+name, on))
+		}
+		a := t.RMSNorm(h, P[l+".input_layernorm.weight"], m.eps)
+		q := t.RoPE(lin(".self_attn.q_proj", a, m.attnBias), m.heads, 0, m.theta)
+		k := t.RoPE(lin(".self_attn.k_proj", a, m.attnBias), m.kvHeads, 0, m.theta)
+		v := lin(".self_attn.v_proj", a, m.attnBias)
+		ctx := t.Attention(q, k, v, m.heads, m.kvHeads, true)
+		h = t.Add(h, lin(".self_attn.o_proj", ctx, m.attnBias))
+		f := t.RMSNorm(h, P[l+".post_attention_layernorm.weight"], m.eps)
+		g := t.Mul(act(lin(".mlp.gate_proj", f, m.mlpBias)), lin(".mlp.up_proj", f, m.mlpBias))
+		h = t.Add(h, lin(".mlp.down_proj", g, m.mlpBias))
+		t.Mark(l, h)
+	}
+	h = t.RMSNorm(h, P[llamaNorm+".weight"], m.eps)
+	pooled := t.SelectTokens(h, m.lastTokens(ids, B, T))
+	return t.Linear(llamaHeadSite, pooled, P[llamaHeadSite+".weight"], nil)
+}

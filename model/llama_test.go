@@ -1,0 +1,161 @@
+package model
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bico-dev/bico/autodiff"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// randTokens returns n sequences of t random token ids below vocab.
+func randTokens(seed uint64, n, t, vocab int) *Tensor {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	x := tensor.New[float32](n, t)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.IntN(vocab))
+	}
+	return x
+}
+
+// tinyLlama is a small LlamaForSequenceClassification configuration.
+func tinyLlama() map[string]any {
+	pad := 0
+	return LlamaConfig{VocabSize: 30, HiddenSize: 8, NumLayers: 2, NumHeads: 2, NumKVHeads: 1,
+		IntermediateSize: 12, PadTokenID: &pad, Labels: []string{"a", "b", "c"}}.Map()
+}
+
+// TestLlamaBaseCheckpoints: a LlamaModel checkpoint (names without
+// "model.", no score) and a LlamaForCausalLM checkpoint (an lm_head) load
+// as bases with MissingHead, with the fixture's body.
+func TestLlamaBaseCheckpoints(t *testing.T) {
+	full, err := Load("testdata/llama_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, layout := range []string{"LlamaModel", "LlamaForCausalLM"} {
+		t.Run(layout, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := full.Config()
+			cfg["architectures"] = []any{layout}
+			delete(cfg, "id2label")
+			delete(cfg, "label2id")
+			if err := WriteConfig(dir, cfg); err != nil {
+				t.Fatal(err)
+			}
+			params := map[string]*Tensor{}
+			var names []string
+			for _, n := range full.ParamNames() {
+				if n == "score.weight" {
+					continue
+				}
+				stored := n
+				if layout == "LlamaModel" {
+					stored = strings.TrimPrefix(n, "model.")
+				}
+				params[stored] = full.Param(n).Value
+				names = append(names, stored)
+			}
+			if layout == "LlamaForCausalLM" {
+				params["lm_head.weight"] = tensor.New[float32](40, 16)
+				names = append(names, "lm_head.weight")
+			}
+			writeST(t, filepath.Join(dir, "model.safetensors"), names, params)
+			if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), `"score.weight"`) {
+				t.Errorf("Load: error %v, want the missing score", err)
+			}
+			base, err := LoadWith(dir, LoadOptions{MissingHead: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if base.NumLabels() != 2 {
+				t.Errorf("base has %d labels, want transformers' default 2", base.NumLabels())
+			}
+			for _, n := range []string{"model.embed_tokens.weight", "model.layers.1.mlp.down_proj.weight", "model.norm.weight"} {
+				if d := tensor.MaxAbsDiff(base.Param(n).Value, full.Param(n).Value); d != 0 {
+					t.Errorf("%s differs by %g", n, d)
+				}
+			}
+		})
+	}
+}
+
+func TestLlamaConfigErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(map[string]any)
+		want string
+	}{
+		{"kv heads", func(c map[string]any) { c["num_key_value_heads"] = 3 }, "num_key_value_heads"},
+		{"odd head_dim", func(c map[string]any) { c["head_dim"] = 3 }, "head_dim 3"},
+		{"rope_scaling", func(c map[string]any) { c["rope_scaling"] = map[string]any{"rope_type": "llama3"} }, "rope_scaling"},
+		{"pad", func(c map[string]any) { c["pad_token_id"] = -2 }, "pad_token_id"},
+		{"activation", func(c map[string]any) { c["hidden_act"] = "swish2" }, "hidden_act"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := tinyLlama()
+			c.edit(cfg)
+			if _, err := Build(cfg, nil, 1); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one naming %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestLlamaInputs(t *testing.T) {
+	m, err := Build(tinyLlama(), nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if PadTokenID(m) != 0 {
+		t.Errorf("PadTokenID = %d, want 0", PadTokenID(m))
+	}
+	for _, c := range []struct {
+		x    *Tensor
+		want string
+	}{
+		{tensor.FromSlice([]float32{1, 2, 30}, 1, 3), "not a token id below vocab_size 30"},
+		{tensor.FromSlice([]float32{1, 2.5}, 1, 2), "is 2.5"},
+		{tensor.FromSlice([]float32{1, 2}, 2), "want token ids [B, T]"},
+	} {
+		if err := CheckInputs(m, c.x); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("CheckInputs(%v): %v, want an error with %q", c.x.Data, err, c.want)
+		}
+	}
+	// Padding after a sequence's last token does not change its logits:
+	// the attention is causal and the head reads the last real token.
+	short := logits(t, m, tensor.FromSlice([]float32{5, 7, 9}, 1, 3))
+	padded := logits(t, m, tensor.FromSlice([]float32{5, 7, 9, 0, 0, 4, 7, 9, 1, 2}, 2, 5))
+	if d := tensor.MaxAbsDiff(short, tensor.FromSlice(padded.Data[:3], 1, 3)); d > 1e-6 {
+		t.Errorf("padding changed the logits by %g", d)
+	}
+}
+
+// TestLlamaObservedSites: every site's rows, including the embedding's
+// output and output gradient through Tape.Output.
+func TestLlamaObservedSites(t *testing.T) {
+	m := mustBuild(t, tinyLlama(), 1)
+	rec := &recorder{map[string][]int{}, map[string][]int{}, map[string][]int{}}
+	tp := autodiff.NewTape[float32](backend(t))
+	tp.Observer = rec
+	in := autodiff.Const(randTokens(2, 2, 5, 30))
+	in.SetNeedsGrad(true)
+	y := m.Forward(tp, in)
+	tp.Backward(tp.CrossEntropy(y, []int{0, 1}))
+	for _, s := range m.Sites() {
+		in, out, g := rec.in[s.Name], rec.out[s.Name], rec.grad[s.Name]
+		if s.IsTable() != (in == nil) || out == nil || out[len(out)-1] != s.Out || !slices.Equal(g, out) {
+			t.Errorf("site %s: saw input %v, output %v, output grad %v; want widths %d → %d", s.Name, in, out, g, s.In, s.Out)
+		}
+		if s.Role != "head" && !slices.Equal(out[:2], []int{2, 5}) {
+			t.Errorf("site %s: rows %v, want [2, 5] tokens", s.Name, out)
+		}
+	}
+	if rec.out["model.layers.1"] == nil {
+		t.Error("block outputs not marked")
+	}
+}

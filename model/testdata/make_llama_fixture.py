@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""Writes llama_fixture/, a tiny LlamaForSequenceClassification checkpoint
+in Hugging Face layout (config.json + model.safetensors) and
+expected.safetensors (a batch of right-padded token ids "input_ids" and the
+logits "logits" it must give).
+
+The forward pass below is written from the semantics of transformers'
+LlamaForSequenceClassification (token embeddings; pre-norm decoder layers
+with RMSNorm x·rsqrt(mean(x²) + eps)·w; causal grouped-query attention with
+rotary embeddings in the rotate_half convention, inv_freq =
+theta^(−2i/head_dim); a gated MLP down(silu(gate(x))·up(x)); a final
+RMSNorm; the score layer, without bias, read at each sequence's last token
+that is not pad_token_id) in plain torch, computed in float64 from the
+float32 weights. The safetensors files are written by hand as in
+make_vit_fixture.py.
+
+Run from model/testdata: /usr/bin/python3 make_llama_fixture.py
+"""
+import json
+import math
+import os
+
+import torch
+import torch.nn.functional as F
+
+from make_vit_fixture import write_safetensors
+
+VOCAB, HIDDEN, LAYERS, HEADS, KV_HEADS, HEAD_DIM, INTER = 40, 16, 2, 4, 2, 4, 24
+EPS, THETA, PAD = 1e-6, 10000.0, 0
+LABELS = ["negative", "neutral", "positive"]
+
+
+def make_weights(gen):
+    d = HIDDEN
+
+    def rnd(*shape, std=0.5):
+        return (torch.randn(*shape, generator=gen) * std).to(torch.float32)
+
+    w = {"model.embed_tokens.weight": rnd(VOCAB, d, std=1.0)}
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        for name, (o, k) in {
+            "self_attn.q_proj": (HEADS * HEAD_DIM, d),
+            "self_attn.k_proj": (KV_HEADS * HEAD_DIM, d),
+            "self_attn.v_proj": (KV_HEADS * HEAD_DIM, d),
+            "self_attn.o_proj": (d, HEADS * HEAD_DIM),
+            "mlp.gate_proj": (INTER, d),
+            "mlp.up_proj": (INTER, d),
+            "mlp.down_proj": (d, INTER),
+        }.items():
+            w[p + name + ".weight"] = rnd(o, k, std=1 / math.sqrt(k))
+        w[p + "input_layernorm.weight"] = 1 + rnd(d, std=0.2)
+        w[p + "post_attention_layernorm.weight"] = 1 + rnd(d, std=0.2)
+    w["model.norm.weight"] = 1 + rnd(d, std=0.2)
+    w["score.weight"] = rnd(len(LABELS), d)
+    return w
+
+
+def rms_norm(x, w):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + EPS) * w
+
+
+def rope(x, T):
+    """x: [B, heads, T, dh], rotated in the rotate_half convention."""
+    dh = x.shape[-1]
+    inv_freq = 1.0 / (THETA ** (torch.arange(0, dh, 2, dtype=torch.float64) / dh))
+    ang = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq)
+    ang = torch.cat([ang, ang], dim=-1)
+    x1, x2 = x[..., : dh // 2], x[..., dh // 2 :]
+    return x * ang.cos() + torch.cat([-x2, x1], dim=-1) * ang.sin()
+
+
+def forward(w, ids):
+    """LlamaForSequenceClassification's logits, in float64."""
+    w = {k: t.to(torch.float64) for k, t in w.items()}
+    B, T = ids.shape
+    h = w["model.embed_tokens.weight"][ids]
+    mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+
+    def heads(t, n):
+        return t.view(B, T, n, HEAD_DIM).transpose(1, 2)
+
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        lin = lambda name, t: F.linear(t, w[p + name + ".weight"])
+        a = rms_norm(h, w[p + "input_layernorm.weight"])
+        q = rope(heads(lin("self_attn.q_proj", a), HEADS), T)
+        k = rope(heads(lin("self_attn.k_proj", a), KV_HEADS), T)
+        v = heads(lin("self_attn.v_proj", a), KV_HEADS)
+        k = k.repeat_interleave(HEADS // KV_HEADS, dim=1)
+        v = v.repeat_interleave(HEADS // KV_HEADS, dim=1)
+        probs = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(HEAD_DIM) + mask, dim=-1)
+        ctx = (probs @ v).transpose(1, 2).reshape(B, T, HEADS * HEAD_DIM)
+        h = h + lin("self_attn.o_proj", ctx)
+        m = rms_norm(h, w[p + "post_attention_layernorm.weight"])
+        h = h + lin("mlp.down_proj", F.silu(lin("mlp.gate_proj", m)) * lin("mlp.up_proj", m))
+    h = rms_norm(h, w["model.norm.weight"])
+    logits = F.linear(h, w["score.weight"])  # [B, T, labels]
+    positions = torch.arange(T)
+    last = ((ids != PAD) * positions).argmax(-1)
+    return logits[torch.arange(B), last]
+
+
+def main():
+    gen = torch.Generator().manual_seed(20261127)
+    w = make_weights(gen)
+    ids = torch.randint(1, VOCAB, (3, 7), generator=gen)
+    ids[0, 5:] = PAD  # right padding
+    ids[2, 3:] = PAD
+    logits = forward(w, ids)
+    config = {
+        "_name_or_path": "bico/tiny-llama-fixture",
+        "architectures": ["LlamaForSequenceClassification"],
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "head_dim": HEAD_DIM,
+        "hidden_act": "silu",
+        "hidden_size": HIDDEN,
+        "id2label": {str(i): l for i, l in enumerate(LABELS)},
+        "initializer_range": 0.02,
+        "intermediate_size": INTER,
+        "label2id": {l: i for i, l in enumerate(LABELS)},
+        "max_position_embeddings": 64,
+        "mlp_bias": False,
+        "model_type": "llama",
+        "num_attention_heads": HEADS,
+        "num_hidden_layers": LAYERS,
+        "num_key_value_heads": KV_HEADS,
+        "pad_token_id": PAD,
+        "pretraining_tp": 1,
+        "rms_norm_eps": EPS,
+        "rope_scaling": None,
+        "rope_theta": THETA,
+        "tie_word_embeddings": False,
+        "torch_dtype": "float32",
+        "transformers_version": "4.57.1",
+        "use_cache": True,
+        "vocab_size": VOCAB,
+    }
+    os.makedirs("llama_fixture", exist_ok=True)
+    with open("llama_fixture/config.json", "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    write_safetensors("llama_fixture/model.safetensors", w)
+    write_safetensors("llama_fixture/expected.safetensors", {"input_ids": ids.to(torch.float32), "logits": logits})
+    print("ids", ids.tolist())
+    print("logits", logits.tolist())
+
+
+if __name__ == "__main__":
+    main()
