@@ -11,10 +11,10 @@ import (
 type llamaModel struct {
 	base
 	vocab, hidden, layers, heads, kvHeads, headDim, inter int
-	eps, theta                                             float64
-	attnBias, mlpBias                                      bool
-	padID                                                  int // −1: no pad token
-	act                                                    string
+	eps, theta                                            float64
+	attnBias, mlpBias                                     bool
+	padID                                                 int // −1: no pad token
+	act                                                   string
 }
 
 // LlamaConfig describes a LlamaForSequenceClassification for building one

@@ -199,9 +199,13 @@ func runPasses(ctx context.Context, a, b model.Model, calib Samples, rec *source
 }
 
 // addStats registers the statistic of each kind between the paired sites'
-// spaces (once per pair of spaces: sites reading one tensor share it).
+// spaces (once per pair of spaces: sites reading one tensor share it). A
+// table's input, token ids, has no statistic: its input map is the identity.
 func (p *Prepared) addStats(sp SitePair, kinds []Kind, dA, dB int, rec *sourceRecorder, acc *targetAccumulator) {
 	for _, k := range kinds {
+		if isInputSide(k) && (sp.A.IsTable() || sp.B.IsTable()) {
+			continue
+		}
 		key := StatKey{Kind: k, A: spaceOf(sp.A, k), B: spaceOf(sp.B, k)}
 		rec.want[sp.A.Name] = mergeKinds(rec.want[sp.A.Name], []Kind{k})
 		acc.want[sp.B.Name] = mergeKinds(acc.want[sp.B.Name], []Kind{k})

@@ -27,7 +27,8 @@ func (c combo) key() StatKey {
 // sharedQKMap returns, for a query or key site, one output map shared by
 // the block's query and key: the map of the sum of their statistics (each
 // normalised by its Frobenius norm), since attention only sees their
-// product. It returns nil for other sites.
+// product. It returns nil for other sites, and for query and key of
+// different widths (grouped-query attention).
 func (p *Prepared) sharedQKMap(sp SitePair, kind Kind) (*Map, error) {
 	return p.sharedQKBlend(sp, map[Kind]float64{kind: 1})
 }
@@ -56,7 +57,9 @@ func (p *Prepared) sharedQKCombo(sp SitePair, weights map[Kind]float64) (combo, 
 			qk = append(qk, o)
 		}
 	}
-	if len(qk) != 2 {
+	if len(qk) != 2 || qk[0].A.Out != qk[1].A.Out || qk[0].B.Out != qk[1].B.Out {
+		// With fewer key-value heads than query heads (grouped-query
+		// attention) the query and key widths differ: no shared map.
 		return combo{}, false
 	}
 	var c combo

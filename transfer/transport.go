@@ -80,6 +80,9 @@ func (p *Prepared) transportSite(sp SitePair, in, out *Map, delta Delta) error {
 	if err != nil {
 		return err
 	}
+	if sp.A.IsTable() || sp.B.IsTable() {
+		return p.transportTable(sp, tw, out, delta)
+	}
 	if tw.Numel() != sp.A.Out*sp.A.In {
 		return fmt.Errorf("source parameter %q has shape %v, site says [%d, %d]", sp.A.Weight, tw.Shape, sp.A.Out, sp.A.In)
 	}
@@ -94,6 +97,23 @@ func (p *Prepared) transportSite(sp SitePair, in, out *Map, delta Delta) error {
 		return err
 	}
 	delta[sp.B.Bias], err = toTarget(p.Models.TargetBase, sp.B.Bias, p.transportMatrix(tb.Data, sp.A.Out, 1, out, nil))
+	return err
+}
+
+// transportTable moves a lookup table's delta [In, Out], one row per token
+// of a vocabulary both models share, with the output map: ΔE_B = ΔE_A·T_out.
+func (p *Prepared) transportTable(sp SitePair, tw *tensor.Tensor[float32], out *Map, delta Delta) error {
+	if !sp.A.IsTable() || !sp.B.IsTable() {
+		return fmt.Errorf("a lookup table paired with a linear layer (%s, %s)", sp.A.Name, sp.B.Name)
+	}
+	if sp.A.In != sp.B.In {
+		return fmt.Errorf("vocabularies of %d and %d tokens: the embedding table needs one vocabulary on both sides", sp.A.In, sp.B.In)
+	}
+	if tw.Numel() != sp.A.In*sp.A.Out {
+		return fmt.Errorf("source parameter %q has shape %v, site says [%d, %d]", sp.A.Weight, tw.Shape, sp.A.In, sp.A.Out)
+	}
+	var err error
+	delta[sp.B.Weight], err = toTarget(p.Models.TargetBase, sp.B.Weight, p.transportMatrix(tw.Data, sp.A.In, sp.A.Out, nil, out))
 	return err
 }
 

@@ -1,0 +1,193 @@
+package transfer
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// llamaPerms are coordinate permutations that make a functionally
+// identical copy of a Llama: the residual stream; per block the key-value
+// heads (query heads move with their group), the query heads within a
+// group, the within-head coordinates of the values, and the MLP units.
+// Rotary embeddings tie each query and key coordinate to a frequency, so
+// within-head coordinates of queries and keys are kept.
+type llamaPerms struct {
+	res          []int
+	q, k, v, mlp [][]int // per block, over the projection's full width
+	o            [][]int // per block, o_proj's input (the attention context)
+}
+
+func newLlamaPerms(rng *rand.Rand, d, heads, kvHeads, dh, inter, layers int) llamaPerms {
+	p := llamaPerms{res: rng.Perm(d)}
+	group := heads / kvHeads
+	for l := 0; l < layers; l++ {
+		kvp, inGroup, wv := rng.Perm(kvHeads), rng.Perm(group), rng.Perm(dh)
+		q, o := make([]int, heads*dh), make([]int, heads*dh)
+		k, v := make([]int, kvHeads*dh), make([]int, kvHeads*dh)
+		for g := 0; g < kvHeads; g++ {
+			for j := 0; j < dh; j++ {
+				k[g*dh+j] = kvp[g]*dh + j
+				v[g*dh+j] = kvp[g]*dh + wv[j]
+			}
+			for r := 0; r < group; r++ {
+				h, src := g*group+r, kvp[g]*group+inGroup[r]
+				for j := 0; j < dh; j++ {
+					q[h*dh+j] = src*dh + j
+					o[h*dh+j] = src*dh + wv[j]
+				}
+			}
+		}
+		p.q, p.k, p.v, p.o = append(p.q, q), append(p.k, k), append(p.v, v), append(p.o, o)
+		p.mlp = append(p.mlp, rng.Perm(inter))
+	}
+	return p
+}
+
+// apply returns the permuted copy of a Llama parameter set.
+func (p llamaPerms) apply(src params) params {
+	out := params{}
+	res := p.res
+	set := func(name string, perms ...[]int) { out[name] = permuteAxes(src[name], perms...) }
+	set("model.embed_tokens.weight", nil, res)
+	for l := range p.q {
+		b := "model.layers." + strconv.Itoa(l) + "."
+		set(b+"self_attn.q_proj.weight", p.q[l], res)
+		set(b+"self_attn.k_proj.weight", p.k[l], res)
+		set(b+"self_attn.v_proj.weight", p.v[l], res)
+		set(b+"self_attn.o_proj.weight", res, p.o[l])
+		set(b+"mlp.gate_proj.weight", p.mlp[l], res)
+		set(b+"mlp.up_proj.weight", p.mlp[l], res)
+		set(b+"mlp.down_proj.weight", res, p.mlp[l])
+		set(b+"input_layernorm.weight", res)
+		set(b+"post_attention_layernorm.weight", res)
+	}
+	set("model.norm.weight", res)
+	set("score.weight", nil, res)
+	return out
+}
+
+func tinyLlama(t *testing.T, seed uint64) model.Model {
+	t.Helper()
+	pad := 0
+	cfg := model.LlamaConfig{VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 4,
+		IntermediateSize: 12, PadTokenID: &pad, Labels: []string{"a", "b", "c"}}.Map()
+	cfg["initializer_range"] = 0.3
+	m, err := model.Build(cfg, nil, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return perturbed(t, m, seed+100, 0.1)
+}
+
+// tokenSamples returns n sequences of length T of random token ids in
+// [1, vocab), the last few of some replaced by padding (id 0), with random
+// labels below classes.
+func tokenSamples(n, T, vocab, classes int, seed uint64) Samples {
+	rng := rand.New(rand.NewPCG(seed, 6))
+	x := tensor.New[float32](n, T)
+	labels := make([]int, n)
+	for i := 0; i < n; i++ {
+		length := T - rng.IntN(T/2)
+		for j := 0; j < length; j++ {
+			x.Data[i*T+j] = float32(1 + rng.IntN(vocab-1))
+		}
+		labels[i] = rng.IntN(classes)
+	}
+	return Samples{Inputs: x, Labels: labels}
+}
+
+// TestBiCoRecoversPermutedLlama: B is A with its residual stream, heads,
+// value coordinates and MLP units permuted (functionally identical, with
+// grouped-query attention and rotary embeddings), so BiCo with α = 1 must
+// return the permuted τ_A, the token-embedding table's included, and B's
+// transferred model must reproduce A's fine-tuned logits.
+func TestBiCoRecoversPermutedLlama(t *testing.T) {
+	a := tinyLlama(t, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	perms := newLlamaPerms(rand.New(rand.NewPCG(4, 4)), 8, 4, 2, 4, 12, 2)
+	b, err := model.WithParams(a, perms.apply(model.Params(a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calib := tokenSamples(64, 6, 20, 3, 9)
+	if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
+		t.Fatalf("the permuted Llama is not functionally equal to the source: logits differ by %.3g", e)
+	}
+	want := perms.apply(taskVectors(t, a, aft))
+	for _, c := range []struct {
+		name, method string
+		opts         Options
+	}{
+		{"default", "bico", Options{}},
+		{"blend", "bico-blend", Options{}},
+		{"shared-qk", "bico", Options{SharedQK: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := runMethodOpts(t, Models{a, aft, b}, calib, c.method, 1, c.opts)
+			for name, w := range want {
+				d := res.Delta[name]
+				if d == nil {
+					t.Errorf("%s: no delta", name)
+					continue
+				}
+				if e := relErr(d, w); e > 2e-3 {
+					t.Errorf("%s: transported delta differs from the permuted τ_A by %.3g (relative)", name, e)
+				}
+			}
+			if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
+				t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
+			}
+		})
+	}
+}
+
+// TestEveryMethodOnLlama: every method transfers a Llama fine-tune to a
+// base of another seed, changing the embedding table.
+func TestEveryMethodOnLlama(t *testing.T) {
+	a, b := tinyLlama(t, 1), tinyLlama(t, 7)
+	aft := perturbed(t, a, 2, 0.05)
+	calib := tokenSamples(32, 6, 20, 3, 9)
+	for _, name := range Methods() {
+		t.Run(name, func(t *testing.T) {
+			res := runMethod(t, Models{a, aft, b}, calib, name, 1)
+			d := res.Delta["model.embed_tokens.weight"]
+			if d == nil || relErr(d, tensor.New[float32](d.Shape...)) == 0 {
+				t.Errorf("no change to the embedding table")
+			}
+			if l := logits(res.Model, calib.Inputs); l.FirstNonFinite() >= 0 {
+				t.Errorf("non-finite logits")
+			}
+		})
+	}
+}
+
+// TestBiCoLlamaNewLabelSet: bases whose heads have other classes than the
+// fine-tune's (here a zero 2-class head, as a LlamaModel base loads) get the
+// task's head; on a permuted copy the transfer reproduces A's fine-tuned
+// logits.
+func TestBiCoLlamaNewLabelSet(t *testing.T) {
+	a := tinyLlama(t, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	perms := newLlamaPerms(rand.New(rand.NewPCG(4, 4)), 8, 4, 2, 4, 12, 2)
+	b, err := model.WithParams(a, perms.apply(model.Params(a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*model.Model{&a, &b} {
+		if *m, err = model.WithHead(*m, []string{"x", "y"}, tensor.New[float32](2, 8), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calib := tokenSamples(64, 6, 20, 3, 9)
+	res := runMethod(t, Models{a, aft, b}, calib, "bico-blend", 1)
+	if res.Model.NumLabels() != 3 {
+		t.Fatalf("transferred model has %d labels, want the fine-tune's 3", res.Model.NumLabels())
+	}
+	if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
+		t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
+	}
+}
