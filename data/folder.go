@@ -243,10 +243,14 @@ func imageToFloat(img image.Image) decoded {
 // sub-folder per class (named by ClassName, so the sorted order must match
 // the class order for ids to survive; numbered names are zero-padded), one
 // 8-bit PNG per sample named by its index. Values are clipped to [0, 1]
-// and rounded to 1/255. Images must have 1 or 3 channels.
+// and rounded to 1/255. Images must have 1 or 3 channels; token sequences
+// are refused.
 func SaveImageFolder(dir string, ds *Dataset) error {
 	if err := ds.Validate(); err != nil {
 		return err
+	}
+	if ds.IsText() {
+		return fmt.Errorf("data: save image folder: the dataset holds token sequences, not images")
 	}
 	c, h, w := ds.Channels(), ds.Height(), ds.Width()
 	if c != 1 && c != 3 {

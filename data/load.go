@@ -16,18 +16,22 @@ import (
 //	       | DIR                           a folder of class sub-folders: LoadImageFolder,
 //	                                       each image at the size of the first, channels automatic
 //	       | FILE.safetensors              a dataset file: LoadSafetensors
+//	       | FILE.jsonl                    a text dataset, one JSON object a line: LoadJSONL
+//	                                       with no tokenizer and no pad token, so every line
+//	                                       holds input_ids of one length (LoadText takes both)
 //
 // Examples: "mnist" (the 10000 test images), "mnist:train",
-// "/data/mnist:train", "./flowers", "calib.safetensors". The word "mnist"
-// always means the built-in copy; write "./mnist" for a folder of that
-// name. A path that exists as written is taken whole, even if it ends in
-// ":train" or ":test".
+// "/data/mnist:train", "./flowers", "calib.safetensors", "calib.jsonl".
+// The word "mnist" always means the built-in copy; write "./mnist" for a
+// folder of that name. A path that exists as written is taken whole, even
+// if it ends in ":train" or ":test".
 func Load(spec string) (*Dataset, error) {
 	return LoadWithOptions(spec, FolderOptions{})
 }
 
 // LoadWithOptions is Load with the options an image folder source is read
-// with; other sources ignore them.
+// with; other sources ignore them. A text model's caller, which has a
+// tokenizer and a pad token, reads its .jsonl files with LoadText instead.
 func LoadWithOptions(spec string, opts FolderOptions) (*Dataset, error) {
 	if spec == "" {
 		return nil, fmt.Errorf("data: empty dataset spec")
@@ -56,8 +60,10 @@ func LoadWithOptions(spec string, opts FolderOptions) (*Dataset, error) {
 		return LoadImageFolder(path, opts)
 	case strings.HasSuffix(strings.ToLower(path), ".safetensors"):
 		return LoadSafetensors(path)
+	case isJSONL(path):
+		return LoadJSONL(path, TextOptions{PadID: NoPad})
 	}
-	return nil, fmt.Errorf("data: dataset %q: not a folder or a .safetensors file", spec)
+	return nil, fmt.Errorf("data: dataset %q: not a folder, a .safetensors file or a .jsonl file", spec)
 }
 
 func splitOr(s string) string {

@@ -49,7 +49,7 @@ func TestLoadSpec(t *testing.T) {
 		{"", "empty"},
 		{folder + ":train", "applies only to a folder of idx files"},
 		{filepath.Join(folder, "missing"), "no such file"},
-		{writeFile(t, filepath.Join(folder, "x.bin"), nil), "not a folder or a .safetensors file"},
+		{writeFile(t, filepath.Join(folder, "x.bin"), nil), "not a folder, a .safetensors file or a .jsonl file"},
 	} {
 		if _, err := Load(tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Load(%q) = %v, want %q", tc.spec, err, tc.want)

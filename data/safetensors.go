@@ -105,9 +105,13 @@ func LoadSafetensors(path string) (*Dataset, error) {
 // SaveSafetensors writes ds as a dataset file LoadSafetensors reads back:
 // "images" F32 [N, C, H, W], "labels" I64 [N], and the metadata "classes"
 // and, when ds has them, "class_names". The file is replaced atomically.
+// Token sequences are refused: a text dataset is a .jsonl file.
 func SaveSafetensors(path string, ds *Dataset) error {
 	if err := ds.Validate(); err != nil {
 		return err
+	}
+	if ds.IsText() {
+		return fmt.Errorf("data: save %s: the dataset holds token sequences, not images (a text dataset is a .jsonl file)", path)
 	}
 	labels := make([]int64, len(ds.Labels))
 	for i, l := range ds.Labels {

@@ -32,9 +32,12 @@ type Task struct {
 type sampleFunc func(dst, src []float32, c, h, w int, r *rand.Rand)
 
 // Apply returns the transformed dataset; labels and classes are unchanged.
-// ds is not modified.
+// ds is not modified. It panics unless ds holds images [N, C, H, W].
 func (t Task) Apply(ds *Dataset, seed uint64) *Dataset {
 	s := ds.Inputs.Shape
+	if len(s) != 4 {
+		panic(fmt.Sprintf("data: task %s applies to images [N, C, H, W], not inputs of shape %v", t.Name, s))
+	}
 	n, c, h, w := s[0], s[1], s[2], s[3]
 	sample := t.sample
 	if t.setup != nil {
