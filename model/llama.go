@@ -215,6 +215,19 @@ func PadTokenID(m Model) int {
 	return id
 }
 
+// WithPadToken returns m with pad_token_id set to id in its configuration
+// (for a text model: the token its head skips at the end of a sequence),
+// sharing m's parameters; m itself when it already has that pad token.
+func WithPadToken(m Model, id int) (Model, error) {
+	if PadTokenID(m) == id {
+		return m, nil
+	}
+	cfg := m.Config()
+	cfg["pad_token_id"] = id
+	cfg["model_type"] = m.Type()
+	return Build(cfg, Params(m), 0)
+}
+
 const (
 	llamaEmbedSite = "model.embed_tokens"
 	llamaHeadSite  = "score"

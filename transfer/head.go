@@ -64,6 +64,25 @@ func zeroHead(m model.Model) bool {
 	return true
 }
 
+// TaskPadToken returns ms with the fine-tuned source's pad_token_id on both
+// bases: the pad token belongs to the task (its data is padded with it, and
+// a sequence classifier reads the last token before it). A base model
+// often names none. ms is returned as it is when the fine-tune names none.
+func TaskPadToken(ms Models) (Models, error) {
+	id := model.PadTokenID(ms.SourceFinetuned)
+	if id < 0 {
+		return ms, nil
+	}
+	var err error
+	if ms.SourceBase, err = model.WithPadToken(ms.SourceBase, id); err != nil {
+		return ms, fmt.Errorf("the source base with the task's pad token: %w", err)
+	}
+	if ms.TargetBase, err = model.WithPadToken(ms.TargetBase, id); err != nil {
+		return ms, fmt.Errorf("the target base with the task's pad token: %w", err)
+	}
+	return ms, nil
+}
+
 // taskHeads returns ms with the task's head on each base whose labels
 // differ from the fine-tuned source's (see NewHead), and what it did; ms
 // itself and nil when both bases already have the task's labels.

@@ -117,6 +117,10 @@ func (p *Prepared) ForgetMaps() { p.maps = nil }
 func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Options) (*Prepared, error) {
 	opts = opts.withDefaults()
 	start := time.Now()
+	ms, err := TaskPadToken(ms)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkCalib(ms, calib); err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 func evalCmd() *cobra.Command {
 	var modelDir, spec string
 	var asJSON bool
-	var batch int
+	var batch, maxLength int
 	cmd := &cobra.Command{
 		Use:   "eval",
 		Short: "Accuracy and mean loss of a model on a labelled dataset",
@@ -28,7 +28,7 @@ func evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ds, err := loadData(spec)
+			ds, err := loadData(spec, textOptions(modelDir, m, maxLength))
 			if err != nil {
 				return err
 			}
@@ -63,6 +63,7 @@ func evalCmd() *cobra.Command {
 	fl.StringVar(&spec, "data", "", "labelled data: "+dataSpecHelp)
 	fl.BoolVar(&asJSON, "json", false, "print JSON")
 	fl.IntVar(&batch, "batch", 128, "batch size")
+	fl.IntVar(&maxLength, "max-length", 0, "text: keep at most this many tokens of each sequence (0: all)")
 	cmd.MarkFlagRequired("model")
 	cmd.MarkFlagRequired("data")
 	return cmd

@@ -14,6 +14,9 @@ import (
 // converting channels when they differ. Other models take the images as
 // they are.
 func fitInputs(ds *data.Dataset, dir string, m model.Model) error {
+	if ds.IsText() {
+		return nil // token ids: made for the model by loadData
+	}
 	pp, ok, err := data.LoadPreprocessor(dir)
 	if err != nil {
 		return err

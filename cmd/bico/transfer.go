@@ -22,7 +22,7 @@ type transferFlags struct {
 	perClass                         int
 	seed                             uint64
 	heldOut                          float64
-	batch                            int
+	batch, maxLength                 int
 	tokens, statsFrom, norms, embeds string
 	pairing                          string
 	center, polar, force, quiet      bool
@@ -64,6 +64,7 @@ both bases). The output carries the fine-tune's labels.`,
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the calibration sample selection and split")
 	fl.Float64Var(&f.heldOut, "heldout", 0.25, "fraction of calibration samples held out to choose α (auto only)")
 	fl.IntVar(&f.batch, "batch", 32, "calibration batch size")
+	fl.IntVar(&f.maxLength, "max-length", 0, "text: keep at most this many tokens of each sequence (0: all)")
 	fl.StringVar(&f.tokens, "tokens", "resample", "row correspondence when token counts differ: resample, cls or mean")
 	fl.StringVar(&f.statsFrom, "stats-from", "base", "source model of the statistics: base or finetuned")
 	fl.StringVar(&f.norms, "norms", "map", "norm scale/shift transport: map, diag or drop")
@@ -98,7 +99,7 @@ func (f transferFlags) optionMap() map[string]string {
 	return map[string]string{
 		"tokens": f.tokens, "stats-from": f.statsFrom, "norms": f.norms, "embeds": f.embeds,
 		"center": strconv.FormatBool(f.center), "whiten": strconv.FormatFloat(f.whiten, 'g', -1, 64),
-		"polar": strconv.FormatBool(f.polar), "batch": strconv.Itoa(f.batch),
+		"polar": strconv.FormatBool(f.polar), "batch": strconv.Itoa(f.batch), "max-length": strconv.Itoa(f.maxLength),
 		"pairing": f.pairing, "shared-qk": strconv.FormatBool(f.sharedQK), "block-alpha": strconv.FormatBool(f.blockAlpha),
 	}
 }
@@ -137,7 +138,8 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.sourceFT, err)
 	}
-	stats, held, err := calibration(f.calib, f.perClass, f.seed, f.heldOut, alpha < 0, labels, func(ds *data.Dataset) error {
+	text := textOptions(f.targetBase, ms.TargetBase, f.maxLength)
+	stats, held, err := calibration(f.calib, text, f.perClass, f.seed, f.heldOut, alpha < 0, labels, func(ds *data.Dataset) error {
 		return fitInputs(ds, f.targetBase, ms.TargetBase)
 	})
 	if err != nil {
@@ -211,7 +213,7 @@ func loadModels(sourceBase, sourceFT, targetBase string) (transfer.Models, error
 	if ms.SourceBase.Type() != ms.SourceFinetuned.Type() {
 		return ms, fmt.Errorf("source base %s is a %q model but the fine-tuned source %s a %q model", sourceBase, ms.SourceBase.Type(), sourceFT, ms.SourceFinetuned.Type())
 	}
-	return ms, nil
+	return transfer.TaskPadToken(ms)
 }
 
 // calibration loads the calibration data, keeps K samples per class, fits
@@ -221,8 +223,8 @@ func loadModels(sourceBase, sourceFT, targetBase string) (transfer.Models, error
 // The selected samples' classes are renumbered as labels (the fine-tuned
 // head's id2label) number them, after the selection and the split, which
 // therefore do not depend on the model.
-func calibration(spec string, k int, seed uint64, heldOut float64, split bool, labels []string, fit func(*data.Dataset) error) (stats, held transfer.Samples, err error) {
-	ds, err := loadData(spec)
+func calibration(spec string, text data.TextOptions, k int, seed uint64, heldOut float64, split bool, labels []string, fit func(*data.Dataset) error) (stats, held transfer.Samples, err error) {
+	ds, err := loadData(spec, text)
 	if err != nil {
 		return stats, held, err
 	}
@@ -256,21 +258,32 @@ func samples(ds *data.Dataset) transfer.Samples {
 }
 
 // dataSpecHelp describes the dataset grammar of --calib and --data.
-const dataSpecHelp = `mnist[:train|:test], an MNIST idx folder[:train|:test], a folder of class sub-folders, or a .safetensors file; append @TASK for a shifted task (` + "e.g. mnist:test@invert)"
+const dataSpecHelp = `mnist[:train|:test], an MNIST idx folder[:train|:test], a folder of class sub-folders, or a .safetensors file, ` +
+	`with @TASK appended for a shifted task (e.g. mnist:test@invert); or, for a text model, a .jsonl file of {"text" or "input_ids", "label"} lines`
 
 // loadData loads a dataset spec, with an optional "@task" suffix that
-// applies one of the built-in shifted tasks.
-func loadData(spec string) (*data.Dataset, error) {
+// applies one of the built-in shifted tasks to images. A .jsonl file is
+// read with text (the model's pad token and tokenizer).
+func loadData(spec string, text data.TextOptions) (*data.Dataset, error) {
 	base, task, hasTask := strings.Cut(spec, "@")
 	if _, err := os.Stat(spec); err == nil {
 		base, hasTask = spec, false
 	}
-	ds, err := data.Load(base)
+	var ds *data.Dataset
+	var err error
+	if strings.HasSuffix(strings.ToLower(base), ".jsonl") {
+		ds, err = data.LoadText(base, text)
+	} else {
+		ds, err = data.Load(base)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if !hasTask {
 		return ds, nil
+	}
+	if ds.IsText() {
+		return nil, fmt.Errorf("dataset %q: the shifted tasks (@%s) apply to images, not text", spec, task)
 	}
 	t, err := data.TaskByName(task)
 	if err != nil {

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/safetensors"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// textFixture writes a Llama sequence classifier (source base, fine-tune
+// with pad token 0) and a target base saved as transformers' LlamaModel
+// (no "model." prefix, no score, no pad token), with a JSONL calibration
+// file of input_ids and string labels.
+func textFixture(t *testing.T) fixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := fixture{dir: dir, a: filepath.Join(dir, "a"), aft: filepath.Join(dir, "aft"), b: filepath.Join(dir, "b"), calib: filepath.Join(dir, "calib.jsonl")}
+	pad := 0
+	labels := []string{"neg", "pos", "neu"}
+	build := func(seed uint64, pad *int) model.Model {
+		m, err := model.Build(model.LlamaConfig{VocabSize: 24, HiddenSize: 8, NumLayers: 2, NumHeads: 2, NumKVHeads: 1,
+			IntermediateSize: 12, PadTokenID: pad, Labels: labels}.Map(), nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a := build(1, &pad)
+	rng := rand.New(rand.NewPCG(2, 2))
+	ps := map[string]*tensor.Tensor[float32]{}
+	for name, v := range model.Params(a) {
+		c := v.Clone()
+		for i := range c.Data {
+			c.Data[i] += 0.05 * float32(rng.NormFloat64())
+		}
+		ps[name] = c
+	}
+	aft, err := model.WithParams(a, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir, m := range map[string]model.Model{f.a: a, f.aft: aft} {
+		if err := model.Save(dir, m, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The target: a LlamaModel checkpoint.
+	b := build(3, nil)
+	var tensors []safetensors.Tensor
+	for _, name := range b.ParamNames() {
+		if name != "score.weight" {
+			tensors = append(tensors, safetensors.F32(strings.TrimPrefix(name, "model."), model.CheckpointShape(b, name), b.Param(name).Value.Data))
+		}
+	}
+	if err := os.MkdirAll(f.b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := safetensors.Write(filepath.Join(f.b, "model.safetensors"), tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := b.Config()
+	delete(cfg, "id2label")
+	delete(cfg, "label2id")
+	cfg["architectures"] = []any{"LlamaModel"}
+	if err := model.WriteConfig(f.b, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for i := 0; i < 60; i++ {
+		ids := make([]int, 3+rng.IntN(5))
+		for j := range ids {
+			ids[j] = 1 + rng.IntN(23)
+		}
+		raw, _ := json.Marshal(map[string]any{"input_ids": ids, "label": labels[i%3]})
+		lines = append(lines, string(raw))
+	}
+	if err := os.WriteFile(f.calib, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestTransferLlamaText: bico transfer and bico eval on a text model with
+// JSONL calibration data; the headless target gets the task's head and pad
+// token, and the output is a LlamaForSequenceClassification.
+func TestTransferLlamaText(t *testing.T) {
+	f := textFixture(t)
+	out := filepath.Join(f.dir, "out")
+	if msg, err := run(t, f.transferArgs(out, "--per-class", "12")...); err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	cfg, err := model.ReadConfig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, _ := model.Labels(cfg)
+	if strings.Join(labels, ",") != "neg,pos,neu" || fmt.Sprint(cfg["architectures"]) != "[LlamaForSequenceClassification]" || fmt.Sprint(cfg["pad_token_id"]) != "0" {
+		t.Errorf("output config: labels %q, architectures %v, pad_token_id %v; want the fine-tune's", labels, cfg["architectures"], cfg["pad_token_id"])
+	}
+	msg, err := run(t, "eval", "--model", out, "--data", f.calib, "--json")
+	if err != nil || !strings.Contains(msg, `"n":60`) {
+		t.Errorf("eval of the output: %v %s", err, msg)
+	}
+	// Text needs a tokenizer, shifted tasks are for images, and token ids
+	// must be in the vocabulary.
+	bad := filepath.Join(f.dir, "bad.jsonl")
+	for _, c := range []struct{ content, spec, want string }{
+		{`{"text": "a b", "label": "neg"}`, bad, "tokenizer.json"},
+		{`{"input_ids": [1, 2], "label": "neg"}`, bad + "@invert", "apply to images"},
+		{`{"input_ids": [1, 99], "label": "neg"}`, bad, "not a token id below vocab_size 24"},
+	} {
+		if err := os.WriteFile(bad, []byte(c.content+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := run(t, "eval", "--model", out, "--data", c.spec); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("eval --data %s (%s): %v %s; want an error with %q", c.spec, c.content, err, msg, c.want)
+		}
+	}
+}
