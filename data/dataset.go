@@ -119,11 +119,11 @@ func (d *Dataset) Clone() *Dataset {
 	}
 }
 
-// withImages returns a dataset with d's labels and classes (copied) and the
-// given images.
-func (d *Dataset) withImages(images *tensor.Tensor[float32]) *Dataset {
+// withInputs returns a dataset with d's labels and classes (copied) and the
+// given inputs.
+func (d *Dataset) withInputs(inputs *tensor.Tensor[float32]) *Dataset {
 	return &Dataset{
-		Inputs:     images,
+		Inputs:     inputs,
 		Labels:     append([]int(nil), d.Labels...),
 		Classes:    d.Classes,
 		ClassNames: append([]string(nil), d.ClassNames...),

@@ -62,7 +62,7 @@ func (t Task) Apply(ds *Dataset, seed uint64) *Dataset {
 			sample(out.Data[i*on:(i+1)*on], ds.Inputs.Data[i*in:(i+1)*in], c, h, w, r)
 		}
 	})
-	return ds.withImages(out)
+	return ds.withInputs(out)
 }
 
 func nameHash(s string) uint64 {

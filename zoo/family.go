@@ -64,6 +64,27 @@ type Family struct {
 	// first ones of the MNIST test set) the experiments evaluate on: all
 	// 10000 where evaluation is cheap, fewer for the ViTs.
 	TestImages int
+	// ImageTokens, when not 0, makes the family's models read token
+	// sequences: every image (after its task's transform) becomes the
+	// data.ImageTokens of blocks of this many pixels.
+	ImageTokens int
+}
+
+// inputs turns a dataset of images into what f's models read.
+func (f Family) inputs(ds *data.Dataset) (*data.Dataset, error) {
+	if f.ImageTokens == 0 {
+		return ds, nil
+	}
+	return data.ImageTokens(ds, f.ImageTokens)
+}
+
+// dataSuffix is appended to the Data of f's recipes: how images became
+// its inputs.
+func (f Family) dataSuffix() string {
+	if f.ImageTokens == 0 {
+		return ""
+	}
+	return fmt.Sprintf("|tokens %dx%d", f.ImageTokens, f.ImageTokens)
 }
 
 // Version returns the version with the given name.
@@ -81,12 +102,12 @@ func (f Family) FineTuneRecipe(v Version, task string) Recipe {
 	r := f.FineTune
 	r.Name = fmt.Sprintf("%s-%s-%s", f.Name, v.Name, task)
 	r.Base = v.Recipe.Key()
-	r.Data = fmt.Sprintf("mnist/train[%d:%d]|%s(seed %d)", familyTaskFrom, familyTaskFrom+familyTaskN, task, familyTaskSeed)
+	r.Data = fmt.Sprintf("mnist/train[%d:%d]|%s(seed %d)", familyTaskFrom, familyTaskFrom+familyTaskN, task, familyTaskSeed) + f.dataSuffix()
 	return r
 }
 
 // Families returns the model families, "mlp" first.
-func Families() []Family { return []Family{MLPFamily(), ViTFamily(), CLIPFamily()} }
+func Families() []Family { return []Family{MLPFamily(), ViTFamily(), CLIPFamily(), LlamaFamily()} }
 
 // FamilyByName returns the family with the given name.
 func FamilyByName(name string) (Family, error) {
@@ -95,7 +116,7 @@ func FamilyByName(name string) (Family, error) {
 			return f, nil
 		}
 	}
-	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp, vit or clip", name)
+	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp, vit, clip or llama", name)
 }
 
 var digitLabels = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
@@ -229,7 +250,37 @@ func CLIPFamily() Family {
 	return f
 }
 
-// Transformer reports whether f's models are transformers (vit, clip),
+// LlamaFamily is a family of small Llama sequence classifiers (the "llama"
+// model in Hugging Face layout, LlamaForSequenceClassification) reading
+// MNIST as token sequences: every 28×28 image becomes the 49 tokens of its
+// 4×4 blocks (data.ImageTokens, 256 ids), read in raster order by causal
+// attention with rotary positions, the head on the last token. v1 has width
+// 64, 4 blocks, 4 query heads sharing 2 key-value heads (grouped-query
+// attention) and a gated SiLU MLP of 128; v3 width 96 and MLP 192; v4 6
+// blocks. The schedules are the ViTs'. v2 differs from v1 by its seeds
+// (initialisation and data order) only: the augmentation of the image
+// families shifts images, which these models never see.
+func LlamaFamily() Family {
+	arch := func(width, mlp, layers int) map[string]any {
+		return model.LlamaConfig{
+			VocabSize: data.ImageTokenVocab, HiddenSize: width, NumLayers: layers, NumHeads: 4, NumKVHeads: 2,
+			IntermediateSize: mlp, RMSNormEps: 1e-6, Labels: digitLabels,
+		}.Map()
+	}
+	f := ViTFamily()
+	v1 := f.Versions[0].Recipe
+	v1.Config = arch(64, 128, 4)
+	f.Name = "llama"
+	f.ImageTokens = 4
+	f.Description = "Llama sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), GQA 4/2 heads, gated SiLU MLP: v1 width 64, MLP 128, 4 blocks; v3 width 96, MLP 192; v4 6 blocks; v2 new seeds without augmentation"
+	v1.Data = pretrainData + f.dataSuffix()
+	f.Versions = versions("llama", v1, arch(96, 192, 4), arch(64, 128, 6))
+	f.Versions[1].Recipe.Augment, f.Versions[1].Recipe.MaxShift = false, 0
+	f.Versions[1].Relation = "same shape, new pre-training (seed, data order)"
+	return f
+}
+
+// Transformer reports whether f's models are transformers (vit, clip, llama),
 // whose training steps cost far more than the MLPs'.
 func (f Family) Transformer() bool { return f.Name != "mlp" }
 
@@ -329,19 +380,33 @@ func BuildFamily(ctx context.Context, dir string, f Family, tasks, only []string
 	if err != nil {
 		return nil, fmt.Errorf("zoo: family %s: %w", f.Name, err)
 	}
+	// Every dataset the models see is in their input form (images, or
+	// tokens made after the task's transform).
+	var inErr error
+	in := func(ds *data.Dataset) *data.Dataset {
+		out, err := f.inputs(ds)
+		if err != nil && inErr == nil {
+			inErr = fmt.Errorf("zoo: family %s: %w", f.Name, err)
+		}
+		return out
+	}
+	pre := in(train.Subset(span(0, familyPretrainN)))
+	taskSrc := train.Subset(span(familyTaskFrom, familyTaskFrom+familyTaskN))
 	b := &Built{
 		Family: f, Tasks: tasks, Bases: map[string]*Member{}, FineTuned: map[string]map[string]*Member{},
-		TaskTrain: map[string]*data.Dataset{}, TaskTest: map[string]*data.Dataset{}, MNISTTest: test,
+		TaskTrain: map[string]*data.Dataset{}, TaskTest: map[string]*data.Dataset{}, MNISTTest: in(test),
 	}
-	pre := train.Subset(span(0, familyPretrainN))
-	taskSrc := train.Subset(span(familyTaskFrom, familyTaskFrom+familyTaskN))
 	fullTest := map[string]*data.Dataset{}
 	nTest := min(max(f.TestImages, 1), test.Len())
 	for _, tk := range tks {
-		b.TaskTrain[tk.Name] = tk.Apply(taskSrc, familyTaskSeed)
-		fullTest[tk.Name] = tk.Apply(test, familyTaskSeed)
+		b.TaskTrain[tk.Name] = in(tk.Apply(taskSrc, familyTaskSeed))
+		fullTest[tk.Name] = in(tk.Apply(test, familyTaskSeed))
 		b.TaskTest[tk.Name] = fullTest[tk.Name].Subset(span(0, nTest))
 	}
+	if inErr != nil {
+		return nil, inErr
+	}
+	test = b.MNISTTest
 	var mu sync.Mutex // progress may be called from several jobs
 	progressOf := progress
 	progress = func(stage string, done, total int) {

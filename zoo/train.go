@@ -127,6 +127,9 @@ func fit(ctx context.Context, m model.Model, r Recipe, train *data.Dataset, prog
 	opt := autodiff.NewAdamW[float32](r.LR, r.WeightDecay)
 	opt.NoDecay = func(p *model.Var) bool { return len(p.Value.Shape) < 2 }
 	shift := 0
+	if r.Augment && train.IsText() {
+		return fmt.Errorf("zoo: recipe %q: augmentation shifts images, and the training data is token sequences", r.Name)
+	}
 	if r.Augment {
 		shift = r.MaxShift
 		if shift == 0 {
@@ -180,9 +183,8 @@ func (s *sampler) batchAt(step int) (*model.Tensor, []int) {
 	}
 	idx := s.perm[k*s.batch : (k+1)*s.batch]
 	shape := s.ds.Inputs.Shape
-	c, h, w := shape[1], shape[2], shape[3]
-	size := c * h * w
-	x := tensor.New[float32](len(idx), c, h, w)
+	size := tensor.Numel(shape[1:])
+	x := tensor.New[float32](append([]int{len(idx)}, shape[1:]...)...)
 	y := make([]int, len(idx))
 	var r *rand.Rand
 	if s.shift > 0 {
@@ -196,7 +198,7 @@ func (s *sampler) batchAt(step int) (*model.Tensor, []int) {
 		} else {
 			dx := r.IntN(2*s.shift+1) - s.shift
 			dy := r.IntN(2*s.shift+1) - s.shift
-			Shift(dst, src, c, h, w, dx, dy)
+			Shift(dst, src, shape[1], shape[2], shape[3], dx, dy)
 		}
 		y[b] = s.ds.Labels[i]
 	}

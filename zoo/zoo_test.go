@@ -545,3 +545,34 @@ func TestRemoveStale(t *testing.T) {
 		}
 	}
 }
+
+// TestPretrainTinyLlamaOnImageTokens: a Llama learns MNIST read as the
+// tokens of 4×4 blocks (LlamaFamily's inputs); augmentation, which shifts
+// images, is refused for token data.
+func TestPretrainTinyLlamaOnImageTokens(t *testing.T) {
+	tokens := func(ds *data.Dataset) *data.Dataset {
+		out, err := data.ImageTokens(ds, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	train, test := tokens(mnist(t, "train", 0, 500)), tokens(mnist(t, "test", 0, 500))
+	r := tinyRecipe()
+	r.Name, r.Augment, r.Epochs = "tiny-llama", false, 16
+	r.Config = model.LlamaConfig{VocabSize: data.ImageTokenVocab, HiddenSize: 32, NumLayers: 1, NumHeads: 2, NumKVHeads: 1,
+		IntermediateSize: 32, Labels: digits}.Map()
+	m, err := Pretrain(context.Background(), r, train, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := accuracy(t, m, test)
+	t.Logf("accuracy on 500 test sequences after 160 steps: %.3f", acc)
+	if acc < 0.3 {
+		t.Errorf("accuracy %.3f: want ≥ 0.3 (chance 0.1)", acc)
+	}
+	r.Augment = true
+	if _, err := Pretrain(context.Background(), r, train, nil); err == nil || !strings.Contains(err.Error(), "augmentation") {
+		t.Errorf("augmented token training: error %v", err)
+	}
+}
