@@ -25,19 +25,44 @@ func (t *Tape[T]) RoPE(x *Var[T], heads int, offset int, theta float64) *Var[T] 
 	if len(shape) < 2 || heads <= 0 || shape[len(shape)-1]%heads != 0 {
 		panic(fmt.Sprintf("autodiff: rope of %v with %d heads", shape, heads))
 	}
+	dh := shape[len(shape)-1] / heads
+	if dh == 0 || dh%2 != 0 || !(theta > 0) {
+		panic(fmt.Sprintf("autodiff: rope of %v with %d heads (head width %d, want even), theta %g", shape, heads, dh, theta))
+	}
+	return t.RoPEFreqs(x, heads, offset, RoPEFrequencies(dh, theta))
+}
+
+// RoPEFrequencies returns the dh/2 angular frequencies θ^(−2i/dh) of
+// rotary embeddings of head width dh: RoPE's, before any scaling.
+func RoPEFrequencies(dh int, theta float64) []float64 {
+	f := make([]float64, dh/2)
+	for i := range f {
+		f[i] = math.Pow(theta, -float64(2*i)/float64(dh))
+	}
+	return f
+}
+
+// RoPEFreqs is RoPE with the angular frequency of each pair given (len(freq)
+// is half the head width): pair i of the token at position p is rotated by
+// p·freq[i]. Scaled variants (Llama 3's rope_scaling) change the
+// frequencies.
+func (t *Tape[T]) RoPEFreqs(x *Var[T], heads int, offset int, freq []float64) *Var[T] {
+	shape := x.Value.Shape
+	if len(shape) < 2 || heads <= 0 || shape[len(shape)-1]%heads != 0 {
+		panic(fmt.Sprintf("autodiff: rope of %v with %d heads", shape, heads))
+	}
 	width := shape[len(shape)-1]
 	dh := width / heads
-	if dh == 0 || dh%2 != 0 || !(theta > 0) || offset < 0 {
-		panic(fmt.Sprintf("autodiff: rope of %v with %d heads (head width %d, want even), offset %d, theta %g", shape, heads, dh, offset, theta))
+	if dh == 0 || dh%2 != 0 || len(freq) != dh/2 || offset < 0 {
+		panic(fmt.Sprintf("autodiff: rope of %v with %d heads (head width %d, want even), %d frequencies, offset %d", shape, heads, dh, len(freq), offset))
 	}
 	n := shape[len(shape)-2]
 	half := dh / 2
 	cos := make([]T, n*half)
 	sin := make([]T, n*half)
-	for i := 0; i < half; i++ {
-		invFreq := math.Pow(theta, -float64(2*i)/float64(dh))
+	for i, f := range freq {
 		for p := 0; p < n; p++ {
-			s, c := math.Sincos(float64(offset+p) * invFreq)
+			s, c := math.Sincos(float64(offset+p) * f)
 			cos[p*half+i], sin[p*half+i] = T(c), T(s)
 		}
 	}

@@ -28,6 +28,30 @@ func TestRoPEGrad(t *testing.T) {
 			return tp.RoPE(in[0], c.heads, c.offset, c.theta)
 		})
 	}
+	checkGrad(t, "rope with frequencies", []*tensor.Tensor[float64]{randT(rng, 2, 4, 12)}, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
+		return tp.RoPEFreqs(in[0], 2, 3, []float64{1.3, 0.2, 0.01})
+	})
+}
+
+// TestRoPEFreqs: RoPE is RoPEFreqs with RoPEFrequencies, and halving every
+// frequency is the same as halving the position.
+func TestRoPEFreqs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	x := randT(rng, 1, 4, 8)
+	tp := NewTape[float64](linalg.MustDefault())
+	freq := RoPEFrequencies(4, 100)
+	if d := tensor.MaxAbsDiff(tp.RoPE(Const(x), 2, 0, 100).Value, tp.RoPEFreqs(Const(x), 2, 0, freq).Value); d != 0 {
+		t.Errorf("RoPE and RoPEFreqs differ by %g", d)
+	}
+	half := []float64{freq[0] / 2, freq[1] / 2}
+	// One token at position 6 with half the frequencies is at position 3
+	// with full ones.
+	one := tensor.FromSlice(x.Data[:8], 1, 1, 8)
+	at2 := tp.RoPEFreqs(Const(one), 2, 6, half).Value
+	at1 := tp.RoPEFreqs(Const(one), 2, 3, freq).Value
+	if d := tensor.MaxAbsDiff(at2, at1); d > 1e-14 {
+		t.Errorf("halved frequencies at offset 2 differ from offset 1 by %g", d)
+	}
 }
 
 // TestRoPEHuggingFace compares with the Hugging Face formula written out:

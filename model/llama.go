@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/bico-dev/bico/autodiff"
@@ -12,9 +13,11 @@ type llamaModel struct {
 	base
 	vocab, hidden, layers, heads, kvHeads, headDim, inter int
 	eps, theta                                            float64
-	attnBias, mlpBias                                     bool
+	freq                                                  []float64 // rotary frequencies, scaled as rope_scaling says
+	qkvBias, oBias, mlpBias                               bool
 	padID                                                 int // −1: no pad token
 	act                                                   string
+	window                                                int // sliding_window of a mistral model, 0: none
 }
 
 // LlamaConfig describes a LlamaForSequenceClassification for building one
@@ -59,7 +62,13 @@ type llamaModel struct {
 //
 // Inputs are token ids [B, T] held as float32, each sequence padded at its
 // end with pad_token_id. Without a pad token every token counts and the
-// head reads the last one. rope_scaling is not supported.
+// head reads the last one. rope_scaling may be absent, "default", "linear"
+// or "llama3" (Llama 3.1 and later).
+//
+// The same code builds model_type "mistral" (MistralForSequenceClassification:
+// no biases; sequences must fit in its sliding_window, which is not applied)
+// and "qwen2" (Qwen2ForSequenceClassification: biases on q_proj, k_proj and
+// v_proj), whose parameter names are Llama's.
 type LlamaConfig struct {
 	VocabSize        int      // 32000
 	HiddenSize       int      // 4096
@@ -121,10 +130,14 @@ func (c LlamaConfig) Map() map[string]any {
 	return SetLabels(cfg, labels)
 }
 
-// parseLlama reads a Llama configuration.
+// parseLlama reads a Llama configuration, or one of a variant (see
+// llamaVariants) when cfg's model_type names it.
 func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	m := &llamaModel{}
 	m.modelType = "llama"
+	if mt, _ := cfg["model_type"].(string); mt == "mistral" || mt == "qwen2" {
+		m.modelType = mt
+	}
 	var err error
 	get := func(key string, def int, dst *int) {
 		if err == nil {
@@ -165,10 +178,13 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if !(m.eps >= 0) || !(m.theta > 0) {
 		return nil, fmt.Errorf("config: rms_norm_eps %g and rope_theta %g: want eps ≥ 0 and theta > 0", m.eps, m.theta)
 	}
-	if rs, ok := cfg["rope_scaling"]; ok && rs != nil {
-		return nil, fmt.Errorf("config: rope_scaling %v is not supported", rs)
+	if m.freq, err = ropeFrequencies(cfg, m.headDim, m.theta); err != nil {
+		return nil, err
 	}
-	if m.attnBias, err = ConfigBoolOr(cfg, "attention_bias", false); err != nil {
+	if err := m.parseBiases(cfg); err != nil {
+		return nil, err
+	}
+	if m.window, err = slidingWindow(cfg, m.modelType); err != nil {
 		return nil, err
 	}
 	if m.mlpBias, err = ConfigBoolOr(cfg, "mlp_bias", false); err != nil {
@@ -188,6 +204,123 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	}
 	m.cfg = CloneConfig(cfg)
 	return m, nil
+}
+
+// parseBiases reads which projections have biases: transformers' Llama
+// and Mistral give all four attention projections one (attention_bias,
+// false by default; Mistral has none), Qwen2 gives query, key and value one
+// and the output projection none.
+func (m *llamaModel) parseBiases(cfg map[string]any) error {
+	var err error
+	switch m.modelType {
+	case "qwen2":
+		m.qkvBias = true
+	case "llama":
+		m.qkvBias, err = ConfigBoolOr(cfg, "attention_bias", false)
+		m.oBias = m.qkvBias
+	}
+	if err != nil {
+		return err
+	}
+	m.mlpBias, err = ConfigBoolOr(cfg, "mlp_bias", false)
+	return err
+}
+
+// slidingWindow reads a mistral or qwen2 model's attention window: 0 when
+// attention sees every earlier token (no window, or, for qwen2,
+// use_sliding_window false).
+func slidingWindow(cfg map[string]any, modelType string) (int, error) {
+	if modelType == "llama" {
+		return 0, nil
+	}
+	if modelType == "qwen2" {
+		if use, err := ConfigBoolOr(cfg, "use_sliding_window", false); err != nil || !use {
+			return 0, err
+		}
+	}
+	if v, ok := cfg["sliding_window"]; !ok || v == nil {
+		return 0, nil
+	}
+	w, err := ConfigInt(cfg, "sliding_window")
+	if err == nil && w <= 0 {
+		err = fmt.Errorf("config: sliding_window %d, want a positive number of tokens", w)
+	}
+	return w, err
+}
+
+// ropeFrequencies returns the rotary frequencies of heads of width dh:
+// θ^(−2i/dh), changed as rope_scaling says. Supported: none (null or
+// rope_type "default"), "linear" (every frequency divided by factor) and
+// "llama3" (Llama 3.1's: low frequencies divided by factor, high ones
+// kept, a smooth blend between).
+func ropeFrequencies(cfg map[string]any, dh int, theta float64) ([]float64, error) {
+	freq := autodiff.RoPEFrequencies(dh, theta)
+	rs, ok := cfg["rope_scaling"].(map[string]any)
+	if !ok {
+		if v := cfg["rope_scaling"]; v != nil {
+			return nil, fmt.Errorf("config: rope_scaling %v is not an object", v)
+		}
+		return freq, nil
+	}
+	kind, _ := rs["rope_type"].(string)
+	if kind == "" {
+		kind, _ = rs["type"].(string) // the older name of the field
+	}
+	factor, err := ConfigFloatOr(rs, "factor", 1)
+	if err != nil {
+		return nil, fmt.Errorf("config: rope_scaling: %w", err)
+	}
+	if !(factor > 0) {
+		return nil, fmt.Errorf("config: rope_scaling factor %g, want > 0", factor)
+	}
+	switch kind {
+	case "default":
+	case "linear":
+		for i := range freq {
+			freq[i] /= factor
+		}
+	case "llama3":
+		return llama3Frequencies(rs, freq, factor)
+	default:
+		return nil, fmt.Errorf("config: rope_scaling type %q is not supported (supported: default, linear, llama3)", kind)
+	}
+	return freq, nil
+}
+
+// llama3Frequencies applies Llama 3.1's frequency scaling: a pair whose
+// wavelength 2π/f exceeds original_max_position_embeddings/low_freq_factor
+// gets f/factor, one below original/high_freq_factor keeps f, and those
+// between a blend, (1−s)·f/factor + s·f with s = (original/wavelength −
+// low_freq_factor)/(high_freq_factor − low_freq_factor).
+func llama3Frequencies(rs map[string]any, freq []float64, factor float64) ([]float64, error) {
+	low, err := ConfigFloatOr(rs, "low_freq_factor", 1)
+	if err != nil {
+		return nil, fmt.Errorf("config: rope_scaling: %w", err)
+	}
+	high, err := ConfigFloatOr(rs, "high_freq_factor", 4)
+	if err != nil {
+		return nil, fmt.Errorf("config: rope_scaling: %w", err)
+	}
+	orig, err := ConfigFloatOr(rs, "original_max_position_embeddings", 8192)
+	if err != nil {
+		return nil, fmt.Errorf("config: rope_scaling: %w", err)
+	}
+	if !(high > low) || !(low > 0) || !(orig > 0) {
+		return nil, fmt.Errorf("config: rope_scaling llama3: low_freq_factor %g, high_freq_factor %g, original_max_position_embeddings %g: want 0 < low < high and a positive length", low, high, orig)
+	}
+	lowWave, highWave := orig/low, orig/high
+	for i, f := range freq {
+		wave := 2 * math.Pi / f
+		switch {
+		case wave < highWave:
+		case wave > lowWave:
+			freq[i] = f / factor
+		default:
+			s := (orig/wave - low) / (high - low)
+			freq[i] = (1-s)*f/factor + s*f
+		}
+	}
+	return freq, nil
 }
 
 // padTokenID reads pad_token_id, −1 when it is absent or null.
@@ -253,10 +386,10 @@ func (m *llamaModel) specs() []paramSpec {
 	s = append(s, paramSpec{name: llamaEmbedSite + ".weight", shape: []int{m.vocab, d}, init: initTruncNormal, std: std})
 	for i := 0; i < m.layers; i++ {
 		l := llamaLayer(i)
-		lin(l+".self_attn.q_proj", q, d, m.attnBias)
-		lin(l+".self_attn.k_proj", kv, d, m.attnBias)
-		lin(l+".self_attn.v_proj", kv, d, m.attnBias)
-		lin(l+".self_attn.o_proj", d, q, m.attnBias)
+		lin(l+".self_attn.q_proj", q, d, m.qkvBias)
+		lin(l+".self_attn.k_proj", kv, d, m.qkvBias)
+		lin(l+".self_attn.v_proj", kv, d, m.qkvBias)
+		lin(l+".self_attn.o_proj", d, q, m.oBias)
 		lin(l+".mlp.gate_proj", m.inter, d, m.mlpBias)
 		lin(l+".mlp.up_proj", m.inter, d, m.mlpBias)
 		lin(l+".mlp.down_proj", d, m.inter, m.mlpBias)
@@ -287,10 +420,10 @@ func (m *llamaModel) describe() {
 		l := llamaLayer(i)
 		in, post := l+".input_layernorm", l+".post_attention_layernorm"
 		m.sites = append(m.sites,
-			site(l+".self_attn.q_proj", "query", i, d, q, in, m.attnBias),
-			site(l+".self_attn.k_proj", "key", i, d, kv, in, m.attnBias),
-			site(l+".self_attn.v_proj", "value", i, d, kv, in, m.attnBias),
-			site(l+".self_attn.o_proj", "attn_out", i, q, d, l+".self_attn.context", m.attnBias),
+			site(l+".self_attn.q_proj", "query", i, d, q, in, m.qkvBias),
+			site(l+".self_attn.k_proj", "key", i, d, kv, in, m.qkvBias),
+			site(l+".self_attn.v_proj", "value", i, d, kv, in, m.qkvBias),
+			site(l+".self_attn.o_proj", "attn_out", i, q, d, l+".self_attn.context", m.oBias),
 			site(l+".mlp.gate_proj", "mlp_gate", i, d, m.inter, post, m.mlpBias),
 			site(l+".mlp.up_proj", "mlp_in", i, d, m.inter, post, m.mlpBias),
 			site(l+".mlp.down_proj", "mlp_out", i, m.inter, d, l+".mlp.act", m.mlpBias),
@@ -305,10 +438,10 @@ func (m *llamaModel) describe() {
 func buildLlama(cfg map[string]any, params map[string]*Tensor, seed uint64) (Model, error) {
 	m, err := parseLlama(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("model: llama: %w", err)
+		return nil, fmt.Errorf("model: %s: %w", cfg["model_type"], err)
 	}
 	if err := m.setParams(m.specs(), params, seed); err != nil {
-		return nil, fmt.Errorf("model: llama: %w", err)
+		return nil, fmt.Errorf("model: %s: %w", m.modelType, err)
 	}
 	m.describe()
 	return m, nil
@@ -317,21 +450,32 @@ func buildLlama(cfg map[string]any, params map[string]*Tensor, seed uint64) (Mod
 func llamaSpecs(cfg map[string]any) ([]paramSpec, error) {
 	m, err := parseLlama(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("model: llama: %w", err)
+		return nil, fmt.Errorf("model: %s: %w", cfg["model_type"], err)
 	}
 	return m.specs(), nil
 }
 
+// llamaVariants are the model types built as Llama: Mistral (no biases; a
+// sliding attention window, which inputs must fit in) and Qwen2 (biases on
+// query, key and value).
+var llamaVariants = []string{"llama", "mistral", "qwen2"}
+
 func init() {
-	Register("llama", buildLlama)
-	specFuncs["llama"] = llamaSpecs
-	basePrefixes["llama"] = "model."
+	for _, mt := range llamaVariants {
+		Register(mt, buildLlama)
+		specFuncs[mt] = llamaSpecs
+		basePrefixes[mt] = "model."
+	}
 }
 
-// CheckInput implements InputChecker: token ids [B, T].
+// CheckInput implements InputChecker: token ids [B, T], T within a sliding
+// attention window (which this implementation does not apply).
 func (m *llamaModel) CheckInput(shape []int) error {
 	if len(shape) != 2 || shape[0] <= 0 || shape[1] <= 0 {
-		return fmt.Errorf("model: llama: inputs of shape %v, want token ids [B, T]", shape)
+		return fmt.Errorf("model: %s: inputs of shape %v, want token ids [B, T]", m.modelType, shape)
+	}
+	if m.window > 0 && shape[1] > m.window {
+		return fmt.Errorf("model: %s: sequences of %d tokens exceed the sliding attention window of %d, which is not supported", m.modelType, shape[1], m.window)
 	}
 	return nil
 }
@@ -350,7 +494,7 @@ func (m *llamaModel) tokenIDs(x *Tensor) ([]int, error) {
 	for i, v := range x.Data {
 		id := int(v)
 		if float32(id) != v || id < 0 || id >= m.vocab {
-			return nil, fmt.Errorf("model: llama: input %d of sequence %d is %g, not a token id below vocab_size %d", i%x.Shape[1], i/x.Shape[1], v, m.vocab)
+			return nil, fmt.Errorf("model: %s: input %d of sequence %d is %g, not a token id below vocab_size %d", m.modelType, i%x.Shape[1], i/x.Shape[1], v, m.vocab)
 		}
 		ids[i] = id
 	}
@@ -420,11 +564,11 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 			return t.Linear(l+name, x, P[l+name+".weight"], bias(l+name, on))
 		}
 		a := t.RMSNorm(h, P[l+".input_layernorm.weight"], m.eps)
-		q := t.RoPE(lin(".self_attn.q_proj", a, m.attnBias), m.heads, 0, m.theta)
-		k := t.RoPE(lin(".self_attn.k_proj", a, m.attnBias), m.kvHeads, 0, m.theta)
-		v := lin(".self_attn.v_proj", a, m.attnBias)
+		q := t.RoPEFreqs(lin(".self_attn.q_proj", a, m.qkvBias), m.heads, 0, m.freq)
+		k := t.RoPEFreqs(lin(".self_attn.k_proj", a, m.qkvBias), m.kvHeads, 0, m.freq)
+		v := lin(".self_attn.v_proj", a, m.qkvBias)
 		ctx := t.Attention(q, k, v, m.heads, m.kvHeads, true)
-		h = t.Add(h, lin(".self_attn.o_proj", ctx, m.attnBias))
+		h = t.Add(h, lin(".self_attn.o_proj", ctx, m.oBias))
 		f := t.RMSNorm(h, P[l+".post_attention_layernorm.weight"], m.eps)
 		g := t.Mul(act(lin(".mlp.gate_proj", f, m.mlpBias)), lin(".mlp.up_proj", f, m.mlpBias))
 		h = t.Add(h, lin(".mlp.down_proj", g, m.mlpBias))

@@ -91,7 +91,11 @@ func TestLlamaConfigErrors(t *testing.T) {
 	}{
 		{"kv heads", func(c map[string]any) { c["num_key_value_heads"] = 3 }, "num_key_value_heads"},
 		{"odd head_dim", func(c map[string]any) { c["head_dim"] = 3 }, "head_dim 3"},
-		{"rope_scaling", func(c map[string]any) { c["rope_scaling"] = map[string]any{"rope_type": "llama3"} }, "rope_scaling"},
+		{"rope_scaling", func(c map[string]any) { c["rope_scaling"] = map[string]any{"rope_type": "yarn", "factor": 4.0} }, `rope_scaling type "yarn"`},
+		{"llama3 factors", func(c map[string]any) {
+			c["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0}
+		}, "want 0 < low < high"},
+		{"window", func(c map[string]any) { c["model_type"], c["sliding_window"] = "mistral", 0 }, "sliding_window 0"},
 		{"pad", func(c map[string]any) { c["pad_token_id"] = -2 }, "pad_token_id"},
 		{"activation", func(c map[string]any) { c["hidden_act"] = "swish2" }, "hidden_act"},
 	}

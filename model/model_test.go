@@ -716,6 +716,15 @@ func TestCLIPMatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/
 // right padding (testdata/make_llama_fixture.py).
 func TestLlamaMatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/llama_fixture") }
 
+// TestQwen2MatchesTorchFixture: biases on query, key and value.
+func TestQwen2MatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/qwen2_fixture") }
+
+// TestLlama3RopeScalingMatchesTorchFixture: rope_scaling "llama3" with one
+// frequency in each regime.
+func TestLlama3RopeScalingMatchesTorchFixture(t *testing.T) {
+	checkTorchFixture(t, "testdata/llama3_fixture")
+}
+
 // checkTorchFixture loads the checkpoint in dir, compares its logits on
 // dir/expected.safetensors' inputs (pixel_values or input_ids) with the
 // logits stored there, and checks that a Save/Load round trip keeps them.

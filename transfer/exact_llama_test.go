@@ -58,6 +58,11 @@ func (p llamaPerms) apply(src params) params {
 		set(b+"self_attn.q_proj.weight", p.q[l], res)
 		set(b+"self_attn.k_proj.weight", p.k[l], res)
 		set(b+"self_attn.v_proj.weight", p.v[l], res)
+		if src[b+"self_attn.q_proj.bias"] != nil { // qwen2
+			set(b+"self_attn.q_proj.bias", p.q[l])
+			set(b+"self_attn.k_proj.bias", p.k[l])
+			set(b+"self_attn.v_proj.bias", p.v[l])
+		}
 		set(b+"self_attn.o_proj.weight", res, p.o[l])
 		set(b+"mlp.gate_proj.weight", p.mlp[l], res)
 		set(b+"mlp.up_proj.weight", p.mlp[l], res)
@@ -70,12 +75,16 @@ func (p llamaPerms) apply(src params) params {
 	return out
 }
 
-func tinyLlama(t *testing.T, seed uint64) model.Model {
+func tinyLlama(t *testing.T, seed uint64) model.Model { return tinyLlamaOf(t, "llama", seed) }
+
+// tinyLlamaOf is a tiny model of a Llama model type (llama, qwen2, mistral).
+func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 	t.Helper()
 	pad := 0
 	cfg := model.LlamaConfig{VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 4,
 		IntermediateSize: 12, PadTokenID: &pad, Labels: []string{"a", "b", "c"}}.Map()
 	cfg["initializer_range"] = 0.3
+	cfg["model_type"] = modelType
 	m, err := model.Build(cfg, nil, seed)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +115,13 @@ func tokenSamples(n, T, vocab, classes int, seed uint64) Samples {
 // return the permuted τ_A, the token-embedding table's included, and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedLlama(t *testing.T) {
-	a := tinyLlama(t, 1)
+	for _, mt := range []string{"llama", "qwen2"} {
+		t.Run(mt, func(t *testing.T) { checkPermutedLlama(t, mt) })
+	}
+}
+
+func checkPermutedLlama(t *testing.T, modelType string) {
+	a := tinyLlamaOf(t, modelType, 1)
 	aft := perturbed(t, a, 2, 0.05)
 	perms := newLlamaPerms(rand.New(rand.NewPCG(4, 4)), 8, 4, 2, 4, 12, 2)
 	b, err := model.WithParams(a, perms.apply(model.Params(a)))

@@ -2,7 +2,11 @@
 """Writes llama_fixture/, a tiny LlamaForSequenceClassification checkpoint
 in Hugging Face layout (config.json + model.safetensors) and
 expected.safetensors (a batch of right-padded token ids "input_ids" and the
-logits "logits" it must give).
+logits "logits" it must give); qwen2_fixture/, the same for a
+Qwen2ForSequenceClassification (biases on q_proj, k_proj, v_proj); and
+llama3_fixture/, a Llama with Llama 3.1's rope_scaling, whose parameters
+(theta 100, head_dim 8, original_max_position_embeddings 64) put one
+frequency in each of its three regimes (kept, blended, divided by factor).
 
 The forward pass below is written from the semantics of transformers'
 LlamaForSequenceClassification (token embeddings; pre-norm decoder layers
@@ -25,8 +29,9 @@ import torch.nn.functional as F
 
 from make_vit_fixture import write_safetensors
 
-VOCAB, HIDDEN, LAYERS, HEADS, KV_HEADS, HEAD_DIM, INTER = 40, 16, 2, 4, 2, 4, 24
-EPS, THETA, PAD = 1e-6, 10000.0, 0
+VOCAB, HIDDEN, LAYERS, HEADS, KV_HEADS, INTER = 40, 16, 2, 4, 2, 24
+EPS, PAD = 1e-6, 0
+HEAD_DIM, THETA, QKV_BIAS, SCALING = 4, 10000.0, False, None  # set per fixture by main
 LABELS = ["negative", "neutral", "positive"]
 
 
@@ -49,6 +54,8 @@ def make_weights(gen):
             "mlp.down_proj": (d, INTER),
         }.items():
             w[p + name + ".weight"] = rnd(o, k, std=1 / math.sqrt(k))
+            if QKV_BIAS and name in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"):
+                w[p + name + ".bias"] = rnd(o, std=0.3)
         w[p + "input_layernorm.weight"] = 1 + rnd(d, std=0.2)
         w[p + "post_attention_layernorm.weight"] = 1 + rnd(d, std=0.2)
     w["model.norm.weight"] = 1 + rnd(d, std=0.2)
@@ -60,11 +67,26 @@ def rms_norm(x, w):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + EPS) * w
 
 
+def inv_freq(dh):
+    """The rotary frequencies, with Llama 3.1's scaling when SCALING is set
+    (transformers' _compute_llama3_parameters, written out)."""
+    f = 1.0 / (THETA ** (torch.arange(0, dh, 2, dtype=torch.float64) / dh))
+    if SCALING is None:
+        return f
+    factor, low, high = SCALING["factor"], SCALING["low_freq_factor"], SCALING["high_freq_factor"]
+    orig = SCALING["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / f
+    scaled = torch.where(wavelen > orig / low, f / factor, f)
+    smooth = (orig / wavelen - low) / (high - low)
+    blended = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = ~(wavelen < orig / high) & ~(wavelen > orig / low)
+    return torch.where(medium, blended, scaled)
+
+
 def rope(x, T):
     """x: [B, heads, T, dh], rotated in the rotate_half convention."""
     dh = x.shape[-1]
-    inv_freq = 1.0 / (THETA ** (torch.arange(0, dh, 2, dtype=torch.float64) / dh))
-    ang = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq)
+    ang = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq(dh))
     ang = torch.cat([ang, ang], dim=-1)
     x1, x2 = x[..., : dh // 2], x[..., dh // 2 :]
     return x * ang.cos() + torch.cat([-x2, x1], dim=-1) * ang.sin()
@@ -82,7 +104,7 @@ def forward(w, ids):
 
     for i in range(LAYERS):
         p = f"model.layers.{i}."
-        lin = lambda name, t: F.linear(t, w[p + name + ".weight"])
+        lin = lambda name, t: F.linear(t, w[p + name + ".weight"], w.get(p + name + ".bias"))
         a = rms_norm(h, w[p + "input_layernorm.weight"])
         q = rope(heads(lin("self_attn.q_proj", a), HEADS), T)
         k = rope(heads(lin("self_attn.k_proj", a), KV_HEADS), T)
@@ -101,7 +123,7 @@ def forward(w, ids):
     return logits[torch.arange(B), last]
 
 
-def main():
+def write(name, model_type, arch):
     gen = torch.Generator().manual_seed(20261127)
     w = make_weights(gen)
     ids = torch.randint(1, VOCAB, (3, 7), generator=gen)
@@ -109,9 +131,8 @@ def main():
     ids[2, 3:] = PAD
     logits = forward(w, ids)
     config = {
-        "_name_or_path": "bico/tiny-llama-fixture",
-        "architectures": ["LlamaForSequenceClassification"],
-        "attention_bias": False,
+        "_name_or_path": f"bico/tiny-{name}-fixture",
+        "architectures": [arch],
         "attention_dropout": 0.0,
         "bos_token_id": 1,
         "eos_token_id": 2,
@@ -123,15 +144,13 @@ def main():
         "intermediate_size": INTER,
         "label2id": {l: i for i, l in enumerate(LABELS)},
         "max_position_embeddings": 64,
-        "mlp_bias": False,
-        "model_type": "llama",
+        "model_type": model_type,
         "num_attention_heads": HEADS,
         "num_hidden_layers": LAYERS,
         "num_key_value_heads": KV_HEADS,
         "pad_token_id": PAD,
-        "pretraining_tp": 1,
         "rms_norm_eps": EPS,
-        "rope_scaling": None,
+        "rope_scaling": SCALING,
         "rope_theta": THETA,
         "tie_word_embeddings": False,
         "torch_dtype": "float32",
@@ -139,14 +158,29 @@ def main():
         "use_cache": True,
         "vocab_size": VOCAB,
     }
-    os.makedirs("llama_fixture", exist_ok=True)
-    with open("llama_fixture/config.json", "w") as f:
+    if model_type == "llama":
+        config.update({"attention_bias": False, "mlp_bias": False, "pretraining_tp": 1})
+    else:
+        config.update({"use_sliding_window": False, "sliding_window": 4096, "max_window_layers": LAYERS})
+    folder = name + "_fixture"
+    os.makedirs(folder, exist_ok=True)
+    with open(folder + "/config.json", "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
         f.write("\n")
-    write_safetensors("llama_fixture/model.safetensors", w)
-    write_safetensors("llama_fixture/expected.safetensors", {"input_ids": ids.to(torch.float32), "logits": logits})
-    print("ids", ids.tolist())
-    print("logits", logits.tolist())
+    write_safetensors(folder + "/model.safetensors", w)
+    write_safetensors(folder + "/expected.safetensors", {"input_ids": ids.to(torch.float32), "logits": logits})
+    print(name, "ids", ids.tolist())
+    print(name, "logits", logits.tolist())
+
+
+def main():
+    global HEAD_DIM, THETA, QKV_BIAS, SCALING
+    write("llama", "llama", "LlamaForSequenceClassification")
+    QKV_BIAS, THETA = True, 1000000.0
+    write("qwen2", "qwen2", "Qwen2ForSequenceClassification")
+    QKV_BIAS, THETA, HEAD_DIM = False, 100.0, 8
+    SCALING = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+    write("llama3", "llama", "LlamaForSequenceClassification")
 
 
 if __name__ == "__main__":
