@@ -22,11 +22,26 @@ func CheckLabels(labels []int, classes int) error {
 	return nil
 }
 
+// Ignore is the label of a row that CrossEntropy and Accuracy skip: a
+// position with no next token to predict, or padding.
+const Ignore = -1
+
+// checkTargets is CheckLabels allowing Ignore.
+func checkTargets(labels []int, classes int) error {
+	for i, l := range labels {
+		if l != Ignore && (l < 0 || l >= classes) {
+			return fmt.Errorf("autodiff: label %d at position %d is not a class index in [0, %d)", l, i, classes)
+		}
+	}
+	return nil
+}
+
 // CrossEntropy returns the mean over rows of −log softmax(logits)[label]:
 // the classification loss, as a scalar (shape []). logits has shape [N, C]
-// (or [..., C] with N rows in all) and labels holds N class indices. It
-// panics when the sizes disagree or a label is out of range; validate
-// labels from data with CheckLabels first.
+// (or [..., C] with N rows in all) and labels holds N class indices, or
+// Ignore for rows that do not count (the mean is over the others; 0 when
+// no row counts). It panics when the sizes disagree or a label is out of
+// range; validate labels from data with CheckLabels first.
 func (t *Tape[T]) CrossEntropy(logits *Var[T], labels []int) *Var[T] {
 	if len(logits.Value.Shape) == 0 {
 		panic("autodiff: cross-entropy of a scalar")
@@ -36,23 +51,37 @@ func (t *Tape[T]) CrossEntropy(logits *Var[T], labels []int) *Var[T] {
 	if n != len(labels) || n == 0 {
 		panic(fmt.Sprintf("autodiff: cross-entropy of logits %v with %d labels", logits.Value.Shape, len(labels)))
 	}
-	if err := CheckLabels(labels, c); err != nil {
+	if err := checkTargets(labels, c); err != nil {
 		panic(err.Error())
 	}
 	lse := make([]float64, n)
 	xd := logits.Value.Data
-	total := 0.0
+	total, counted := 0.0, 0
 	for r := 0; r < n; r++ {
+		if labels[r] == Ignore {
+			continue
+		}
 		_, lse[r] = logSumExp(xd[r*c : (r+1)*c])
 		total += lse[r] - float64(xd[r*c+labels[r]])
+		counted++
 	}
 	out := tensor.New[T]()
-	out.Data[0] = T(total / float64(n))
+	if counted > 0 {
+		out.Data[0] = T(total / float64(counted))
+	}
 	return t.node(out, func(o *Var[T]) {
-		k := float64(o.Grad.Data[0]) / float64(n)
 		gx := gradBuf(logits)
+		if counted == 0 {
+			logits.accumulate(gx)
+			return
+		}
+		k := float64(o.Grad.Data[0]) / float64(counted)
 		for r := 0; r < n; r++ {
 			row, dst := xd[r*c:(r+1)*c], gx.Data[r*c:(r+1)*c]
+			if labels[r] == Ignore {
+				clear(dst)
+				continue
+			}
 			for j, v := range row {
 				dst[j] = T(k * math.Exp(float64(v)-lse[r]))
 			}
@@ -63,9 +92,20 @@ func (t *Tape[T]) CrossEntropy(logits *Var[T], labels []int) *Var[T] {
 }
 
 // Accuracy returns the fraction of rows of logits ([N, C], or [..., C] with
-// N rows) whose largest entry (the first, on ties) is at the row's label;
-// 0 when there are no rows. It panics when the sizes disagree.
+// N rows) whose largest entry (the first, on ties) is at the row's label,
+// over the rows whose label is not Ignore; 0 when no row counts. It panics
+// when the sizes disagree.
 func Accuracy[T Float](logits *tensor.Tensor[T], labels []int) float64 {
+	right, counted := AccuracyCounts(logits, labels)
+	if counted == 0 {
+		return 0
+	}
+	return float64(right) / float64(counted)
+}
+
+// AccuracyCounts returns how many rows of logits have their largest entry
+// at their label, and how many rows count (label not Ignore).
+func AccuracyCounts[T Float](logits *tensor.Tensor[T], labels []int) (right, counted int) {
 	if len(logits.Shape) == 0 {
 		panic("autodiff: accuracy of a scalar")
 	}
@@ -74,16 +114,16 @@ func Accuracy[T Float](logits *tensor.Tensor[T], labels []int) float64 {
 	if n != len(labels) {
 		panic(fmt.Sprintf("autodiff: accuracy of logits %v with %d labels", logits.Shape, len(labels)))
 	}
-	if n == 0 {
-		return 0
-	}
-	right := 0
 	for r := 0; r < n; r++ {
+		if labels[r] == Ignore {
+			continue
+		}
+		counted++
 		if argmax(logits.Data[r*c:(r+1)*c]) == labels[r] {
 			right++
 		}
 	}
-	return float64(right) / float64(n)
+	return right, counted
 }
 
 // argmax returns the index of the first largest element of row (NaN never

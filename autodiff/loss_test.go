@@ -17,6 +17,10 @@ func TestCrossEntropyGrad(t *testing.T) {
 	lead := []int{1, 0, 2, 2, 1, 0}
 	checkGrad(t, "ce-leading", []*tensor.Tensor[float64]{randT(rng, 2, 3, 3)},
 		func(tp *Tape[float64], in []*Var[float64]) *Var[float64] { return tp.CrossEntropy(in[0], lead) })
+	// Ignored rows count neither in the mean nor in the gradient.
+	ignored := []int{1, Ignore, 2, 0, Ignore, 0}
+	checkGrad(t, "ce-ignore", []*tensor.Tensor[float64]{randT(rng, 2, 3, 3)},
+		func(tp *Tape[float64], in []*Var[float64]) *Var[float64] { return tp.CrossEntropy(in[0], ignored) })
 	// Through a linear head with a bias broadcast.
 	checkGrad(t, "ce-head", []*tensor.Tensor[float64]{randT(rng, 4, 3), randT(rng, 5, 3), randT(rng, 5)},
 		func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
@@ -50,7 +54,17 @@ func TestCrossEntropyValue(t *testing.T) {
 		t.Errorf("float32 cross-entropy %g, want 2000", l32)
 	}
 	mustPanic(t, "bad label", func() { tp.CrossEntropy(x, []int{2, 3}) })
-	mustPanic(t, "negative label", func() { tp.CrossEntropy(x, []int{-1, 0}) })
+	mustPanic(t, "negative label", func() { tp.CrossEntropy(x, []int{-2, 0}) })
+	// An ignored row does not count: the loss of the other row alone.
+	if got := tp.CrossEntropy(x, []int{Ignore, 2}).Value.Data[0]; math.Abs(got-2.40760596444438013) > 1e-12 {
+		t.Errorf("cross-entropy with an ignored row %g, want the other row's 2.4076", got)
+	}
+	if got := tp.CrossEntropy(x, []int{Ignore, Ignore}).Value.Data[0]; got != 0 {
+		t.Errorf("cross-entropy of ignored rows only %g, want 0", got)
+	}
+	if acc := Accuracy(x.Value, []int{Ignore, 0}); acc != 1 {
+		t.Errorf("accuracy over the counted row %g, want 1", acc)
+	}
 	mustPanic(t, "label count", func() { tp.CrossEntropy(x, []int{0}) })
 }
 

@@ -15,11 +15,14 @@ import (
 	"github.com/bico-dev/bico/tensor"
 )
 
-// Result is a model's score on a labelled set.
+// Result is a model's score on a labelled set. For a classifier it counts
+// samples; for a causal language model (model.TargetMaker) it counts the
+// tokens it predicts, each sequence's next tokens.
 type Result struct {
-	Accuracy float64 `json:"accuracy"` // fraction of samples classified correctly
-	Loss     float64 `json:"loss"`     // mean cross-entropy
-	N        int     `json:"n"`        // number of samples
+	Accuracy float64 `json:"accuracy"`         // fraction of samples (or tokens) predicted correctly
+	Loss     float64 `json:"loss"`             // mean cross-entropy per sample (or token)
+	N        int     `json:"n"`                // number of samples
+	Tokens   int     `json:"tokens,omitempty"` // number of tokens predicted, for a language model
 }
 
 // maxWorkers is the most forward passes Evaluate runs at once.
@@ -69,7 +72,7 @@ func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *ten
 		}
 	}
 	per := inputs.Numel() / n
-	correct := make([]int, batches)
+	correct, counted := make([]int, batches), make([]int, batches)
 	loss := make([]float64, batches)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -92,7 +95,7 @@ func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *ten
 				t := autodiff.NewTape[float32](be)
 				t.NoGrad, t.Arena, t.Recycle = true, arena, true
 				logits := m.Forward(t, autodiff.Const(x)).Value
-				correct[b], loss[b] = score(logits, labels[i:j])
+				correct[b], counted[b], loss[b] = score(logits, model.Targets(m, x, labels[i:j]))
 				t.Release()
 			}
 		}(bes[w])
@@ -102,21 +105,33 @@ func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *ten
 		return Result{}, err
 	}
 	var r Result
+	rows := 0
 	for b := range batches {
 		r.Accuracy += float64(correct[b])
 		r.Loss += loss[b]
+		rows += counted[b]
 	}
-	r.Accuracy /= float64(n)
-	r.Loss /= float64(n)
+	if rows > 0 {
+		r.Accuracy /= float64(rows)
+		r.Loss /= float64(rows)
+	}
 	r.N = n
+	if _, ok := m.(model.TargetMaker); ok {
+		r.Tokens = rows
+	}
 	return r, nil
 }
 
-// score returns the number of rows whose largest logit is the label and the
-// summed cross-entropy, computed in float64.
-func score(logits *tensor.Tensor[float32], labels []int) (correct int, loss float64) {
+// score returns the number of rows whose largest logit is the label, the
+// number of rows that count (label not autodiff.Ignore) and their summed
+// cross-entropy, computed in float64.
+func score(logits *tensor.Tensor[float32], labels []int) (correct, counted int, loss float64) {
 	c := logits.Dim(-1)
 	for r, y := range labels {
+		if y == autodiff.Ignore {
+			continue
+		}
+		counted++
 		row := logits.Data[r*c : (r+1)*c]
 		best, mx := 0, math.Inf(-1)
 		for j, v := range row {
@@ -133,5 +148,5 @@ func score(logits *tensor.Tensor[float32], labels []int) (correct int, loss floa
 		}
 		loss += mx + math.Log(s) - float64(row[y])
 	}
-	return correct, loss
+	return correct, counted, loss
 }

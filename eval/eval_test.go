@@ -15,13 +15,37 @@ import (
 
 func TestScore(t *testing.T) {
 	logits := tensor.FromSlice([]float32{2, 0, 0, 0, 1, 0}, 2, 3)
-	correct, loss := score(logits, []int{0, 2})
-	if correct != 1 {
-		t.Errorf("correct = %d, want 1", correct)
+	correct, counted, loss := score(logits, []int{0, 2})
+	if correct != 1 || counted != 2 {
+		t.Errorf("correct = %d of %d, want 1 of 2", correct, counted)
 	}
 	want := -math.Log(math.Exp(2)/(math.Exp(2)+2)) - math.Log(1/(2+math.E))
 	if math.Abs(loss-want) > 1e-9 {
 		t.Errorf("loss = %g, want %g", loss, want)
+	}
+	// An ignored row counts for nothing.
+	correct, counted, loss = score(logits, []int{autodiff.Ignore, 2})
+	if correct != 0 || counted != 1 || math.Abs(loss+math.Log(1/(2+math.E))) > 1e-9 {
+		t.Errorf("with an ignored row: %d of %d correct, loss %g", correct, counted, loss)
+	}
+}
+
+// TestEvaluateLanguageModel: a causal LM is scored per predicted token,
+// the last token and padding not counted.
+func TestEvaluateLanguageModel(t *testing.T) {
+	pad := 0
+	m, err := model.Build(model.LlamaConfig{VocabSize: 12, HiddenSize: 8, NumLayers: 1, NumHeads: 2, IntermediateSize: 8,
+		PadTokenID: &pad, CausalLM: true}.Map(), nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.FromSlice([]float32{3, 4, 5, 0, 6, 7, 8, 9, 1, 2, 0, 0}, 3, 4)
+	r, err := Evaluate(context.Background(), linalg.MustDefault(), m, x, []int{0, 0, 0}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.N != 3 || r.Tokens != 2+3+1 || !(r.Loss > 0) {
+		t.Errorf("result %+v, want 3 samples and 6 tokens", r)
 	}
 }
 
@@ -89,7 +113,7 @@ func TestEvaluateWorkers(t *testing.T) {
 	// the same.
 	tp := autodiff.NewTape[float32](linalg.MustDefault())
 	tp.NoGrad = true
-	c, l := score(m.Forward(tp, autodiff.Const(x)).Value, labels)
+	c, _, l := score(m.Forward(tp, autodiff.Const(x)).Value, labels)
 	if plain := (Result{Accuracy: float64(c) / n, Loss: l / n, N: n}); plain.Accuracy != want.Accuracy || math.Abs(plain.Loss-want.Loss) > 1e-5*want.Loss {
 		t.Errorf("evaluation %+v, one plain pass %+v", want, plain)
 	}

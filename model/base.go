@@ -65,6 +65,26 @@ func CheckInput(m Model, shape []int) error {
 	return nil
 }
 
+// TargetMaker is implemented by models whose loss reads targets made from
+// their inputs rather than one label per sample: a causal language model's
+// logits have a row per token, each predicting the next token.
+type TargetMaker interface {
+	// Targets returns, for a batch of inputs, the class each row of the
+	// logits is scored against, autodiff.Ignore for rows that do not
+	// count (the last token of a sequence, padding).
+	Targets(inputs *Tensor) []int
+}
+
+// Targets returns what each row of m's logits for inputs is scored
+// against: labels, one per sample, for a classifier; the targets a
+// TargetMaker makes from the inputs.
+func Targets(m Model, inputs *Tensor, labels []int) []int {
+	if tm, ok := m.(TargetMaker); ok {
+		return tm.Targets(inputs)
+	}
+	return labels
+}
+
 // ValueChecker is implemented by models that take only some input values:
 // a text model takes token ids of its vocabulary.
 type ValueChecker interface {

@@ -90,6 +90,11 @@ type LoadOptions struct {
 	// the head is then all zeros, for a base model that a transfer gives
 	// the task's head (see transfer's NewHead).
 	MissingHead bool
+	// Architecture, when set, replaces config.json's architectures: a
+	// base loaded as the architecture of a fine-tune made from it (a
+	// LlamaForCausalLM checkpoint as the base of a
+	// LlamaForSequenceClassification, or the other way round).
+	Architecture string
 }
 
 // LoadWith is Load with options.
@@ -99,6 +104,9 @@ func LoadWith(dir string, o LoadOptions) (Model, error) {
 		return nil, err
 	}
 	cfgPath := filepath.Join(dir, ConfigFile)
+	if o.Architecture != "" {
+		cfg["architectures"] = []any{o.Architecture}
+	}
 	mt, _ := cfg["model_type"].(string)
 	if _, ok := registry[mt]; !ok {
 		return nil, fmt.Errorf("model: %s: unknown model_type %q (known: %v)", cfgPath, mt, Types())

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/bico-dev/bico/autodiff"
 )
@@ -17,7 +18,9 @@ type llamaModel struct {
 	qkvBias, oBias, mlpBias                               bool
 	padID                                                 int // −1: no pad token
 	act                                                   string
-	window                                                int // sliding_window of a mistral model, 0: none
+	window                                                int  // sliding_window of a mistral model, 0: none
+	causal                                                bool // a causal language model (…ForCausalLM): lm_head on every token
+	tied                                                  bool // tie_word_embeddings: lm_head is the embedding table
 }
 
 // LlamaConfig describes a LlamaForSequenceClassification for building one
@@ -83,6 +86,8 @@ type LlamaConfig struct {
 	MLPBias          bool     // mlp_bias
 	PadTokenID       *int     // pad_token_id; nil: none
 	Labels           []string // the classes; 2 labels LABEL_0, LABEL_1 when empty
+	CausalLM         bool     // LlamaForCausalLM instead of the sequence classifier
+	TieEmbeddings    bool     // tie_word_embeddings (a causal LM's lm_head is the embedding table)
 }
 
 // Map returns c as config.json fields, as transformers writes them.
@@ -121,8 +126,11 @@ func (c LlamaConfig) Map() map[string]any {
 		"mlp_bias":                c.MLPBias,
 		"max_position_embeddings": 2048,
 		"initializer_range":       0.02,
-		"tie_word_embeddings":     false,
+		"tie_word_embeddings":     c.TieEmbeddings,
 		"torch_dtype":             "float32",
+	}
+	if c.CausalLM {
+		cfg["architectures"] = []any{"LlamaForCausalLM"}
 	}
 	if c.PadTokenID != nil {
 		cfg["pad_token_id"] = *c.PadTokenID
@@ -202,8 +210,23 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if m.labels, err = Labels(cfg); err != nil {
 		return nil, err
 	}
+	m.causal = isCausalLM(cfg)
+	if m.tied, err = ConfigBoolOr(cfg, "tie_word_embeddings", false); err != nil {
+		return nil, err
+	}
 	m.cfg = CloneConfig(cfg)
 	return m, nil
+}
+
+// isCausalLM reports whether cfg's first architecture is a causal language
+// model (LlamaForCausalLM, Qwen2ForCausalLM, …).
+func isCausalLM(cfg map[string]any) bool {
+	archs, _ := cfg["architectures"].([]any)
+	if len(archs) == 0 {
+		return false
+	}
+	a, _ := archs[0].(string)
+	return strings.HasSuffix(a, "ForCausalLM")
 }
 
 // parseBiases reads which projections have biases: transformers' Llama
@@ -364,6 +387,7 @@ func WithPadToken(m Model, id int) (Model, error) {
 const (
 	llamaEmbedSite = "model.embed_tokens"
 	llamaHeadSite  = "score"
+	llamaLMHead    = "lm_head"
 	llamaNorm      = "model.norm"
 )
 
@@ -397,7 +421,12 @@ func (m *llamaModel) specs() []paramSpec {
 		norm(l + ".post_attention_layernorm")
 	}
 	norm(llamaNorm)
-	lin(llamaHeadSite, len(m.labels), d, false)
+	switch {
+	case !m.causal:
+		lin(llamaHeadSite, len(m.labels), d, false)
+	case !m.tied:
+		lin(llamaLMHead, m.vocab, d, false)
+	}
 	return s
 }
 
@@ -432,7 +461,18 @@ func (m *llamaModel) describe() {
 		norm(post, i)
 	}
 	norm(llamaNorm, -1)
-	m.sites = append(m.sites, site(llamaHeadSite, "head", -1, d, len(m.labels), llamaNorm, false))
+	switch {
+	case !m.causal:
+		m.sites = append(m.sites, site(llamaHeadSite, "head", -1, d, len(m.labels), llamaNorm, false))
+	default:
+		// Its outputs are the vocabulary's logits: no output space to map.
+		lm := site(llamaLMHead, "lm_head", -1, d, m.vocab, llamaNorm, false)
+		lm.OutSpace = ""
+		if m.tied {
+			lm.Weight, lm.Tied = llamaEmbedSite+".weight", true
+		}
+		m.sites = append(m.sites, lm)
+	}
 }
 
 func buildLlama(cfg map[string]any, params map[string]*Tensor, seed uint64) (Model, error) {
@@ -444,7 +484,36 @@ func buildLlama(cfg map[string]any, params map[string]*Tensor, seed uint64) (Mod
 		return nil, fmt.Errorf("model: %s: %w", m.modelType, err)
 	}
 	m.describe()
+	if m.causal {
+		return &llamaLM{m}, nil
+	}
 	return m, nil
+}
+
+// llamaLM is a Llama causal language model: the logits of every token,
+// each scored against the next token (see Targets).
+type llamaLM struct{ *llamaModel }
+
+// NumLabels implements Model: the vocabulary.
+func (m *llamaLM) NumLabels() int { return m.vocab }
+
+// Targets implements TargetMaker: row (b, j) of the logits predicts token
+// j+1 of sequence b; the last token and the positions before padding
+// predict nothing (autodiff.Ignore).
+func (m *llamaLM) Targets(inputs *Tensor) []int {
+	B, T := inputs.Shape[0], inputs.Shape[1]
+	out := make([]int, B*T)
+	for b := 0; b < B; b++ {
+		for j := 0; j < T; j++ {
+			out[b*T+j] = autodiff.Ignore
+			if j+1 < T {
+				if next := int(inputs.Data[b*T+j+1]); next != m.padID {
+					out[b*T+j] = next
+				}
+			}
+		}
+	}
+	return out
 }
 
 func llamaSpecs(cfg map[string]any) ([]paramSpec, error) {
@@ -575,6 +644,13 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 		t.Mark(l, h)
 	}
 	h = t.RMSNorm(h, P[llamaNorm+".weight"], m.eps)
+	if m.causal {
+		w := P[llamaLMHead+".weight"]
+		if m.tied {
+			w = P[llamaEmbedSite+".weight"]
+		}
+		return t.Reshape(t.Linear(llamaLMHead, h, w, nil), B*T, m.vocab)
+	}
 	pooled := t.SelectTokens(h, m.lastTokens(ids, B, T))
 	return t.Linear(llamaHeadSite, pooled, P[llamaHeadSite+".weight"], nil)
 }

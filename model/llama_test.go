@@ -64,10 +64,14 @@ func TestLlamaBaseCheckpoints(t *testing.T) {
 				names = append(names, "lm_head.weight")
 			}
 			writeST(t, filepath.Join(dir, "model.safetensors"), names, params)
-			if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), `"score.weight"`) {
-				t.Errorf("Load: error %v, want the missing score", err)
+			if layout == "LlamaModel" {
+				if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), `"score.weight"`) {
+					t.Errorf("Load: error %v, want the missing score", err)
+				}
+			} else if lm, err := Load(dir); err != nil || lm.NumLabels() != 40 {
+				t.Errorf("Load of a causal LM: %v, want its 40 vocabulary logits", err)
 			}
-			base, err := LoadWith(dir, LoadOptions{MissingHead: true})
+			base, err := LoadWith(dir, LoadOptions{MissingHead: true, Architecture: "LlamaForSequenceClassification"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,5 +165,31 @@ func TestLlamaObservedSites(t *testing.T) {
 	}
 	if rec.out["model.layers.1"] == nil {
 		t.Error("block outputs not marked")
+	}
+}
+
+// TestLlamaCausalLM: a causal LM's targets are the next tokens (padding and
+// the last position ignored), its lm_head maps to the vocabulary (no output
+// space), and a tied model has no lm_head parameter.
+func TestLlamaCausalLM(t *testing.T) {
+	pad := 0
+	cfg := LlamaConfig{VocabSize: 30, HiddenSize: 8, NumLayers: 1, NumHeads: 2, IntermediateSize: 12, PadTokenID: &pad, CausalLM: true}.Map()
+	m := mustBuild(t, cfg, 1)
+	x := tensor.FromSlice([]float32{5, 7, 9, 0, 4, 6, 8, 1}, 2, 4)
+	ig := autodiff.Ignore
+	if got, want := Targets(m, x, []int{0, 0}), []int{7, 9, ig, ig, 6, 8, 1, ig}; !slices.Equal(got, want) {
+		t.Errorf("targets %v, want %v", got, want)
+	}
+	if l := logits(t, m, x); !slices.Equal(l.Shape, []int{8, 30}) || m.NumLabels() != 30 {
+		t.Errorf("logits %v, %d labels; want [8 30], the vocabulary", l.Shape, m.NumLabels())
+	}
+	head := m.Sites()[len(m.Sites())-1]
+	if head.Name != "lm_head" || head.OutSpace != "" || head.InSpace != "model.norm" {
+		t.Errorf("last site %+v, want lm_head from model.norm to the vocabulary", head)
+	}
+	cfg["tie_word_embeddings"] = true
+	tied := mustBuild(t, cfg, 1)
+	if lm := tied.Sites()[len(tied.Sites())-1]; tied.Param("lm_head.weight") != nil || !lm.Tied || lm.Weight != "model.embed_tokens.weight" {
+		t.Errorf("a tied model has an lm_head of its own, or its site %+v is not the embedding table's", lm)
 	}
 }

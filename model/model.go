@@ -34,8 +34,14 @@ type Site struct {
 	// InSpace names the coordinate space of the input: sites that read the
 	// same tensor share it (query, key and value read one normed input).
 	InSpace string
-	// OutSpace names the coordinate space of the output.
+	// OutSpace names the coordinate space of the output; empty when the
+	// outputs are a vocabulary's logits, the same coordinates in every
+	// model of that vocabulary.
 	OutSpace string
+	// Tied says the weight belongs to another site (a language model's
+	// lm_head tied to its embedding table): the site's activations count,
+	// its weight is transported with the other site.
+	Tied bool
 }
 
 // IsTable reports whether s is a lookup table (Role "embedding", a token

@@ -716,6 +716,13 @@ func TestCLIPMatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/
 // right padding (testdata/make_llama_fixture.py).
 func TestLlamaMatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/llama_fixture") }
 
+// TestCausalLMsMatchTorchFixtures: LlamaForCausalLM (lm_head) and
+// Qwen2ForCausalLM with tied embeddings give every token's logits.
+func TestCausalLMsMatchTorchFixtures(t *testing.T) {
+	checkTorchFixture(t, "testdata/llama_lm_fixture")
+	checkTorchFixture(t, "testdata/qwen2_lm_fixture")
+}
+
 // TestQwen2MatchesTorchFixture: biases on query, key and value.
 func TestQwen2MatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/qwen2_fixture") }
 

@@ -98,8 +98,8 @@ func (blend) outputCombo(p *Prepared, sp SitePair, beta float64) (combo, bool) {
 			return c, true
 		}
 	}
-	if beta == 0 || math.IsInf(beta, 1) {
-		return combo{}, false
+	if beta == 0 || math.IsInf(beta, 1) || sp.A.OutSpace == "" || sp.B.OutSpace == "" {
+		return combo{}, false // or the output is a vocabulary: no map
 	}
 	grad := StatKey{OutputGrad, sp.A.OutSpace, sp.B.OutSpace}
 	act := StatKey{OutputAct, sp.A.OutSpace, sp.B.OutSpace}

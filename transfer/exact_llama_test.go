@@ -71,7 +71,11 @@ func (p llamaPerms) apply(src params) params {
 		set(b+"post_attention_layernorm.weight", res)
 	}
 	set("model.norm.weight", res)
-	set("score.weight", nil, res)
+	for _, head := range []string{"score.weight", "lm_head.weight"} {
+		if src[head] != nil {
+			set(head, nil, res)
+		}
+	}
 	return out
 }
 
@@ -204,5 +208,48 @@ func TestBiCoLlamaNewLabelSet(t *testing.T) {
 	}
 	if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
 		t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
+	}
+}
+
+// TestBiCoRecoversPermutedLlamaLM: a causal language model's fine-tune
+// (next-token loss; an lm_head of its own, or tied to the embedding table)
+// on a permuted copy: BiCo recovers the permuted τ_A, the vocabulary side
+// of lm_head needing no map, and the transferred model gives A^ft's logits.
+func TestBiCoRecoversPermutedLlamaLM(t *testing.T) {
+	for _, tied := range []bool{false, true} {
+		t.Run(map[bool]string{false: "lm_head", true: "tied"}[tied], func(t *testing.T) {
+			pad := 0
+			cfg := model.LlamaConfig{VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 4,
+				IntermediateSize: 12, PadTokenID: &pad, CausalLM: true, TieEmbeddings: tied}.Map()
+			cfg["initializer_range"] = 0.3
+			m, err := model.Build(cfg, nil, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := perturbed(t, m, 101, 0.1)
+			aft := perturbed(t, a, 2, 0.05)
+			perms := newLlamaPerms(rand.New(rand.NewPCG(4, 4)), 8, 4, 2, 4, 12, 2)
+			b, err := model.WithParams(a, perms.apply(model.Params(a)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			calib := tokenSamples(64, 6, 20, 1, 9)
+			want := perms.apply(taskVectors(t, a, aft))
+			for _, method := range []string{"bico", "bico-blend"} {
+				res := runMethod(t, Models{a, aft, b}, calib, method, 1)
+				for name, w := range want {
+					if res.Delta[name] == nil {
+						t.Errorf("%s %s: no delta", method, name)
+						continue
+					}
+					if e := relErr(res.Delta[name], w); e > 2e-3 {
+						t.Errorf("%s %s: transported delta differs from the permuted τ_A by %.3g (relative)", method, name, e)
+					}
+				}
+				if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
+					t.Errorf("%s: transferred model's logits differ from the fine-tuned source's by %.3g", method, e)
+				}
+			}
+		})
 	}
 }

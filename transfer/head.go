@@ -88,6 +88,9 @@ func TaskPadToken(ms Models) (Models, error) {
 // itself and nil when both bases already have the task's labels.
 func taskHeads(ctx context.Context, ms Models, calib Samples, opts Options) (Models, *NewHead, error) {
 	ft := ms.SourceFinetuned
+	if _, lm := ft.(model.TargetMaker); lm {
+		return ms, nil, nil // a language model's head is the vocabulary's
+	}
 	needA := !sameLabels(ms.SourceBase, ft) || zeroHead(ms.SourceBase)
 	needB := !sameLabels(ms.TargetBase, ft) || zeroHead(ms.TargetBase)
 	if !needA && !needB {

@@ -204,10 +204,11 @@ func runPasses(ctx context.Context, a, b model.Model, calib Samples, rec *source
 
 // addStats registers the statistic of each kind between the paired sites'
 // spaces (once per pair of spaces: sites reading one tensor share it). A
-// table's input, token ids, has no statistic: its input map is the identity.
+// side without a space (an embedding table's token ids, a language model's
+// vocabulary logits) has no statistic: its map is the identity.
 func (p *Prepared) addStats(sp SitePair, kinds []Kind, dA, dB int, rec *sourceRecorder, acc *targetAccumulator) {
 	for _, k := range kinds {
-		if isInputSide(k) && (sp.A.IsTable() || sp.B.IsTable()) {
+		if spaceOf(sp.A, k) == "" || spaceOf(sp.B, k) == "" {
 			continue
 		}
 		key := StatKey{Kind: k, A: spaceOf(sp.A, k), B: spaceOf(sp.B, k)}
@@ -262,7 +263,7 @@ func pass(m model.Model, b Samples, obs autodiff.Observer[float32], grads bool, 
 	in.SetNeedsGrad(grads)
 	logits := m.Forward(t, in)
 	if grads {
-		loss := t.CrossEntropy(logits, b.Labels)
+		loss := t.CrossEntropy(logits, model.Targets(m, b.Inputs, b.Labels))
 		if f := loss.Value.FirstNonFinite(); f >= 0 {
 			return fmt.Errorf("calibration loss is not finite")
 		}

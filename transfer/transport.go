@@ -74,14 +74,24 @@ func toTarget(m model.Model, name string, d []float64) (*tensor.Tensor[float32],
 	return out, nil
 }
 
-// transportSite moves a site's weight and bias delta with its two maps.
+// transportSite moves a site's weight and bias delta with its two maps. A
+// tied site's weight moves with the site it belongs to.
 func (p *Prepared) transportSite(sp SitePair, in, out *Map, delta Delta) error {
+	if sp.A.Tied || sp.B.Tied {
+		if sp.A.Tied != sp.B.Tied {
+			return fmt.Errorf("a tied %s paired with an untied one: both models need tie_word_embeddings alike", sp.B.Name)
+		}
+		return nil
+	}
 	tw, err := taskVector(p.Models, sp.A.Weight)
 	if err != nil {
 		return err
 	}
 	if sp.A.IsTable() || sp.B.IsTable() {
 		return p.transportTable(sp, tw, out, delta)
+	}
+	if (sp.A.OutSpace == "" || sp.B.OutSpace == "") && sp.A.Out != sp.B.Out {
+		return fmt.Errorf("vocabularies of %d and %d tokens: %s needs one vocabulary on both sides", sp.A.Out, sp.B.Out, sp.B.Name)
 	}
 	if tw.Numel() != sp.A.Out*sp.A.In {
 		return fmt.Errorf("source parameter %q has shape %v, site says [%d, %d]", sp.A.Weight, tw.Shape, sp.A.Out, sp.A.In)

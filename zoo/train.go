@@ -151,7 +151,7 @@ func fit(ctx context.Context, m model.Model, r Recipe, train *data.Dataset, prog
 	}
 	_, err = autodiff.Train(ctx, cfg, params, opt, func(step int, t *model.Tape) (*model.Var, error) {
 		x, y := s.batchAt(step)
-		return t.CrossEntropy(forward(t, m, x), y), nil
+		return t.CrossEntropy(forward(t, m, x), model.Targets(m, x, y)), nil
 	})
 	if err != nil {
 		return fmt.Errorf("zoo: training %q: %w", r.Name, err)

@@ -6,7 +6,10 @@ logits "logits" it must give); qwen2_fixture/, the same for a
 Qwen2ForSequenceClassification (biases on q_proj, k_proj, v_proj); and
 llama3_fixture/, a Llama with Llama 3.1's rope_scaling, whose parameters
 (theta 100, head_dim 8, original_max_position_embeddings 64) put one
-frequency in each of its three regimes (kept, blended, divided by factor).
+frequency in each of its three regimes (kept, blended, divided by factor);
+llama_lm_fixture/, a LlamaForCausalLM (lm_head on every token; "logits" are
+[B·T, vocab], sequence by sequence); and qwen2_lm_fixture/, a
+Qwen2ForCausalLM with tie_word_embeddings (lm_head is the embedding table).
 
 The forward pass below is written from the semantics of transformers'
 LlamaForSequenceClassification (token embeddings; pre-norm decoder layers
@@ -32,6 +35,7 @@ from make_vit_fixture import write_safetensors
 VOCAB, HIDDEN, LAYERS, HEADS, KV_HEADS, INTER = 40, 16, 2, 4, 2, 24
 EPS, PAD = 1e-6, 0
 HEAD_DIM, THETA, QKV_BIAS, SCALING = 4, 10000.0, False, None  # set per fixture by main
+LM, TIED = False, False
 LABELS = ["negative", "neutral", "positive"]
 
 
@@ -59,7 +63,10 @@ def make_weights(gen):
         w[p + "input_layernorm.weight"] = 1 + rnd(d, std=0.2)
         w[p + "post_attention_layernorm.weight"] = 1 + rnd(d, std=0.2)
     w["model.norm.weight"] = 1 + rnd(d, std=0.2)
-    w["score.weight"] = rnd(len(LABELS), d)
+    if not LM:
+        w["score.weight"] = rnd(len(LABELS), d)
+    elif not TIED:
+        w["lm_head.weight"] = rnd(VOCAB, d)
     return w
 
 
@@ -117,6 +124,9 @@ def forward(w, ids):
         m = rms_norm(h, w[p + "post_attention_layernorm.weight"])
         h = h + lin("mlp.down_proj", F.silu(lin("mlp.gate_proj", m)) * lin("mlp.up_proj", m))
     h = rms_norm(h, w["model.norm.weight"])
+    if LM:
+        head = w["model.embed_tokens.weight"] if TIED else w["lm_head.weight"]
+        return F.linear(h, head).reshape(B * T, VOCAB)
     logits = F.linear(h, w["score.weight"])  # [B, T, labels]
     positions = torch.arange(T)
     last = ((ids != PAD) * positions).argmax(-1)
@@ -152,12 +162,14 @@ def write(name, model_type, arch):
         "rms_norm_eps": EPS,
         "rope_scaling": SCALING,
         "rope_theta": THETA,
-        "tie_word_embeddings": False,
+        "tie_word_embeddings": TIED,
         "torch_dtype": "float32",
         "transformers_version": "4.57.1",
         "use_cache": True,
         "vocab_size": VOCAB,
     }
+    if LM:
+        del config["id2label"], config["label2id"]
     if model_type == "llama":
         config.update({"attention_bias": False, "mlp_bias": False, "pretraining_tp": 1})
     else:
@@ -174,13 +186,17 @@ def write(name, model_type, arch):
 
 
 def main():
-    global HEAD_DIM, THETA, QKV_BIAS, SCALING
+    global HEAD_DIM, THETA, QKV_BIAS, SCALING, LM, TIED
     write("llama", "llama", "LlamaForSequenceClassification")
     QKV_BIAS, THETA = True, 1000000.0
     write("qwen2", "qwen2", "Qwen2ForSequenceClassification")
     QKV_BIAS, THETA, HEAD_DIM = False, 100.0, 8
     SCALING = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
     write("llama3", "llama", "LlamaForSequenceClassification")
+    HEAD_DIM, THETA, SCALING, LM = 4, 10000.0, None, True
+    write("llama_lm", "llama", "LlamaForCausalLM")
+    QKV_BIAS, THETA, TIED = True, 1000000.0, True
+    write("qwen2_lm", "qwen2", "Qwen2ForCausalLM")
 
 
 if __name__ == "__main__":
