@@ -51,6 +51,10 @@ type TextOptions struct {
 	// TextField and LabelField name the fields holding a line's text and
 	// label; empty means "text" and "label".
 	TextField, LabelField string
+	// Unlabelled reads text for a language model, whose targets are the
+	// text's own next tokens: lines need no label (one they have is
+	// ignored), and every sample is of the one class 0.
+	Unlabelled bool
 }
 
 // textField is the name of the text field.
@@ -195,6 +199,9 @@ func (o *TextOptions) parseLine(line []byte) (textLine, error) {
 		ids = ids[:o.MaxLength]
 	}
 	row.ids = ids
+	if o.Unlabelled {
+		return row, nil
+	}
 	raw, ok := field(obj, o.labelField())
 	if !ok {
 		return row, fmt.Errorf("field %q is missing", o.labelField())

@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -322,4 +323,23 @@ func FuzzJSONL(f *testing.F) {
 			t.Fatalf("dataset of shape %v with max length %d", ds.Inputs.Shape, maxLength)
 		}
 	})
+}
+
+// TestUnlabelledText: text for a language model needs no labels; every
+// sample is of class 0.
+func TestUnlabelledText(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lm.jsonl")
+	if err := os.WriteFile(path, []byte(`{"input_ids": [3, 4, 5]}`+"\n"+`{"input_ids": [6], "label": "x"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := LoadJSONL(path, TextOptions{PadID: 0, Unlabelled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Classes != 1 || ds.Labels[0] != 0 || ds.Labels[1] != 0 || !slices.Equal(ds.Inputs.Data, []float32{3, 4, 5, 6, 0, 0}) {
+		t.Errorf("dataset: %d classes, labels %v, inputs %v", ds.Classes, ds.Labels, ds.Inputs.Data)
+	}
+	if _, err := LoadJSONL(path, TextOptions{PadID: 0}); err == nil || !strings.Contains(err.Error(), ":1:") {
+		t.Errorf("labelled read of unlabelled text: %v", err)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/bico-dev/bico/data"
 	"github.com/bico-dev/bico/eval"
@@ -53,6 +54,11 @@ func evalCmd() *cobra.Command {
 					Data  string `json:"data"`
 					eval.Result
 				}{modelDir, spec, r})
+			}
+			if r.Tokens > 0 {
+				fmt.Fprintf(out, "%s on %s: next-token accuracy %.4f, loss %.4f, perplexity %.2f (%d tokens of %d sequences)\n",
+					modelDir, spec, r.Accuracy, r.Loss, math.Exp(r.Loss), r.Tokens, r.N)
+				return nil
 			}
 			fmt.Fprintf(out, "%s on %s: accuracy %.4f, loss %.4f (%d samples)\n", modelDir, spec, r.Accuracy, r.Loss, r.N)
 			return nil

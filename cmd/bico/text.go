@@ -12,13 +12,15 @@ import (
 // textOptions says how a .jsonl dataset is made into token ids for the
 // model m held in folder dir: padded with m's pad_token_id, truncated to
 // maxLength tokens (0: no limit), and, for lines with text instead of
-// input_ids, tokenised by dir's tokenizer.json.
+// input_ids, tokenised by dir's tokenizer.json. A causal language model's
+// data needs no labels: it predicts the text's own next tokens.
 func textOptions(dir string, m model.Model, maxLength int) data.TextOptions {
 	pad := model.PadTokenID(m)
 	if pad < 0 {
 		pad = data.NoPad
 	}
-	return data.TextOptions{Encoder: &folderTokenizer{dir: dir}, PadID: pad, MaxLength: maxLength}
+	_, lm := m.(model.TargetMaker)
+	return data.TextOptions{Encoder: &folderTokenizer{dir: dir}, PadID: pad, MaxLength: maxLength, Unlabelled: lm}
 }
 
 // folderTokenizer is the tokenizer.json of a model folder, read when the

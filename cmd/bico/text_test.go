@@ -124,3 +124,100 @@ func TestTransferLlamaText(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferCausalLM: a causal language model's fine-tune moves to
+// another base with unlabelled JSONL text; eval reports next-token scores.
+func TestTransferCausalLM(t *testing.T) {
+	dir := t.TempDir()
+	pad := 0
+	rng := rand.New(rand.NewPCG(5, 5))
+	build := func(seed uint64) model.Model {
+		m, err := model.Build(model.LlamaConfig{VocabSize: 24, HiddenSize: 8, NumLayers: 2, NumHeads: 2, NumKVHeads: 1,
+			IntermediateSize: 12, PadTokenID: &pad, CausalLM: true}.Map(), nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a := build(1)
+	ps := map[string]*tensor.Tensor[float32]{}
+	for name, v := range model.Params(a) {
+		c := v.Clone()
+		for i := range c.Data {
+			c.Data[i] += 0.05 * float32(rng.NormFloat64())
+		}
+		ps[name] = c
+	}
+	aft, err := model.WithParams(a, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{dir: dir, a: filepath.Join(dir, "a"), aft: filepath.Join(dir, "aft"), b: filepath.Join(dir, "b"), calib: filepath.Join(dir, "text.jsonl")}
+	for d, m := range map[string]model.Model{f.a: a, f.aft: aft, f.b: build(3)} {
+		if err := model.Save(d, m, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lines []string
+	for i := 0; i < 30; i++ {
+		ids := make([]int, 3+rng.IntN(6))
+		for j := range ids {
+			ids[j] = 1 + rng.IntN(23)
+		}
+		raw, _ := json.Marshal(map[string]any{"input_ids": ids})
+		lines = append(lines, string(raw))
+	}
+	if err := os.WriteFile(f.calib, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if msg, err := run(t, f.transferArgs(out, "--per-class", "24")...); err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	cfg, err := model.ReadConfig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(cfg["architectures"]) != "[LlamaForCausalLM]" {
+		t.Errorf("output architectures %v", cfg["architectures"])
+	}
+	msg, err := run(t, "eval", "--model", out, "--data", f.calib)
+	if err != nil || !strings.Contains(msg, "perplexity") || !strings.Contains(msg, "of 30 sequences") {
+		t.Errorf("eval of the output: %v %s", err, msg)
+	}
+}
+
+// TestTransferClassifierFromCausalBases: bases published as causal LMs
+// (an lm_head, no score) serve a sequence-classification fine-tune.
+func TestTransferClassifierFromCausalBases(t *testing.T) {
+	f := textFixture(t)
+	for _, dir := range []string{f.a, f.b} {
+		m, err := model.LoadWith(dir, model.LoadOptions{MissingHead: true, Architecture: "LlamaForSequenceClassification"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tensors := []safetensors.Tensor{safetensors.F32("lm_head.weight", []int{24, 8}, make([]float32, 24*8))}
+		for _, name := range m.ParamNames() {
+			if name != "score.weight" {
+				tensors = append(tensors, safetensors.F32(name, model.CheckpointShape(m, name), m.Param(name).Value.Data))
+			}
+		}
+		if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), tensors, nil); err != nil {
+			t.Fatal(err)
+		}
+		cfg := m.Config()
+		cfg["architectures"] = []any{"LlamaForCausalLM"}
+		delete(cfg, "id2label")
+		delete(cfg, "label2id")
+		if err := model.WriteConfig(dir, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(f.dir, "out")
+	if msg, err := run(t, f.transferArgs(out, "--per-class", "12")...); err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	if msg, err := run(t, "eval", "--model", out, "--data", f.calib, "--json"); err != nil || !strings.Contains(msg, `"n":60`) {
+		t.Errorf("eval of the output: %v %s", err, msg)
+	}
+}

@@ -58,7 +58,7 @@ both bases). The output carries the fine-tune's labels.`,
 	fl.StringVar(&f.targetBase, "target-base", "", "target base model folder (θ_B)")
 	fl.StringVar(&f.calib, "calib", "", "labelled calibration data: "+dataSpecHelp)
 	fl.StringVar(&f.out, "out", "", "output model folder")
-	fl.IntVar(&f.perClass, "per-class", 16, "calibration samples per class (K)")
+	fl.IntVar(&f.perClass, "per-class", 16, "calibration samples per class (K); for a causal language model, the number of sequences")
 	fl.StringVar(&f.method, "method", "bico-blend", "method: "+strings.Join(transfer.Methods(), ", "))
 	fl.StringVar(&f.alpha, "alpha", "auto", "scale α of the transported delta, or auto (chosen on held-out calibration samples)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the calibration sample selection and split")
@@ -200,20 +200,37 @@ func fillReport(rep *report.Transfer, p *transfer.Prepared, res *transfer.Result
 func loadModels(sourceBase, sourceFT, targetBase string) (transfer.Models, error) {
 	var ms transfer.Models
 	var err error
-	base := model.LoadOptions{MissingHead: true}
-	if ms.SourceBase, err = model.LoadWith(sourceBase, base); err != nil {
-		return ms, err
-	}
 	if ms.SourceFinetuned, err = model.Load(sourceFT); err != nil {
 		return ms, err
 	}
-	if ms.TargetBase, err = model.LoadWith(targetBase, base); err != nil {
+	if ms.SourceBase, err = loadBase(sourceBase, ms.SourceFinetuned); err != nil {
+		return ms, err
+	}
+	if ms.TargetBase, err = loadBase(targetBase, ms.SourceFinetuned); err != nil {
 		return ms, err
 	}
 	if ms.SourceBase.Type() != ms.SourceFinetuned.Type() {
 		return ms, fmt.Errorf("source base %s is a %q model but the fine-tuned source %s a %q model", sourceBase, ms.SourceBase.Type(), sourceFT, ms.SourceFinetuned.Type())
 	}
 	return transfer.TaskPadToken(ms)
+}
+
+// loadBase loads a base model as the architecture of the fine-tune ft made
+// from it, when both are of one model_type (a LlamaForCausalLM checkpoint
+// as the base of a LlamaForSequenceClassification fine-tune), and without
+// its head when it has none.
+func loadBase(dir string, ft model.Model) (model.Model, error) {
+	opts := model.LoadOptions{MissingHead: true}
+	cfg, err := model.ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	if mt, _ := cfg["model_type"].(string); mt == ft.Type() {
+		if archs, _ := ft.Config()["architectures"].([]any); len(archs) > 0 {
+			opts.Architecture, _ = archs[0].(string)
+		}
+	}
+	return model.LoadWith(dir, opts)
 }
 
 // calibration loads the calibration data, keeps K samples per class, fits
