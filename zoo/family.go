@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,7 +108,9 @@ func (f Family) FineTuneRecipe(v Version, task string) Recipe {
 }
 
 // Families returns the model families, "mlp" first.
-func Families() []Family { return []Family{MLPFamily(), ViTFamily(), CLIPFamily(), LlamaFamily()} }
+func Families() []Family {
+	return []Family{MLPFamily(), ViTFamily(), CLIPFamily(), LlamaFamily(), LlamaLMFamily()}
+}
 
 // FamilyByName returns the family with the given name.
 func FamilyByName(name string) (Family, error) {
@@ -116,7 +119,7 @@ func FamilyByName(name string) (Family, error) {
 			return f, nil
 		}
 	}
-	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp, vit, clip or llama", name)
+	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp, vit, clip, llama or llama-lm", name)
 }
 
 var digitLabels = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
@@ -277,6 +280,26 @@ func LlamaFamily() Family {
 	f.Versions = versions("llama", v1, arch(96, 192, 4), arch(64, 128, 6))
 	f.Versions[1].Recipe.Augment, f.Versions[1].Recipe.MaxShift = false, 0
 	f.Versions[1].Relation = "same shape, new pre-training (seed, data order)"
+	return f
+}
+
+// LlamaLMFamily is LlamaFamily as causal language models
+// (LlamaForCausalLM): every model predicts each next token of the image
+// token sequences (lm_head over the 256 ids), pre-trained on the MNIST
+// sequences and fine-tuned on a task's. Accuracy is next-token accuracy;
+// the digit labels play no part. Same widths, depths and schedules.
+func LlamaLMFamily() Family {
+	f := LlamaFamily()
+	f.Name = "llama-lm"
+	f.Description = "Llama causal LMs (next-token prediction) on MNIST as 49 tokens (4×4 blocks, 256 ids), GQA 4/2 heads, gated SiLU MLP: v1 width 64, MLP 128, 4 blocks; v3 width 96, MLP 192; v4 6 blocks; v2 new seeds without augmentation"
+	for i := range f.Versions {
+		v := &f.Versions[i]
+		v.Recipe.Name = strings.Replace(v.Recipe.Name, "llama-", "llama-lm-", 1)
+		v.Recipe.Config = model.CloneConfig(v.Recipe.Config)
+		v.Recipe.Config["architectures"] = []any{"LlamaForCausalLM"}
+		delete(v.Recipe.Config, "id2label")
+		delete(v.Recipe.Config, "label2id")
+	}
 	return f
 }
 

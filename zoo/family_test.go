@@ -77,7 +77,9 @@ func TestFamilies(t *testing.T) {
 		depth := func(m model.Model) (blocks, width int) {
 			for _, s := range m.Sites() {
 				blocks = max(blocks, s.Block+1)
-				width = max(width, s.Out)
+				if s.OutSpace != "" { // not a vocabulary
+					width = max(width, s.Out)
+				}
 			}
 			return
 		}
