@@ -23,8 +23,9 @@ type llamaModel struct {
 	tied                                                  bool // tie_word_embeddings: lm_head is the embedding table
 }
 
-// LlamaConfig describes a LlamaForSequenceClassification for building one
-// in code; Map gives its config.json. Zero fields take transformers'
+// LlamaConfig describes a LlamaForSequenceClassification (or, with
+// CausalLM, a LlamaForCausalLM) for building one in code; Map gives its
+// config.json. Zero fields take transformers'
 // defaults.
 //
 // The architecture, registered as model_type "llama", is Hugging Face's
@@ -34,8 +35,16 @@ type llamaModel struct {
 // RMSNorm and a linear classifier without bias ("score") on the last token
 // of each sequence that is not padding (pad_token_id). Parameter names are
 // transformers' own. A base-model checkpoint (LlamaModel, names without
-// "model.") and a causal-LM checkpoint (LlamaForCausalLM, whose lm_head is
-// ignored) load as bases without a head (LoadOptions.MissingHead).
+// "model.") loads as a base without a head (LoadOptions.MissingHead), and
+// so does a causal-LM checkpoint loaded as this architecture
+// (LoadOptions.Architecture; its lm_head is ignored).
+//
+// When config.json's first architecture ends in "ForCausalLM"
+// (LlamaForCausalLM, CausalLM true here) the model is the causal language
+// model instead: lm_head, without bias, on every token, giving logits
+// [B·T, vocab_size] (NumLabels is the vocabulary), each row scored against
+// the next token (TargetMaker). With tie_word_embeddings lm_head is the
+// embedding table: no parameter of its own.
 //
 // Sites, in forward order (Block is the layer index, −1 outside the blocks):
 //
@@ -48,8 +57,11 @@ type llamaModel struct {
 //	model.layers.N.mlp.up_proj           mlp_in     reads model.layers.N.post_attention_layernorm
 //	model.layers.N.mlp.down_proj         mlp_out    reads model.layers.N.mlp.act
 //	score                                head       reads model.norm
+//	lm_head (a causal LM)                lm_head    reads model.norm
 //
-// Every site's OutSpace is its own name. The embedding site's weight is its
+// Every site's OutSpace is its own name, but lm_head's, whose outputs are
+// the vocabulary (OutSpace ""); tied, its Weight is the embedding table's
+// and Tied is set. The embedding site's weight is its
 // table [vocab_size, hidden_size], one row per token (the transpose of a
 // linear site's [Out, In]); its output, the rows looked up, is seen by an
 // observer through Tape.Output. Token-level sites see [B, T, ·] rows, every
