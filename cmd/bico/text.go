@@ -7,6 +7,7 @@ import (
 
 	"github.com/bico-dev/bico/data"
 	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/tokenizer"
 )
 
 // textOptions says how a .jsonl dataset is made into token ids for the
@@ -48,5 +49,5 @@ func (f *folderTokenizer) Encode(text string) ([]int, error) {
 
 // loadTokenizer reads a tokenizer.json.
 func loadTokenizer(path string) (data.Encoder, error) {
-	return nil, fmt.Errorf("%s: reading tokenizer.json is not supported yet; give input_ids instead", path)
+	return tokenizer.Load(path)
 }

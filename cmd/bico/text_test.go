@@ -12,6 +12,7 @@ import (
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/safetensors"
 	"github.com/bico-dev/bico/tensor"
+	"github.com/bico-dev/bico/tokenizer"
 )
 
 // textFixture writes a Llama sequence classifier (source base, fine-tune
@@ -219,5 +220,64 @@ func TestTransferClassifierFromCausalBases(t *testing.T) {
 	}
 	if msg, err := run(t, "eval", "--model", out, "--data", f.calib, "--json"); err != nil || !strings.Contains(msg, `"n":60`) {
 		t.Errorf("eval of the output: %v %s", err, msg)
+	}
+}
+
+// TestEvalTokenizesText: text lines are tokenised with the model folder's
+// tokenizer.json (a Llama-2-style fixture of the tokenizer package).
+func TestEvalTokenizesText(t *testing.T) {
+	dir := t.TempDir()
+	tok, err := tokenizer.Load("../../tokenizer/testdata/llama2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := 0
+	m, err := model.Build(model.LlamaConfig{VocabSize: tok.VocabSize(), HiddenSize: 8, NumLayers: 1, NumHeads: 2,
+		IntermediateSize: 8, PadTokenID: &pad, Labels: []string{"neg", "pos"}}.Map(), nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdir := filepath.Join(dir, "m")
+	if err := model.Save(mdir, m, 0); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../../tokenizer/testdata/llama2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mdir, "tokenizer.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	calib := filepath.Join(dir, "reviews.jsonl")
+	text := `{"text": "The film was a delight.", "label": "pos"}` + "\n" + `{"text": "Dull, and far too long.", "label": "neg"}` + "\n"
+	if err := os.WriteFile(calib, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := run(t, "eval", "--model", mdir, "--data", calib, "--json")
+	if err != nil || !strings.Contains(msg, `"n":2`) {
+		t.Fatalf("eval: %v %s", err, msg)
+	}
+	// The same ids given as input_ids score the same.
+	var lines []string
+	for _, s := range []string{"The film was a delight.", "Dull, and far too long."} {
+		ids, err := tok.Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		label := map[bool]string{true: "pos", false: "neg"}[strings.HasPrefix(s, "The")]
+		b, _ := json.Marshal(map[string]any{"input_ids": ids, "label": label})
+		lines = append(lines, string(b))
+	}
+	ids := filepath.Join(dir, "ids.jsonl")
+	if err := os.WriteFile(ids, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	msg2, err := run(t, "eval", "--model", mdir, "--data", ids, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	strip := func(s string) string { return s[strings.Index(s, `"accuracy"`):] }
+	if strip(msg) != strip(msg2) {
+		t.Errorf("text and its input_ids score differently:\n%s\n%s", msg, msg2)
 	}
 }
