@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/zoo"
 )
 
@@ -201,6 +202,12 @@ func protocolNotes(rep Report) []string {
 		"naive and gradfix need identical shapes: they run only on the same-shape pair.",
 	)
 	for _, b := range rep.Families {
+		if b.Family.ImageTokens > 0 {
+			notes = append(notes, fmt.Sprintf("Family %s reads every image, after its task's transform, as the tokens of its %d×%d blocks (data.ImageTokens); the digit classes and the shifted tasks are unchanged.", b.Family.Name, b.Family.ImageTokens, b.Family.ImageTokens))
+		}
+		if languageModels(b) {
+			notes = append(notes, fmt.Sprintf("Family %s holds causal language models: every accuracy is next-token accuracy over the sequences' tokens and every loss a mean per token; the zero-shot model is the target base itself, and K counts sequences per digit class, whose labels play no part in the methods.", b.Family.Name))
+		}
 		if b.Family.TestImages < 10000 {
 			notes = append(notes, fmt.Sprintf("Family %s is evaluated on the first %d images of each task's test split (the same images for every record), to fit the time budget; the zoo's own accuracies use all 10000.", b.Family.Name, b.Family.TestImages))
 		} else {
@@ -208,6 +215,16 @@ func protocolNotes(rep Report) []string {
 		}
 	}
 	return notes
+}
+
+// languageModels reports whether b's models are causal language models,
+// scored on their inputs' next tokens.
+func languageModels(b *zoo.Built) bool {
+	for _, m := range b.Bases {
+		_, lm := m.Model.(model.TargetMaker)
+		return lm
+	}
+	return false
 }
 
 func writeZoo(pw *errWriter, b *zoo.Built) {
@@ -223,7 +240,7 @@ func writeZoo(pw *errWriter, b *zoo.Built) {
 		if r.Augment {
 			aug = fmt.Sprintf(", shifts ±%d px", max(r.MaxShift, 2))
 		}
-		pw.printf("| %s | %s | %s, %d steps × %d, lr %g, seeds %d/%d%s | %.4f |\n", v.Name, v.Relation, r.Data, r.Steps, r.BatchSize, r.LR, r.InitSeed, r.DataSeed, aug, m.TestAccuracy)
+		pw.printf("| %s | %s | %s, %d steps × %d, lr %g, seeds %d/%d%s | %.4f |\n", v.Name, v.Relation, strings.ReplaceAll(r.Data, "|", `\|`), r.Steps, r.BatchSize, r.LR, r.InitSeed, r.DataSeed, aug, m.TestAccuracy)
 	}
 	ft := b.Family.FineTune
 	pw.printf("\nFine-tuned on each task (%d steps × %d, lr %g), accuracy on the full task test split:\n\n", ft.Steps, ft.BatchSize, ft.LR)
