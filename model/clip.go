@@ -129,25 +129,18 @@ func parseCLIP(cfg map[string]any) (*clipModel, error) {
 		}
 		vc = m
 	}
+	r := positiveInts{cfg: vc, what: "config: vision_config"}
+	r.get("hidden_size", 768, &c.hidden)
+	r.get("num_hidden_layers", 12, &c.layers)
+	r.get("num_attention_heads", 12, &c.heads)
+	r.get("intermediate_size", 3072, &c.inter)
+	r.get("num_channels", 3, &c.channels)
+	r.get("image_size", 224, &c.image)
+	r.get("patch_size", 32, &c.patch)
+	if r.err != nil {
+		return nil, r.err
+	}
 	var err error
-	get := func(key string, def int, dst *int) {
-		if err == nil {
-			*dst, err = ConfigIntOr(vc, key, def)
-			if err == nil && *dst <= 0 {
-				err = fmt.Errorf("config: vision_config field %q is %d, want a positive integer", key, *dst)
-			}
-		}
-	}
-	get("hidden_size", 768, &c.hidden)
-	get("num_hidden_layers", 12, &c.layers)
-	get("num_attention_heads", 12, &c.heads)
-	get("intermediate_size", 3072, &c.inter)
-	get("num_channels", 3, &c.channels)
-	get("image_size", 224, &c.image)
-	get("patch_size", 32, &c.patch)
-	if err != nil {
-		return nil, err
-	}
 	if c.image < c.patch {
 		return nil, fmt.Errorf("config: vision_config image_size %d is smaller than patch_size %d", c.image, c.patch)
 	}

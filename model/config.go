@@ -283,3 +283,23 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// positiveInts reads integer fields that must be positive, keeping the
+// first error: r.get(key, def, &dst) for each, then r.err.
+type positiveInts struct {
+	cfg  map[string]any
+	what string // how errors name the object: "config" or "config: vision_config"
+	err  error
+}
+
+// get reads field key into dst (def when absent) unless an error came
+// before.
+func (r *positiveInts) get(key string, def int, dst *int) {
+	if r.err != nil {
+		return
+	}
+	*dst, r.err = ConfigIntOr(r.cfg, key, def)
+	if r.err == nil && *dst <= 0 {
+		r.err = fmt.Errorf("%s field %q is %d, want a positive integer", r.what, key, *dst)
+	}
+}

@@ -158,28 +158,21 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if mt, _ := cfg["model_type"].(string); mt == "mistral" || mt == "qwen2" {
 		m.modelType = mt
 	}
+	r := positiveInts{cfg: cfg, what: "config:"}
+	r.get("vocab_size", 32000, &m.vocab)
+	r.get("hidden_size", 4096, &m.hidden)
+	r.get("num_hidden_layers", 32, &m.layers)
+	r.get("num_attention_heads", 32, &m.heads)
+	r.get("num_key_value_heads", m.heads, &m.kvHeads)
+	r.get("intermediate_size", 11008, &m.inter)
+	if r.err == nil && m.hidden%m.heads != 0 && cfg["head_dim"] == nil {
+		r.err = fmt.Errorf("config: hidden_size %d is not a multiple of num_attention_heads %d", m.hidden, m.heads)
+	}
+	r.get("head_dim", m.hidden/max(m.heads, 1), &m.headDim)
+	if r.err != nil {
+		return nil, r.err
+	}
 	var err error
-	get := func(key string, def int, dst *int) {
-		if err == nil {
-			*dst, err = ConfigIntOr(cfg, key, def)
-			if err == nil && *dst <= 0 {
-				err = fmt.Errorf("config: field %q is %d, want a positive integer", key, *dst)
-			}
-		}
-	}
-	get("vocab_size", 32000, &m.vocab)
-	get("hidden_size", 4096, &m.hidden)
-	get("num_hidden_layers", 32, &m.layers)
-	get("num_attention_heads", 32, &m.heads)
-	get("num_key_value_heads", m.heads, &m.kvHeads)
-	get("intermediate_size", 11008, &m.inter)
-	if err == nil && m.hidden%m.heads != 0 && cfg["head_dim"] == nil {
-		err = fmt.Errorf("config: hidden_size %d is not a multiple of num_attention_heads %d", m.hidden, m.heads)
-	}
-	get("head_dim", m.hidden/max(m.heads, 1), &m.headDim)
-	if err != nil {
-		return nil, err
-	}
 	if m.heads%m.kvHeads != 0 {
 		return nil, fmt.Errorf("config: num_attention_heads %d is not a multiple of num_key_value_heads %d", m.heads, m.kvHeads)
 	}

@@ -142,23 +142,16 @@ func sizePair(cfg map[string]any, key string, def int) (int, int, error) {
 func parseViT(cfg map[string]any) (*vitModel, error) {
 	v := &vitModel{}
 	v.modelType = "vit"
+	r := positiveInts{cfg: cfg, what: "config:"}
+	r.get("hidden_size", 768, &v.hidden)
+	r.get("num_hidden_layers", 12, &v.layers)
+	r.get("num_attention_heads", 12, &v.heads)
+	r.get("intermediate_size", 3072, &v.inter)
+	r.get("num_channels", 3, &v.channels)
+	if r.err != nil {
+		return nil, r.err
+	}
 	var err error
-	get := func(key string, def int, dst *int) {
-		if err == nil {
-			*dst, err = ConfigIntOr(cfg, key, def)
-			if err == nil && *dst <= 0 {
-				err = fmt.Errorf("config: field %q is %d, want a positive integer", key, *dst)
-			}
-		}
-	}
-	get("hidden_size", 768, &v.hidden)
-	get("num_hidden_layers", 12, &v.layers)
-	get("num_attention_heads", 12, &v.heads)
-	get("intermediate_size", 3072, &v.inter)
-	get("num_channels", 3, &v.channels)
-	if err != nil {
-		return nil, err
-	}
 	if v.imageH, v.imageW, err = sizePair(cfg, "image_size", 224); err != nil {
 		return nil, err
 	}
