@@ -50,18 +50,7 @@ func newFixture(t *testing.T, targetHidden int) fixture {
 	}
 	a := build(16, 1)
 	rng := rand.New(rand.NewPCG(2, 2))
-	ps := map[string]*tensor.Tensor[float32]{}
-	for name, v := range model.Params(a) {
-		c := v.Clone()
-		for i := range c.Data {
-			c.Data[i] += 0.05 * float32(rng.NormFloat64())
-		}
-		ps[name] = c
-	}
-	aft, err := model.WithParams(a, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	aft := fineTuned(t, a, rng)
 	for dir, m := range map[string]model.Model{f.a: a, f.aft: aft, f.b: build(targetHidden, 3)} {
 		if err := model.Save(dir, m, 0); err != nil {
 			t.Fatal(err)
@@ -78,6 +67,25 @@ func newFixture(t *testing.T, targetHidden int) fixture {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// fineTuned returns m with small random changes to every parameter, in
+// ParamNames order: a stand-in for a fine-tune.
+func fineTuned(t *testing.T, m model.Model, rng *rand.Rand) model.Model {
+	t.Helper()
+	ps := map[string]*tensor.Tensor[float32]{}
+	for _, name := range m.ParamNames() {
+		c := m.Param(name).Value.Clone()
+		for i := range c.Data {
+			c.Data[i] += 0.05 * float32(rng.NormFloat64())
+		}
+		ps[name] = c
+	}
+	out, err := model.WithParams(m, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func (f fixture) transferArgs(out string, extra ...string) []string {

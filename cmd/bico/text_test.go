@@ -11,7 +11,6 @@ import (
 
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/safetensors"
-	"github.com/bico-dev/bico/tensor"
 	"github.com/bico-dev/bico/tokenizer"
 )
 
@@ -35,18 +34,7 @@ func textFixture(t *testing.T) fixture {
 	}
 	a := build(1, &pad)
 	rng := rand.New(rand.NewPCG(2, 2))
-	ps := map[string]*tensor.Tensor[float32]{}
-	for name, v := range model.Params(a) {
-		c := v.Clone()
-		for i := range c.Data {
-			c.Data[i] += 0.05 * float32(rng.NormFloat64())
-		}
-		ps[name] = c
-	}
-	aft, err := model.WithParams(a, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	aft := fineTuned(t, a, rng)
 	for dir, m := range map[string]model.Model{f.a: a, f.aft: aft} {
 		if err := model.Save(dir, m, 0); err != nil {
 			t.Fatal(err)
@@ -141,18 +129,7 @@ func TestTransferCausalLM(t *testing.T) {
 		return m
 	}
 	a := build(1)
-	ps := map[string]*tensor.Tensor[float32]{}
-	for name, v := range model.Params(a) {
-		c := v.Clone()
-		for i := range c.Data {
-			c.Data[i] += 0.05 * float32(rng.NormFloat64())
-		}
-		ps[name] = c
-	}
-	aft, err := model.WithParams(a, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	aft := fineTuned(t, a, rng)
 	f := fixture{dir: dir, a: filepath.Join(dir, "a"), aft: filepath.Join(dir, "aft"), b: filepath.Join(dir, "b"), calib: filepath.Join(dir, "text.jsonl")}
 	for d, m := range map[string]model.Model{f.a: a, f.aft: aft, f.b: build(3)} {
 		if err := model.Save(d, m, 0); err != nil {
