@@ -1,10 +1,13 @@
 package transfer
 
 import (
+	"context"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/tensor"
 )
@@ -251,5 +254,25 @@ func TestBiCoRecoversPermutedLlamaLM(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLlamaVocabularyMismatch: a target of another vocabulary is refused
+// before the calibration pass, naming the table, since its rows would be
+// other tokens.
+func TestLlamaVocabularyMismatch(t *testing.T) {
+	a := tinyLlama(t, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	cfg := a.Config()
+	cfg["vocab_size"] = 24
+	b, err := model.Build(cfg, nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := Lookup("bico")
+	opts := Options{Backend: linalg.MustDefault(), BatchSize: 16}
+	_, err = Prepare(context.Background(), Models{a, aft, b}, tokenSamples(16, 6, 20, 3, 9), m.Needs(), opts)
+	if err == nil || !strings.Contains(err.Error(), "vocabularies of 20 and 24 tokens at model.embed_tokens") {
+		t.Errorf("error %v, want one about the vocabularies", err)
 	}
 }

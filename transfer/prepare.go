@@ -146,6 +146,9 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 	if err != nil {
 		return nil, err
 	}
+	if err := checkVocabularies(pairs); err != nil {
+		return nil, err
+	}
 	p := &Prepared{Models: ms, Options: opts, Needs: needs, Pairs: pairs, Unpaired: unpaired, Stats: map[StatKey]*Stat{}, BlockOf: blockOf, BlockCKA: cka, Head: head}
 	rec := &sourceRecorder{want: map[string][]Kind{}, site: siteIndex(sitesA), rule: opts.Tokens}
 	acc := &targetAccumulator{be: opts.Backend, want: map[string][]Kind{}, site: siteIndex(sitesB), rule: opts.Tokens, stats: map[rowKey][]*Stat{}}
@@ -222,6 +225,25 @@ func (p *Prepared) addStats(sp SitePair, kinds []Kind, dA, dB int, rec *sourceRe
 		rk := rowKey{k, key.B}
 		acc.stats[rk] = append(acc.stats[rk], s)
 	}
+}
+
+// checkVocabularies refuses, before the calibration pass, paired sites
+// whose token side (an embedding table's ids, a language model's logits)
+// has another vocabulary in the target: those coordinates are tokens, not
+// a space a map could align.
+func checkVocabularies(pairs []SitePair) error {
+	for _, sp := range pairs {
+		a, b := sp.A.Out, sp.B.Out
+		if sp.A.IsTable() {
+			a, b = sp.A.In, sp.B.In
+		} else if sp.A.OutSpace != "" {
+			continue
+		}
+		if a != b {
+			return fmt.Errorf("vocabularies of %d and %d tokens at %s: the source and the target need one vocabulary", a, b, sp.B.Name)
+		}
+	}
+	return nil
 }
 
 func siteIndex(sites []model.Site) map[string]model.Site {
