@@ -49,13 +49,15 @@ func Pretrain(ctx context.Context, r Recipe, train *data.Dataset, progress func(
 // (see Recipe; r.Config is ignored); base itself is never modified. When
 // train has another number of classes than base's head, the copy gets a
 // new head (model.ReplaceHead) initialised from r.InitSeed, with train's
-// class names.
+// class names. A language model (model.TargetMaker) keeps its head: its
+// targets are its inputs' next tokens.
 func FineTune(ctx context.Context, base model.Model, r Recipe, train *data.Dataset, progress func(done, total int)) (model.Model, error) {
 	m, err := model.Clone(base)
 	if err != nil {
 		return nil, fmt.Errorf("zoo: recipe %q: copying the base: %w", r.Name, err)
 	}
-	if train != nil && train.Classes != m.NumLabels() {
+	_, lm := m.(model.TargetMaker) // a language model's head is its vocabulary's
+	if train != nil && !lm && train.Classes != m.NumLabels() {
 		names := make([]string, train.Classes)
 		for c := range names {
 			names[c] = train.ClassName(c)
