@@ -31,7 +31,7 @@ func FewShotPath(ctx context.Context, base model.Model, samples *data.Dataset, c
 	if err != nil {
 		return fmt.Errorf("zoo: recipe %q: copying the base: %w", r.Name, err)
 	}
-	if samples != nil && samples.Classes != m.NumLabels() {
+	if _, lm := m.(model.TargetMaker); samples != nil && !lm && samples.Classes != m.NumLabels() {
 		return fmt.Errorf("zoo: few-shot path: %d classes in the samples, %d in the model's head", samples.Classes, m.NumLabels())
 	}
 	var atErr error

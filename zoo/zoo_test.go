@@ -609,4 +609,13 @@ func TestFineTuneLanguageModel(t *testing.T) {
 	if before, after := loss(base), loss(ft); !(after < before-0.5) {
 		t.Errorf("next-token loss %.3f after fine-tuning, %.3f before: want a clear drop", after, before)
 	}
+	// The few-shot path trains a language model on its samples too.
+	var seen []int
+	err = FewShotPath(context.Background(), base, train.Subset([]int{0, 1, 2, 3}), []int{2, 4}, 1e-3, 1, func(steps int, m model.Model) error {
+		seen = append(seen, steps)
+		return nil
+	})
+	if err != nil || !slices.Equal(seen, []int{2, 4}) {
+		t.Errorf("few-shot path of a language model: %v, checkpoints %v", err, seen)
+	}
 }
