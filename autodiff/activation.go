@@ -32,12 +32,13 @@ func (t *Tape[T]) unary(x *Var[T], f func(float64) float64, df func(x, y float64
 	}, x)
 }
 
-// sigmoid is 1/(1+e^−x), computed without overflow.
+// sigmoid is 1/(1+e^−x), computed without overflow, with the fast
+// exponential expNonPos (a few float64 roundings from exact).
 func sigmoid(x float64) float64 {
+	e := expNonPos(-math.Abs(x))
 	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
+		return 1 / (1 + e)
 	}
-	e := math.Exp(x)
 	return e / (1 + e)
 }
 
@@ -114,6 +115,53 @@ func (t *Tape[T]) SiLU(x *Var[T]) *Var[T] {
 			s := sigmoid(x)
 			return s * (1 + x*(1-s))
 		})
+}
+
+// SwiGLU is SiLU(gate)·up element-wise, the gated unit of a Llama MLP
+// (act(gate_proj(x))·up_proj(x) with act "silu"), as one operation: it
+// keeps no intermediate value and makes one pass forward and one back.
+// gate and up must have the same shape.
+func (t *Tape[T]) SwiGLU(gate, up *Var[T]) *Var[T] {
+	if !tensor.SameShape(gate.Value.Shape, up.Value.Shape) {
+		panic(fmt.Sprintf("autodiff: swiglu of gate %v and up %v", gate.Value.Shape, up.Value.Shape))
+	}
+	out := t.alloc(false, gate.Value.Shape...)
+	gd, ud := gate.Value.Data, up.Value.Data
+	parallelFor(t.threads(), len(gd), minGrain/4, func(lo, hi int) {
+		od := out.Data[lo:hi]
+		for i, v := range gd[lo:hi] {
+			x := float64(v)
+			od[i] = T(x * sigmoid(x) * float64(ud[lo+i]))
+		}
+	})
+	return t.node(out, func(o *Var[T]) {
+		var gg, gu *tensor.Tensor[T]
+		if gate.needsGrad {
+			gg = t.gradBuf(gate, false)
+		}
+		if up.needsGrad {
+			gu = t.gradBuf(up, false)
+		}
+		gy := o.Grad.Data
+		parallelFor(t.threads(), len(gd), minGrain/4, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				x, g := float64(gd[i]), float64(gy[i])
+				s := sigmoid(x)
+				if gg != nil {
+					gg.Data[i] = T(g * float64(ud[i]) * s * (1 + x*(1-s)))
+				}
+				if gu != nil {
+					gu.Data[i] = T(g * x * s)
+				}
+			}
+		})
+		if gg != nil {
+			gate.accumulate(gg)
+		}
+		if gu != nil {
+			up.accumulate(gu)
+		}
+	}, gate, up)
 }
 
 // ReLU is max(x, 0); its derivative at 0 is taken as 0.

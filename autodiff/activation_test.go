@@ -201,3 +201,32 @@ func TestGELUFloat32(t *testing.T) {
 		}
 	}
 }
+
+// TestSwiGLU: SwiGLU(g, u) equals SiLU(g)·u in value and gradient, and
+// passes the finite-difference check.
+func TestSwiGLU(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	g, u := randT(rng, 2, 3, 4), randT(rng, 2, 3, 4)
+	g.Scale(3)
+	checkGrad(t, "swiglu", []*tensor.Tensor[float64]{g, u}, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
+		return tp.SwiGLU(in[0], in[1])
+	})
+	tp := NewTape[float64](linalg.MustDefault())
+	fused := tp.SwiGLU(Const(g), Const(u)).Value
+	plain := tp.Mul(tp.SiLU(Const(g)), Const(u)).Value
+	if d := tensor.MaxAbsDiff(fused, plain); d > 1e-15 {
+		t.Errorf("SwiGLU differs from SiLU·up by %g", d)
+	}
+	// float32 agrees with float64 to float32 rounding.
+	tp32 := NewTape[float32](linalg.MustDefault())
+	g32, u32 := tensor.New[float32](g.Shape...), tensor.New[float32](u.Shape...)
+	for i := range g.Data {
+		g32.Data[i], u32.Data[i] = float32(g.Data[i]), float32(u.Data[i])
+	}
+	f32 := tp32.SwiGLU(Const(g32), Const(u32)).Value
+	for i, v := range f32.Data {
+		if math.Abs(float64(v)-fused.Data[i]) > 1e-6*(1+math.Abs(fused.Data[i])) {
+			t.Fatalf("float32 SwiGLU %g, float64 %g", v, fused.Data[i])
+		}
+	}
+}

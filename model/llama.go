@@ -644,7 +644,13 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 		ctx := t.Attention(q, k, v, m.heads, m.kvHeads, true)
 		h = t.Add(h, lin(".self_attn.o_proj", ctx, m.oBias))
 		f := t.RMSNorm(h, P[l+".post_attention_layernorm.weight"], m.eps)
-		g := t.Mul(act(lin(".mlp.gate_proj", f, m.mlpBias)), lin(".mlp.up_proj", f, m.mlpBias))
+		gate, up := lin(".mlp.gate_proj", f, m.mlpBias), lin(".mlp.up_proj", f, m.mlpBias)
+		var g *Var
+		if m.act == "silu" {
+			g = t.SwiGLU(gate, up) // fused: no intermediate SiLU(gate)
+		} else {
+			g = t.Mul(act(gate), up)
+		}
 		h = t.Add(h, lin(".mlp.down_proj", g, m.mlpBias))
 		t.Mark(l, h)
 	}
