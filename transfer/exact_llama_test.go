@@ -150,19 +150,7 @@ func checkPermutedLlama(t *testing.T, modelType string) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := runMethodOpts(t, Models{a, aft, b}, calib, c.method, 1, c.opts)
-			for name, w := range want {
-				d := res.Delta[name]
-				if d == nil {
-					t.Errorf("%s: no delta", name)
-					continue
-				}
-				if e := relErr(d, w); e > 2e-3 {
-					t.Errorf("%s: transported delta differs from the permuted τ_A by %.3g (relative)", name, e)
-				}
-			}
-			if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
-				t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
-			}
+			checkRecovered(t, res, want, aft, calib.Inputs, 2e-3)
 		})
 	}
 }
@@ -239,19 +227,9 @@ func TestBiCoRecoversPermutedLlamaLM(t *testing.T) {
 			calib := tokenSamples(64, 6, 20, 1, 9)
 			want := perms.apply(taskVectors(t, a, aft))
 			for _, method := range []string{"bico", "bico-blend"} {
-				res := runMethod(t, Models{a, aft, b}, calib, method, 1)
-				for name, w := range want {
-					if res.Delta[name] == nil {
-						t.Errorf("%s %s: no delta", method, name)
-						continue
-					}
-					if e := relErr(res.Delta[name], w); e > 2e-3 {
-						t.Errorf("%s %s: transported delta differs from the permuted τ_A by %.3g (relative)", method, name, e)
-					}
-				}
-				if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
-					t.Errorf("%s: transferred model's logits differ from the fine-tuned source's by %.3g", method, e)
-				}
+				t.Run(method, func(t *testing.T) {
+					checkRecovered(t, runMethod(t, Models{a, aft, b}, calib, method, 1), want, aft, calib.Inputs, 2e-3)
+				})
 			}
 		})
 	}

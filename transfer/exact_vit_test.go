@@ -131,19 +131,7 @@ func TestBiCoRecoversPermutedViT(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			res := runMethodOpts(t, Models{a, aft, b}, calib, c.method, 1, c.opts)
-			for name, w := range want {
-				d := res.Delta[name]
-				if d == nil {
-					t.Errorf("%s: no delta", name)
-					continue
-				}
-				if e := relErr(d, w); e > 2e-3 {
-					t.Errorf("%s: transported delta differs from the permuted τ_A by %.3g (relative)", name, e)
-				}
-			}
-			if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
-				t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
-			}
+			checkRecovered(t, res, want, aft, calib.Inputs, 2e-3)
 		})
 	}
 }

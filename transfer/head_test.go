@@ -128,14 +128,7 @@ func TestBiCoHeadlessBases(t *testing.T) {
 	delete(want, "classifier.bias")
 	calib := randomSamples(64, 3, 9, 1, 8, 8)
 	res := runMethodOpts(t, Models{a, aft, b}, calib, "bico", 1, Options{})
-	for name, w := range want {
-		if e := relErr(res.Delta[name], w); e > 2e-3 {
-			t.Errorf("%s: transported delta differs from the permuted τ_A by %.3g (relative)", name, e)
-		}
-	}
-	if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
-		t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
-	}
+	checkRecovered(t, res, want, aft, calib.Inputs, 2e-3)
 }
 
 // withHeadOf returns a with aft's head, so that taskVectors(withHeadOf,
