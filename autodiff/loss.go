@@ -54,16 +54,26 @@ func (t *Tape[T]) CrossEntropy(logits *Var[T], labels []int) *Var[T] {
 	if err := checkTargets(labels, c); err != nil {
 		panic(err.Error())
 	}
-	lse := make([]float64, n)
+	// Rows in parallel (a language model's logits are tokens × vocabulary),
+	// each row's loss kept and summed in order, so that the result does
+	// not depend on the thread count.
+	lse, loss := make([]float64, n), make([]float64, n)
 	xd := logits.Value.Data
-	total, counted := 0.0, 0
-	for r := 0; r < n; r++ {
-		if labels[r] == Ignore {
-			continue
+	grain := max(1, minGrain/c)
+	parallelFor(t.threads(), n, grain, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			if labels[r] != Ignore {
+				_, lse[r] = logSumExp(xd[r*c : (r+1)*c])
+				loss[r] = lse[r] - float64(xd[r*c+labels[r]])
+			}
 		}
-		_, lse[r] = logSumExp(xd[r*c : (r+1)*c])
-		total += lse[r] - float64(xd[r*c+labels[r]])
-		counted++
+	})
+	total, counted := 0.0, 0
+	for r, l := range labels {
+		if l != Ignore {
+			total += loss[r]
+			counted++
+		}
 	}
 	out := tensor.New[T]()
 	if counted > 0 {
@@ -76,17 +86,19 @@ func (t *Tape[T]) CrossEntropy(logits *Var[T], labels []int) *Var[T] {
 			return
 		}
 		k := float64(o.Grad.Data[0]) / float64(counted)
-		for r := 0; r < n; r++ {
-			row, dst := xd[r*c:(r+1)*c], gx.Data[r*c:(r+1)*c]
-			if labels[r] == Ignore {
-				clear(dst)
-				continue
+		parallelFor(t.threads(), n, grain, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				row, dst := xd[r*c:(r+1)*c], gx.Data[r*c:(r+1)*c]
+				if labels[r] == Ignore {
+					clear(dst)
+					continue
+				}
+				for j, v := range row {
+					dst[j] = T(k * math.Exp(float64(v)-lse[r]))
+				}
+				dst[labels[r]] -= T(k)
 			}
-			for j, v := range row {
-				dst[j] = T(k * math.Exp(float64(v)-lse[r]))
-			}
-			dst[labels[r]] -= T(k)
-		}
+		})
 		logits.accumulate(gx)
 	}, logits)
 }
