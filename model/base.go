@@ -85,6 +85,25 @@ func Targets(m Model, inputs *Tensor, labels []int) []int {
 	return labels
 }
 
+// Padder is implemented by models whose inputs may hold padding: token
+// positions that stand for no token (a text model's sequences padded at
+// their end to one length).
+type Padder interface {
+	// Padding returns, for a batch of inputs, one flag per token row of
+	// the activations ([B, T] inputs give B·T rows, sequence by sequence):
+	// true for a padding position. It returns nil when no row is padding.
+	Padding(inputs *Tensor) []bool
+}
+
+// Padding returns m's padding flags for inputs (see Padder), nil for a
+// model without padding or a batch that has none.
+func Padding(m Model, inputs *Tensor) []bool {
+	if p, ok := m.(Padder); ok {
+		return p.Padding(inputs)
+	}
+	return nil
+}
+
 // ValueChecker is implemented by models that take only some input values:
 // a text model takes token ids of its vocabulary.
 type ValueChecker interface {

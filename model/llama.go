@@ -596,6 +596,29 @@ func (m *llamaModel) lastTokens(ids []int, B, T int) []int {
 	return last
 }
 
+// Padding implements Padder: the positions after each sequence's last
+// token that is not pad_token_id (none without a pad token).
+func (m *llamaModel) Padding(inputs *Tensor) []bool {
+	if m.padID < 0 || len(inputs.Shape) != 2 {
+		return nil
+	}
+	B, T := inputs.Shape[0], inputs.Shape[1]
+	ids := make([]int, len(inputs.Data))
+	for i, v := range inputs.Data {
+		ids[i] = int(v)
+	}
+	var pad []bool
+	for b, last := range m.lastTokens(ids, B, T) {
+		for j := last + 1; j < T; j++ {
+			if pad == nil {
+				pad = make([]bool, B*T)
+			}
+			pad[b*T+j] = true
+		}
+	}
+	return pad
+}
+
 // BlockOutputs implements BlockMarker: "model.layers.N".
 func (m *llamaModel) BlockOutputs() []string {
 	out := make([]string, m.layers)

@@ -134,6 +134,13 @@ func TestLlamaInputs(t *testing.T) {
 			t.Errorf("CheckInputs(%v): %v, want an error with %q", c.x.Data, err, c.want)
 		}
 	}
+	pad := Padding(m, tensor.FromSlice([]float32{5, 7, 0, 0, 4, 6, 8, 1}, 2, 4))
+	if want := []bool{false, false, true, true, false, false, false, false}; !slices.Equal(pad, want) {
+		t.Errorf("padding %v, want %v", pad, want)
+	}
+	if Padding(m, tensor.FromSlice([]float32{5, 7}, 1, 2)) != nil {
+		t.Error("padding flags for a batch without padding")
+	}
 	// Padding after a sequence's last token does not change its logits:
 	// the attention is causal and the head reads the last real token.
 	short := logits(t, m, tensor.FromSlice([]float32{5, 7, 9}, 1, 3))

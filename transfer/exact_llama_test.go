@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -252,5 +253,44 @@ func TestLlamaVocabularyMismatch(t *testing.T) {
 	_, err = Prepare(context.Background(), Models{a, aft, b}, tokenSamples(16, 6, 20, 3, 9), m.Needs(), opts)
 	if err == nil || !strings.Contains(err.Error(), "vocabularies of 20 and 24 tokens at model.embed_tokens") {
 		t.Errorf("error %v, want one about the vocabularies", err)
+	}
+}
+
+// TestPaddingLeavesStatisticsAlone: padding rows count in no statistic, so
+// padding every sequence further (three more pad positions) changes none
+// of them, rows included.
+func TestPaddingLeavesStatisticsAlone(t *testing.T) {
+	a, b := tinyLlama(t, 1), tinyLlama(t, 7)
+	aft := perturbed(t, a, 2, 0.05)
+	short := tokenSamples(16, 6, 20, 3, 9)
+	long := Samples{Inputs: tensor.New[float32](16, 9), Labels: short.Labels}
+	for i := 0; i < 16; i++ {
+		copy(long.Inputs.Data[i*9:], short.Inputs.Data[i*6:(i+1)*6])
+	}
+	m, _ := Lookup("bico-blend")
+	stats := func(calib Samples) map[StatKey]*Stat {
+		p, err := Prepare(context.Background(), Models{a, aft, b}, calib, m.Needs(), Options{Backend: linalg.MustDefault(), BatchSize: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Stats
+	}
+	s1, s2 := stats(short), stats(long)
+	for k, x := range s1 {
+		y := s2[k]
+		if x.Rows != y.Rows {
+			t.Errorf("%s: %d rows, %d with more padding", k, x.Rows, y.Rows)
+			continue
+		}
+		scale := 0.0
+		for _, v := range x.C {
+			scale = max(scale, math.Abs(v))
+		}
+		for i, v := range x.C {
+			if math.Abs(v-y.C[i]) > 1e-5*scale {
+				t.Errorf("%s: C[%d] = %g, %g with more padding", k, i, v, y.C[i])
+				break
+			}
+		}
 	}
 }

@@ -190,6 +190,7 @@ func runPasses(ctx context.Context, a, b model.Model, calib Samples, rec *source
 		}
 		batch := calib.batch(i, min(i+bs, calib.Len()))
 		rec.reset()
+		rec.pad, acc.pad = model.Padding(a, batch.Inputs), model.Padding(b, batch.Inputs)
 		if err := pass(a, batch, rec, grads, opts.Backend, arena); err != nil {
 			return fmt.Errorf("source pass: %w", err)
 		}

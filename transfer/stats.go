@@ -168,6 +168,9 @@ type sourceRecorder struct {
 	want map[string][]Kind // site name → kinds to keep
 	site map[string]model.Site
 	rule TokenRule
+	// pad flags the batch's padding rows (model.Padding), which no
+	// statistic counts; nil: none.
+	pad  []bool
 	rows map[rowKey]*tensor.Tensor[float32]
 	// spare holds the previous batch's copies, reused for this one's.
 	spare map[rowKey]*tensor.Tensor[float32]
@@ -199,6 +202,15 @@ func (r *sourceRecorder) Observe(site string, kind Kind, x *tensor.Tensor[float3
 		return // another site reading the same tensor already gave it
 	}
 	x = reduceTokens(x, r.rule)
+	if n := keptRows(x, r.pad); n >= 0 {
+		s := r.spare[key]
+		if s == nil || cap(s.Data) < n*x.Dim(-1) {
+			s = &tensor.Tensor[float32]{}
+		}
+		r.rows[key] = dropPadding(s, x, r.pad, n)
+		delete(r.spare, key)
+		return
+	}
 	if s := r.spare[key]; s != nil && len(s.Data) == len(x.Data) {
 		copy(s.Data, x.Data)
 		s.Shape = append(s.Shape[:0], x.Shape...)
@@ -220,6 +232,8 @@ type targetAccumulator struct {
 	stats   map[rowKey][]*Stat // target (kind, space) → statistics
 	src     map[rowKey]*tensor.Tensor[float32]
 	seen    map[rowKey]bool
+	pad     []bool // as sourceRecorder's
+	kept    tensor.Tensor[float32]
 	scratch []float32
 	err     error
 }
@@ -240,6 +254,9 @@ func (t *targetAccumulator) Observe(site string, kind Kind, x *tensor.Tensor[flo
 	}
 	t.seen[key] = true
 	b := reduceTokens(x, t.rule)
+	if n := keptRows(b, t.pad); n >= 0 {
+		b = dropPadding(&t.kept, b, t.pad, n)
+	}
 	for _, s := range t.stats[key] {
 		a, ok := t.src[rowKey{kind, s.Key.A}]
 		if !ok {
@@ -260,4 +277,39 @@ func (t *targetAccumulator) Observe(site string, kind Kind, x *tensor.Tensor[flo
 		}
 		t.scratch = s.accumulate(t.be, a.Data, b.Data, rows, t.scratch)
 	}
+}
+
+// keptRows returns how many of x's rows are not flagged in pad, or −1 when
+// pad does not apply to x: no flags, or x not of one row per token of the
+// batch (a head's pooled rows).
+func keptRows(x *tensor.Tensor[float32], pad []bool) int {
+	if pad == nil || x.Rows() != len(pad) {
+		return -1
+	}
+	n := 0
+	for _, p := range pad {
+		if !p {
+			n++
+		}
+	}
+	return n
+}
+
+// dropPadding writes into dst, reusing its storage, the n rows of x not
+// flagged in pad, as a matrix [n, d], and returns it.
+func dropPadding(dst, x *tensor.Tensor[float32], pad []bool, n int) *tensor.Tensor[float32] {
+	d := x.Dim(-1)
+	if cap(dst.Data) < n*d {
+		dst.Data = make([]float32, n*d)
+	}
+	dst.Data = dst.Data[:n*d]
+	dst.Shape = append(dst.Shape[:0], n, d)
+	k := 0
+	for r, p := range pad {
+		if !p {
+			copy(dst.Data[k*d:(k+1)*d], x.Data[r*d:(r+1)*d])
+			k++
+		}
+	}
+	return dst
 }
