@@ -153,11 +153,8 @@ func parseCLIP(cfg map[string]any) (*clipModel, error) {
 	if c.eps < 0 {
 		return nil, fmt.Errorf("config: vision_config field \"layer_norm_eps\" is %g, want ≥ 0", c.eps)
 	}
-	if c.act, err = ConfigStringOr(vc, "hidden_act", "quick_gelu"); err != nil {
+	if c.act, err = activation(vc, "quick_gelu", "config: vision_config"); err != nil {
 		return nil, err
-	}
-	if err := autodiff.CheckActivation(c.act); err != nil {
-		return nil, fmt.Errorf("config: vision_config field \"hidden_act\": %w", err)
 	}
 	if c.labels, err = Labels(cfg); err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"math"
 	"sort"
 	"strconv"
+
+	"github.com/bico-dev/bico/autodiff"
 )
 
 // The functions below read fields of a configuration as decoded from
@@ -302,4 +304,17 @@ func (r *positiveInts) get(key string, def int, dst *int) {
 	if r.err == nil && *dst <= 0 {
 		r.err = fmt.Errorf("%s field %q is %d, want a positive integer", r.what, key, *dst)
 	}
+}
+
+// activation reads field hidden_act (def when absent) and checks that the
+// autodiff engine has that activation; what names the object in errors.
+func activation(cfg map[string]any, def, what string) (string, error) {
+	act, err := ConfigStringOr(cfg, "hidden_act", def)
+	if err != nil {
+		return "", err
+	}
+	if err := autodiff.CheckActivation(act); err != nil {
+		return "", fmt.Errorf("%s field \"hidden_act\": %w", what, err)
+	}
+	return act, nil
 }

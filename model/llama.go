@@ -203,11 +203,8 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if m.mlpBias, err = ConfigBoolOr(cfg, "mlp_bias", false); err != nil {
 		return nil, err
 	}
-	if m.act, err = ConfigStringOr(cfg, "hidden_act", "silu"); err != nil {
+	if m.act, err = activation(cfg, "silu", "config:"); err != nil {
 		return nil, err
-	}
-	if err := autodiff.CheckActivation(m.act); err != nil {
-		return nil, fmt.Errorf("config: field \"hidden_act\": %w", err)
 	}
 	if m.padID, err = padTokenID(cfg); err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/bico-dev/bico/autodiff"
 	"github.com/bico-dev/bico/tensor"
 )
 
@@ -120,11 +119,8 @@ func parseMLP(cfg map[string]any) (*mlpModel, error) {
 			return nil, fmt.Errorf("config: field \"hidden_sizes\"[%d] is %d, want a positive integer", i, h)
 		}
 	}
-	if m.act, err = ConfigStringOr(cfg, "hidden_act", "relu"); err != nil {
+	if m.act, err = activation(cfg, "relu", "config:"); err != nil {
 		return nil, err
-	}
-	if err := autodiff.CheckActivation(m.act); err != nil {
-		return nil, fmt.Errorf("config: field \"hidden_act\": %w", err)
 	}
 	if m.norm, err = ConfigBoolOr(cfg, "layer_norm", false); err != nil {
 		return nil, err

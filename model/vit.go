@@ -176,11 +176,8 @@ func parseViT(cfg map[string]any) (*vitModel, error) {
 	if v.qkvBias, err = ConfigBoolOr(cfg, "qkv_bias", true); err != nil {
 		return nil, err
 	}
-	if v.act, err = ConfigStringOr(cfg, "hidden_act", "gelu"); err != nil {
+	if v.act, err = activation(cfg, "gelu", "config:"); err != nil {
 		return nil, err
-	}
-	if err := autodiff.CheckActivation(v.act); err != nil {
-		return nil, fmt.Errorf("config: field \"hidden_act\": %w", err)
 	}
 	if v.labels, err = Labels(cfg); err != nil {
 		return nil, err

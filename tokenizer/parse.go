@@ -235,6 +235,23 @@ func (p patternJSON) compile() (pat pattern, lit string, isLit bool, err error) 
 	return nil, "", false, errors.New(`pattern is neither "String" nor "Regex"`)
 }
 
+// parseEach parses the members of a Sequence component with parse, leaving
+// out the null ones (parse returns the zero value, nil, for them).
+func parseEach[E comparable](raws []json.RawMessage, parse func(json.RawMessage) (E, error)) ([]E, error) {
+	var none E
+	var out []E
+	for _, r := range raws {
+		e, err := parse(r)
+		if err != nil {
+			return nil, err
+		}
+		if e != none {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
 func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 	if isNull(raw) {
 		return nil, nil
@@ -251,17 +268,8 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 		if err := decode(raw, "normalizer", typ, &v); err != nil {
 			return nil, err
 		}
-		var q normSequence
-		for _, r := range v.Normalizers {
-			n, err := parseNormalizer(r)
-			if err != nil {
-				return nil, err
-			}
-			if n != nil {
-				q = append(q, n)
-			}
-		}
-		return q, nil
+		q, err := parseEach(v.Normalizers, parseNormalizer)
+		return normSequence(q), err
 	case "Prepend":
 		var v struct {
 			Prepend string `json:"prepend"`
@@ -322,17 +330,8 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		if err := decode(raw, "pre-tokenizer", typ, &v); err != nil {
 			return nil, err
 		}
-		var q preSequence
-		for _, r := range v.PreTokenizers {
-			p, err := parsePreTokenizer(r)
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				q = append(q, p)
-			}
-		}
-		return q, nil
+		q, err := parseEach(v.PreTokenizers, parsePreTokenizer)
+		return preSequence(q), err
 	case "ByteLevel":
 		v := struct {
 			AddPrefixSpace bool `json:"add_prefix_space"`
@@ -457,17 +456,8 @@ func parsePostProcessor(raw json.RawMessage) (postProcessor, error) {
 		if err := decode(raw, "post-processor", typ, &v); err != nil {
 			return nil, err
 		}
-		var q postSequence
-		for _, r := range v.Processors {
-			p, err := parsePostProcessor(r)
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				q = append(q, p)
-			}
-		}
-		return q, nil
+		q, err := parseEach(v.Processors, parsePostProcessor)
+		return postSequence(q), err
 	case "ByteLevel":
 		return noPost{}, nil
 	case "TemplateProcessing":
