@@ -18,7 +18,6 @@ import (
 	"github.com/bico-dev/bico/eval"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
-	"github.com/bico-dev/bico/tensor"
 	"github.com/bico-dev/bico/transfer"
 )
 
@@ -35,10 +34,10 @@ type Options struct {
 	// Main is the pair measured first, and reported at the top level
 	// (default ViT-B/16 for both source and target); MainTarget its target
 	// shape when it differs from the source.
-	Main, MainTarget *Shape
+	Main, MainTarget Arch
 	// Small is the second pair (default Small for both); SkipSmall and
 	// SkipMain leave a pair out.
-	Small, SmallTarget  *Shape
+	Small, SmallTarget  Arch
 	SkipMain, SkipSmall bool
 	// Batch is the calibration batch size (default 8); Batches the number
 	// of timed calibration batches per pair (default 3 for the main pair,
@@ -90,18 +89,23 @@ func (o Options) withDefaults() (Options, error) {
 	if o.SgemmRepeats <= 0 {
 		o.SgemmRepeats = 5
 	}
-	def := func(s *Shape, d Shape) *Shape {
+	def := func(s, d Arch) Arch {
 		if s == nil {
-			return &d
+			return d
 		}
 		return s
 	}
 	o.Main = def(o.Main, ViTB16)
-	o.MainTarget = def(o.MainTarget, *o.Main)
+	o.MainTarget = def(o.MainTarget, o.Main)
 	o.Small = def(o.Small, Small)
-	o.SmallTarget = def(o.SmallTarget, *o.Small)
-	for _, s := range []*Shape{o.Main, o.MainTarget, o.Small, o.SmallTarget} {
+	o.SmallTarget = def(o.SmallTarget, o.Small)
+	for _, s := range []Arch{o.Main, o.MainTarget, o.Small, o.SmallTarget} {
 		if err := s.Validate(); err != nil {
+			return o, err
+		}
+	}
+	for _, p := range [][2]Arch{{o.Main, o.MainTarget}, {o.Small, o.SmallTarget}} {
+		if err := pairable(p[0], p[1]); err != nil {
 			return o, err
 		}
 	}
@@ -167,9 +171,14 @@ type Result struct {
 
 // PairResult holds the figures of one source→target pair.
 type PairResult struct {
-	Source Shape `json:"source"`
-	Target Shape `json:"target"`
-	Batch  int   `json:"batch"`
+	// Family is the models' family ("vit", "llama"); Unit what a sample
+	// is ("images", "sequences"): the CalibImagesPerSecond and
+	// EvalImagesPerSecond count them.
+	Family string `json:"family"`
+	Unit   string `json:"unit"`
+	Source Arch   `json:"source"`
+	Target Arch   `json:"target"`
+	Batch  int    `json:"batch"`
 	// CalibBatchSeconds are the times of the calibration batches, in
 	// order; CalibSecondsPerBatch is their median.
 	CalibBatchSeconds    []float64 `json:"calib_batch_seconds"`
@@ -265,13 +274,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		res.SgemmGFLOPs = max(res.SgemmGFLOPs, g)
 	}
 	if !opts.SkipSmall {
-		res.Small, err = RunPair(ctx, *opts.Small, *opts.SmallTarget, opts.SmallBatches, opts.SmallTransferRep, res.SgemmGFLOPs, opts)
+		res.Small, err = RunPair(ctx, opts.Small, opts.SmallTarget, opts.SmallBatches, opts.SmallTransferRep, res.SgemmGFLOPs, opts)
 		if err != nil {
 			return nil, err
 		}
 	}
 	if !opts.SkipMain {
-		res.PairResult, err = RunPair(ctx, *opts.Main, *opts.MainTarget, opts.Batches, opts.TransferRepeats, res.SgemmGFLOPs, opts)
+		res.PairResult, err = RunPair(ctx, opts.Main, opts.MainTarget, opts.Batches, opts.TransferRepeats, res.SgemmGFLOPs, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -311,55 +320,31 @@ func Median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// Models builds a source and a target vit of the given shapes with random
-// weights drawn from seed.
-func Models(src, tgt Shape, seed uint64) (a, b model.Model, err error) {
-	if a, err = model.Build(src.Config(), nil, seed); err != nil {
-		return nil, nil, err
-	}
-	if b, err = model.Build(tgt.Config(), nil, seed+1); err != nil {
-		return nil, nil, err
-	}
-	return a, b, nil
-}
-
-// Samples returns n random images for shape s (normal pixels) with random
-// labels below classes.
-func Samples(s Shape, n, classes int, seed uint64) transfer.Samples {
-	rng := rand.New(rand.NewPCG(seed, 0x62656e6368)) // "bench"
-	in := tensor.New[float32](n, s.Channels, s.Image, s.Image)
-	for i := range in.Data {
-		in.Data[i] = float32(rng.NormFloat64())
-	}
-	labels := make([]int, n)
-	for i := range labels {
-		labels[i] = rng.IntN(classes)
-	}
-	return transfer.Samples{Inputs: in, Labels: labels}
-}
-
 // RunPair measures one pair: a calibration pass of batches batches (each
 // batch timed) and repeats transfer steps, comparing throughput with the
 // given sgemm ceiling (GFLOP/s).
 // newLabels are the classes of the fine-tune's head with Options.NewLabels.
 var newLabels = []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
 
-func RunPair(ctx context.Context, src, tgt Shape, batches, repeats int, ceiling float64, opts Options) (*PairResult, error) {
+func RunPair(ctx context.Context, src, tgt Arch, batches, repeats int, ceiling float64, opts Options) (*PairResult, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if src.Image != tgt.Image || src.Channels != tgt.Channels {
-		return nil, fmt.Errorf("bench: source images %d×%d×%d and target images %d×%d×%d differ", src.Channels, src.Image, src.Image, tgt.Channels, tgt.Image, tgt.Image)
+	if err := pairable(src, tgt); err != nil {
+		return nil, err
 	}
-	r := &PairResult{Source: src, Target: tgt, Batch: opts.Batch}
+	r := &PairResult{Family: src.Family(), Unit: src.Unit(), Source: src, Target: tgt, Batch: opts.Batch}
 	opts.log("building %s → %s", src, tgt)
 	a, b, err := Models(src, tgt, opts.Seed+1)
 	if err != nil {
 		return nil, err
 	}
-	ft, classes := a, min(src.Classes, tgt.Classes)
+	ft, classes := a, min(src.NumLabels(), tgt.NumLabels())
 	if opts.NewLabels {
+		if src.NumLabels() == 0 {
+			return nil, fmt.Errorf("bench: %s: a new label set needs a classifier", src)
+		}
 		classes = len(newLabels)
 		if ft, err = model.ReplaceHead(a, newLabels, opts.Seed+3); err != nil {
 			return nil, err
@@ -477,11 +462,11 @@ func RunPair(ctx context.Context, src, tgt Shape, batches, repeats int, ceiling 
 
 // timeTune times transfer.Finish choosing α (and the method's setting) on
 // opts.EvalSamples held-out images of shape s, from no cached map.
-func (r *PairResult) timeTune(ctx context.Context, p *transfer.Prepared, method transfer.Method, s Shape, opts Options) error {
+func (r *PairResult) timeTune(ctx context.Context, p *transfer.Prepared, method transfer.Method, s Arch, opts Options) error {
 	if opts.EvalSamples <= 0 {
 		return fmt.Errorf("bench: timing the choice of α needs held-out samples")
 	}
-	held := Samples(s, opts.EvalSamples, s.Classes, opts.Seed+2)
+	held := Samples(s, opts.EvalSamples, s.NumLabels(), opts.Seed+2)
 	p.ForgetMaps()
 	evals := 0
 	p.Options.Progress = func(stage string, done, total int) {
@@ -489,7 +474,7 @@ func (r *PairResult) timeTune(ctx context.Context, p *transfer.Prepared, method 
 			evals++
 		}
 	}
-	opts.log("choosing α with %s: every setting and α on %d held-out images", method.Name(), opts.EvalSamples)
+	opts.log("choosing α with %s: every setting and α on %d held-out %s", method.Name(), opts.EvalSamples, s.Unit())
 	start := time.Now()
 	if _, err := transfer.Finish(ctx, p, method, held, -1, nil); err != nil {
 		return err
@@ -502,9 +487,9 @@ func (r *PairResult) timeTune(ctx context.Context, p *transfer.Prepared, method 
 
 // timeEval times the target m (of shape s) scoring opts.EvalSamples random
 // held-out images, opts.EvalRepeats times.
-func (r *PairResult) timeEval(ctx context.Context, m model.Model, s Shape, ceiling float64, opts Options) error {
-	held := Samples(s, opts.EvalSamples, s.Classes, opts.Seed+2)
-	opts.log("evaluation: %d passes over %d images", opts.EvalRepeats, opts.EvalSamples)
+func (r *PairResult) timeEval(ctx context.Context, m model.Model, s Arch, ceiling float64, opts Options) error {
+	held := Samples(s, opts.EvalSamples, s.NumLabels(), opts.Seed+2)
+	opts.log("evaluation: %d passes over %d %s", opts.EvalRepeats, opts.EvalSamples, s.Unit())
 	for i := 0; i < opts.EvalRepeats; i++ {
 		start := time.Now()
 		if _, err := eval.Evaluate(ctx, opts.Backend, m, held.Inputs, held.Labels, 256); err != nil {

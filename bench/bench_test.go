@@ -32,10 +32,12 @@ func (c *counting) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []fl
 func TestCalibFLOPs(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		src, tgt Shape
+		src, tgt Arch
 	}{
 		{"same", Small, Small},
 		{"patch 7 to 4", Shape{Hidden: 32, Layers: 2, Heads: 2, MLP: 48, Image: 28, Patch: 7, Channels: 1, Classes: 5}, Shape{Hidden: 48, Layers: 3, Heads: 4, MLP: 64, Image: 28, Patch: 4, Channels: 1, Classes: 5}},
+		{"llama", SmallLLM, SmallLLM},
+		{"llama tied, wider and deeper", LLM{Hidden: 32, Layers: 2, Heads: 4, KVHeads: 1, MLP: 40, Vocab: 50, Seq: 9, Tied: true}, LLM{Hidden: 48, Layers: 3, Heads: 6, KVHeads: 2, MLP: 64, Vocab: 50, Seq: 9, Tied: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const batch = 3
@@ -45,13 +47,22 @@ func TestCalibFLOPs(t *testing.T) {
 				t.Fatal(err)
 			}
 			m, _ := transfer.Lookup("bico")
-			calib := Samples(tc.src, batch, 5, 2)
-			if _, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: a, TargetBase: b}, calib, m.Needs(), transfer.Options{Backend: be, BatchSize: batch}); err != nil {
+			calib := Samples(tc.src, batch, min(5, tc.src.NumLabels()), 2)
+			p, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: a, TargetBase: b}, calib, m.Needs(), transfer.Options{Backend: be, BatchSize: batch})
+			if err != nil {
 				t.Fatal(err)
 			}
 			got, want := float64(be.flops.Load()), CalibFLOPs(tc.src, tc.tgt, batch)
 			if got != want {
 				t.Errorf("counted %g FLOPs, CalibFLOPs says %g (ratio %.4f)", got, want, got/want)
+			}
+			// The statistics' memory is what the pass allocated for them.
+			var bytes int64
+			for _, st := range p.Stats {
+				bytes += 8 * int64(len(st.C)+len(st.SumA)+len(st.SumB)+len(st.SqA)+len(st.SqB))
+			}
+			if want := StatBytes(tc.src, tc.tgt); bytes != want {
+				t.Errorf("the statistics hold %d bytes, StatBytes says %d", bytes, want)
 			}
 		})
 	}
@@ -65,17 +76,19 @@ func TestForwardFLOPs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be := &counting{Backend: one}
-	_, b, err := Models(Small, Small, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := Samples(Small, 5, Small.Classes, 2)
-	if _, err := eval.Evaluate(context.Background(), be, b, held.Inputs, held.Labels, 256); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := float64(be.flops.Load()), Small.ForwardFLOPs(5); got != want {
-		t.Errorf("counted %g FLOPs, ForwardFLOPs says %g (ratio %.4f)", got, want, got/want)
+	for _, s := range []Arch{Small, SmallLLM} {
+		be := &counting{Backend: one}
+		_, b, err := Models(s, s, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := Samples(s, 5, s.NumLabels(), 2)
+		if _, err := eval.Evaluate(context.Background(), be, b, held.Inputs, held.Labels, 256); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := float64(be.flops.Load()), s.ForwardFLOPs(5); got != want {
+			t.Errorf("%s: counted %g FLOPs, ForwardFLOPs says %g (ratio %.4f)", s, got, want, got/want)
+		}
 	}
 }
 
@@ -83,16 +96,21 @@ func TestParams(t *testing.T) {
 	if got := ViTB16.Params(); got != 86_567_656 {
 		t.Errorf("ViT-B/16 has %d parameters, want 86567656 (transformers' count)", got)
 	}
-	a, _, err := Models(Small, Small, 1)
-	if err != nil {
-		t.Fatal(err)
+	if got := SmolLM2.Params(); got != 134_515_008 {
+		t.Errorf("SmolLM2-135M has %d parameters, want 134515008 (transformers' count)", got)
 	}
-	n := int64(0)
-	for _, name := range a.ParamNames() {
-		n += int64(a.Param(name).Value.Numel())
-	}
-	if n != Small.Params() {
-		t.Errorf("small model has %d parameters, Params says %d", n, Small.Params())
+	for _, s := range []Arch{Small, SmallLLM, LLM{Hidden: 32, Layers: 2, Heads: 4, KVHeads: 1, MLP: 40, Vocab: 50, Seq: 9, Tied: true}} {
+		a, _, err := Models(s, s, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := int64(0)
+		for _, name := range a.ParamNames() {
+			n += int64(a.Param(name).Value.Numel())
+		}
+		if n != s.Params() {
+			t.Errorf("%s has %d parameters, Params says %d", s, n, s.Params())
+		}
 	}
 }
 

@@ -2,9 +2,12 @@ package bench
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 
 	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/tensor"
+	"github.com/bico-dev/bico/transfer"
 )
 
 // Shape is the shape of a vit model (model_type "vit",
@@ -45,6 +48,46 @@ func (s Shape) Validate() error {
 // String describes the shape compactly, e.g. "vit d768 L12 h12 mlp3072 img224 p16 c3 k1000".
 func (s Shape) String() string {
 	return fmt.Sprintf("vit d%d L%d h%d mlp%d img%d p%d c%d k%d", s.Hidden, s.Layers, s.Heads, s.MLP, s.Image, s.Patch, s.Channels, s.Classes)
+}
+
+// Family is "vit".
+func (s Shape) Family() string { return "vit" }
+
+// Unit is "images".
+func (s Shape) Unit() string { return "images" }
+
+// NumLabels is the number of classes.
+func (s Shape) NumLabels() int { return s.Classes }
+
+// pairable reports a target whose images differ from s's.
+func (s Shape) pairable(tgt Arch) error {
+	t := tgt.(Shape)
+	if s.Image != t.Image || s.Channels != t.Channels {
+		return fmt.Errorf("bench: source images %d×%d×%d and target images %d×%d×%d differ", s.Channels, s.Image, s.Image, t.Channels, t.Image, t.Image)
+	}
+	return nil
+}
+
+// Samples returns n random images (normal pixels) with random labels below
+// classes.
+func (s Shape) Samples(n, classes int, seed uint64) transfer.Samples {
+	rng := rand.New(rand.NewPCG(seed, 0x62656e6368)) // "bench"
+	in := tensor.New[float32](n, s.Channels, s.Image, s.Image)
+	for i := range in.Data {
+		in.Data[i] = float32(rng.NormFloat64())
+	}
+	return transfer.Samples{Inputs: in, Labels: randomLabels(rng, n, classes)}
+}
+
+// randomLabels draws n labels below classes (zeros for none).
+func randomLabels(rng *rand.Rand, n, classes int) []int {
+	labels := make([]int, n)
+	for i := range labels {
+		if classes > 0 {
+			labels[i] = rng.IntN(classes)
+		}
+	}
+	return labels
 }
 
 // Patches is the number of patches per image.
@@ -102,10 +145,11 @@ func (s Shape) BackwardFLOPs(batch int) float64 {
 	return s.ForwardFLOPs(batch) + float64(s.Layers)*2*2*b*n*n*d
 }
 
-// statDims lists, for the BiCo statistics between a source of shape a and
-// a target of shape s (input activations and output gradients, one per
-// distinct pair of spaces), the rows per batch image and the widths.
-func (s Shape) statDims(a Shape) [][3]int {
+// statDims lists the BiCo statistics between a source of shape src and a
+// target of shape s (input activations and output gradients, one per
+// distinct pair of spaces): the rows per batch image and the widths.
+func (s Shape) statDims(src Arch) [][3]int {
+	a := src.(Shape)
 	n, p := s.Tokens(), s.Patches()
 	var dims [][3]int
 	add := func(rows, dA, dB int) { dims = append(dims, [3]int{rows, dA, dB}) }
@@ -133,32 +177,8 @@ func (s Shape) statDims(a Shape) [][3]int {
 	return dims
 }
 
-// StatFLOPs counts the products that accumulate the statistics of one
-// batch: 2·rows·d_A·d_B per statistic.
-func StatFLOPs(a, b Shape, batch int) float64 {
-	fl := 0.0
-	for _, d := range b.statDims(a) {
-		fl += 2 * float64(batch*d[0]) * float64(d[1]) * float64(d[2])
-	}
-	return fl
-}
 
-// CalibFLOPs counts the matrix-product work of one calibration batch: the
-// forward and backward pass of the source a and the target b, and the
-// statistics. It is the figure achieved GFLOP/s are computed from.
-func CalibFLOPs(a, b Shape, batch int) float64 {
-	return a.ForwardFLOPs(batch) + a.BackwardFLOPs(batch) + b.ForwardFLOPs(batch) + b.BackwardFLOPs(batch) + StatFLOPs(a, b, batch)
-}
 
-// StatBytes is the memory of the statistics between a and b: each
-// cross-covariance and its two row sums, in float64.
-func StatBytes(a, b Shape) int64 {
-	var n int64
-	for _, d := range b.statDims(a) {
-		n += int64(d[1])*int64(d[2]) + int64(d[1]) + int64(d[2])
-	}
-	return 8 * n
-}
 
 // ActivationBytes estimates the values the tape keeps from one forward pass
 // over batch images: every intermediate tensor (patches, embeddings, per
@@ -173,9 +193,3 @@ func (s Shape) ActivationBytes(batch int) int64 {
 	return 4 * v
 }
 
-// MemoryBudget is the reference the calibration pass's peak memory is
-// compared with: the weights of both models, one batch's activations (of
-// the larger model) and the statistics.
-func MemoryBudget(a, b Shape, batch int) int64 {
-	return 4*(a.Params()+b.Params()) + max(a.ActivationBytes(batch), b.ActivationBytes(batch)) + StatBytes(a, b)
-}

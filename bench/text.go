@@ -39,7 +39,7 @@ func (p *PairResult) writeText(b *strings.Builder, ceiling float64) {
 	for i, s := range p.CalibBatchSeconds {
 		runs[i] = fmt.Sprintf("%.3g", s)
 	}
-	fmt.Fprintf(b, "calibration  %.4g s/batch (median of %s), %.4g images/s\n", p.CalibSecondsPerBatch, strings.Join(runs, " "), p.CalibImagesPerSecond)
+	fmt.Fprintf(b, "calibration  %.4g s/batch (median of %s), %.4g %s/s\n", p.CalibSecondsPerBatch, strings.Join(runs, " "), p.CalibImagesPerSecond, p.Unit)
 	fmt.Fprintf(b, "             %.4g GFLOP/batch → %.4g GFLOP/s = %.2f of the sgemm ceiling %.1f\n", p.CalibFLOPsPerBatch/1e9, p.CalibGFLOPs, p.CalibFractionOfSgemm, ceiling)
 	if p.CalibSecondsAtCeiling > 0 {
 		fmt.Fprintf(b, "             at the ceiling a batch would take %.3g s\n", p.CalibSecondsAtCeiling)
@@ -59,8 +59,8 @@ func (p *PairResult) writeText(b *strings.Builder, ceiling float64) {
 	}
 	fmt.Fprintf(b, "memory       peak RSS %s%s = %.2f × budget %s (weights, one batch's activations, statistics)\n", byteSize(p.PeakRSSBytes), exact, p.PeakOverBudget, byteSize(p.MemoryBudgetBytes))
 	if len(p.EvalRuns) > 0 {
-		fmt.Fprintf(b, "evaluation   %d images: %.4g s (median of %s), %.4g images/s, %.4g GFLOP/s = %.2f of the sgemm ceiling\n",
-			p.EvalSamples, p.EvalSeconds, floats(p.EvalRuns, "%.3g"), p.EvalImagesPerSecond, p.EvalGFLOPs, p.EvalFractionOfSgemm)
+		fmt.Fprintf(b, "evaluation   %d %s: %.4g s (median of %s), %.4g %s/s, %.4g GFLOP/s = %.2f of the sgemm ceiling\n",
+			p.EvalSamples, p.Unit, p.EvalSeconds, floats(p.EvalRuns, "%.3g"), p.EvalImagesPerSecond, p.Unit, p.EvalGFLOPs, p.EvalFractionOfSgemm)
 	}
 	if len(p.TransferRuns) > 0 {
 		fmt.Fprintf(b, "transfer     %d statistics, %d sites: %.4g s (median of %d; statistics %.3g, SVD/polar %.3g, transport %.3g)\n",
@@ -70,7 +70,7 @@ func (p *PairResult) writeText(b *strings.Builder, ceiling float64) {
 		}
 	}
 	if p.TuneSeconds > 0 {
-		fmt.Fprintf(b, "choosing α   %.4g s: every setting's maps and transport, %d held-out evaluations of %d images\n", p.TuneSeconds, p.TuneEvaluations, p.EvalSamples)
+		fmt.Fprintf(b, "choosing α   %.4g s: every setting's maps and transport, %d held-out evaluations of %d %s\n", p.TuneSeconds, p.TuneEvaluations, p.EvalSamples, p.Unit)
 	}
 }
 

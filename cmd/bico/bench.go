@@ -17,7 +17,9 @@ type benchFlags struct {
 	asJSON, quiet                     bool
 	threads                           int
 	sgemm                             string
+	family                            string
 	main                              bench.Shape
+	llm                               bench.LLM
 	targetPatch                       int
 	batch, batches, smallBatches      int
 	repeats, smallRepeats             int
@@ -29,7 +31,7 @@ type benchFlags struct {
 }
 
 func benchCmd() *cobra.Command {
-	f := benchFlags{main: bench.ViTB16}
+	f := benchFlags{main: bench.ViTB16, llm: bench.SmolLM2}
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure sgemm, the calibration pass and the transfer step against the machine's limit",
@@ -52,7 +54,15 @@ same run:
   - the same for a small pair (width 64, 4 blocks, 4 heads, MLP 128, 28 pixels,
     patch 4, 10 classes).
 
-The ViT-B/16 pair needs about 6 GB of memory and minutes of CPU time.`,
+The ViT-B/16 pair needs about 6 GB of memory and minutes of CPU time.
+
+With --family llama the pairs are Llama causal language models calibrated on
+sequences of random tokens: by default SmolLM2-135M's shape (width 576, 30
+layers, 9 query and 3 key-value heads, MLP 1536, vocabulary 49152, tied
+embeddings) on sequences of 128 tokens, and a small Llama (width 64, 4
+layers, vocabulary 256, 32 tokens). --width, --layers, --heads, --mlp,
+--kv-heads, --vocab, --seq and --tied change the main pair's shape, e.g. to
+bench the memory of the language model you mean to transfer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, f) },
 	}
@@ -61,10 +71,15 @@ The ViT-B/16 pair needs about 6 GB of memory and minutes of CPU time.`,
 	fl.BoolVar(&f.quiet, "quiet", false, "do not log progress to standard error")
 	fl.IntVar(&f.threads, "threads", 0, "threads for BLAS and the engine (0: every CPU)")
 	fl.StringVar(&f.sgemm, "sgemm", "1024,2048", "sizes of the square sgemm ceiling, comma-separated")
-	fl.IntVar(&f.main.Hidden, "width", f.main.Hidden, "main pair: hidden width")
-	fl.IntVar(&f.main.Layers, "layers", f.main.Layers, "main pair: transformer blocks")
-	fl.IntVar(&f.main.Heads, "heads", f.main.Heads, "main pair: attention heads")
-	fl.IntVar(&f.main.MLP, "mlp", f.main.MLP, "main pair: MLP width")
+	fl.StringVar(&f.family, "family", "vit", "model family of both pairs: vit (image classifiers) or llama (causal language models)")
+	fl.IntVar(&f.main.Hidden, "width", f.main.Hidden, "main pair: hidden width (llama: 576)")
+	fl.IntVar(&f.main.Layers, "layers", f.main.Layers, "main pair: transformer blocks (llama: 30)")
+	fl.IntVar(&f.main.Heads, "heads", f.main.Heads, "main pair: attention heads (llama: 9)")
+	fl.IntVar(&f.main.MLP, "mlp", f.main.MLP, "main pair: MLP width (llama: 1536)")
+	fl.IntVar(&f.llm.KVHeads, "kv-heads", f.llm.KVHeads, "main pair, llama: key-value heads")
+	fl.IntVar(&f.llm.Vocab, "vocab", f.llm.Vocab, "main pair, llama: vocabulary size")
+	fl.IntVar(&f.llm.Seq, "seq", f.llm.Seq, "main pair, llama: tokens per calibration sequence")
+	fl.BoolVar(&f.llm.Tied, "tied", f.llm.Tied, "main pair, llama: lm_head is the embedding table")
 	fl.IntVar(&f.main.Image, "image", f.main.Image, "main pair: image side in pixels")
 	fl.IntVar(&f.main.Patch, "patch", f.main.Patch, "main pair: patch side in pixels")
 	fl.IntVar(&f.main.Channels, "channels", f.main.Channels, "main pair: image channels")
@@ -107,13 +122,13 @@ func runBench(cmd *cobra.Command, f benchFlags) error {
 		}
 		sizes = append(sizes, n)
 	}
-	target := f.main
-	if f.targetPatch > 0 {
-		target.Patch = f.targetPatch
+	main, target, small, err := benchShapes(cmd, f)
+	if err != nil {
+		return err
 	}
 	opts := bench.Options{
 		Backend: be, SgemmSizes: sizes,
-		Main: &f.main, MainTarget: &target,
+		Main: main, MainTarget: target, Small: small,
 		SkipMain: f.skipMain, SkipSmall: f.skipSmall, SkipTransfer: f.skipTransfer,
 		Batch: f.batch, Batches: f.batches, SmallBatches: f.smallBatches,
 		TransferRepeats: f.repeats, SmallTransferRep: f.smallRepeats,
@@ -139,4 +154,41 @@ func runBench(cmd *cobra.Command, f benchFlags) error {
 		return enc.Encode(res)
 	}
 	return res.WriteText(out)
+}
+
+// benchShapes returns the main pair's source and target shapes and the
+// small pair's shape of the family --family names: the vit flags' shape, or
+// for llama its defaults (bench.SmolLM2) changed by the flags given.
+func benchShapes(cmd *cobra.Command, f benchFlags) (main, target, small bench.Arch, err error) {
+	switch f.family {
+	case "vit":
+		for _, name := range []string{"kv-heads", "vocab", "seq", "tied"} {
+			if cmd.Flags().Changed(name) {
+				return nil, nil, nil, fmt.Errorf("--%s is a llama setting; add --family llama", name)
+			}
+		}
+		t := f.main
+		if f.targetPatch > 0 {
+			t.Patch = f.targetPatch
+		}
+		return f.main, t, bench.Small, nil
+	case "llama":
+		for _, name := range []string{"image", "patch", "channels", "classes", "target-patch", "new-labels"} {
+			if cmd.Flags().Changed(name) {
+				return nil, nil, nil, fmt.Errorf("--%s is a vit setting; a llama pair has no images or classes", name)
+			}
+		}
+		s := f.llm
+		changed := func(name string, dst *int, v int) {
+			if cmd.Flags().Changed(name) {
+				*dst = v
+			}
+		}
+		changed("width", &s.Hidden, f.main.Hidden)
+		changed("layers", &s.Layers, f.main.Layers)
+		changed("heads", &s.Heads, f.main.Heads)
+		changed("mlp", &s.MLP, f.main.MLP)
+		return s, s, bench.SmallLLM, nil
+	}
+	return nil, nil, nil, fmt.Errorf("--family %q: want vit or llama", f.family)
 }
