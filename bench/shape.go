@@ -177,9 +177,6 @@ func (s Shape) statDims(src Arch) [][3]int {
 	return dims
 }
 
-
-
-
 // ActivationBytes estimates the values the tape keeps from one forward pass
 // over batch images: every intermediate tensor (patches, embeddings, per
 // block the norms, q, k, v, attention probabilities and output, the
@@ -192,4 +189,3 @@ func (s Shape) ActivationBytes(batch int) int64 {
 	v += int64(s.Layers)*perBlock + b*n*d + b*d + b*int64(s.Classes)
 	return 4 * v
 }
-
