@@ -36,7 +36,7 @@ func (t *Tape[T]) Embedding(table *Var[T], ids []int, shape ...int) *Var[T] {
 		panic(err)
 	}
 	ids = append([]int(nil), ids...) // the caller may reuse its slice before Backward
-	out := tensor.New[T](append(shape, d)...)
+	out := t.alloc(false, append(shape, d)...)
 	for r, id := range ids {
 		copy(out.Data[r*d:(r+1)*d], table.Value.Data[id*d:(id+1)*d])
 	}

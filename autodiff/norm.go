@@ -148,67 +148,83 @@ func (t *Tape[T]) RMSNorm(x, gamma *Var[T], eps float64) *Var[T] {
 	d := x.Value.Dim(-1)
 	checkNormParam("rmsnorm", "gamma", gamma, d)
 	rows := x.Value.Rows()
-	out := tensor.New[T](x.Value.Shape...)
+	out := t.alloc(false, x.Value.Shape...)
 	rinv := make([]float64, rows)
 	xd := x.Value.Data
-	for r := 0; r < rows; r++ {
-		row := xd[r*d : (r+1)*d]
-		s := 0.0
-		for _, v := range row {
-			s += float64(v) * float64(v)
-		}
-		ri := 1 / math.Sqrt(s/float64(d)+eps)
-		rinv[r] = ri
-		o := out.Data[r*d : (r+1)*d]
-		for j, v := range row {
-			y := float64(v) * ri
-			if gamma != nil {
-				y *= float64(gamma.Value.Data[j])
+	parallelFor(t.threadsFor(rows*d), rows, max(1, minGrain/max(d, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := xd[r*d : (r+1)*d]
+			s := 0.0
+			for _, v := range row {
+				s += float64(v) * float64(v)
 			}
-			o[j] = T(y)
+			ri := 1 / math.Sqrt(s/float64(d)+eps)
+			rinv[r] = ri
+			o := out.Data[r*d : (r+1)*d]
+			for j, v := range row {
+				y := float64(v) * ri
+				if gamma != nil {
+					y *= float64(gamma.Value.Data[j])
+				}
+				o[j] = T(y)
+			}
 		}
-	}
+	})
 	return t.node(out, func(o *Var[T]) {
 		g := o.Grad.Data
 		var gx *tensor.Tensor[T]
 		if x.needsGrad {
-			gx = gradBuf(x)
+			gx = t.gradBuf(x, false)
 		}
-		var gg []float64
+		// As in LayerNorm, rows go in fixed chunks whose gamma gradients are
+		// added in order, whatever the number of threads.
+		chunks := (rows + normChunk - 1) / normChunk
+		var pg []float64
 		if gamma != nil && gamma.needsGrad {
-			gg = make([]float64, d)
+			pg = make([]float64, chunks*d)
 		}
-		gh := make([]float64, d)
-		for r := 0; r < rows; r++ {
-			row, gr := xd[r*d:(r+1)*d], g[r*d:(r+1)*d]
-			ri := rinv[r]
-			s := 0.0
-			for j, v := range row {
-				xh := float64(v) * ri
-				gj := float64(gr[j])
-				if gg != nil {
-					gg[j] += gj * xh
+		threads := t.threadsFor(rows * d)
+		ghs := make([][]float64, threads)
+		parallelTasks(threads, chunks, func(w, c int) {
+			var wg []float64
+			if pg != nil {
+				wg = pg[c*d : (c+1)*d]
+			}
+			if ghs[w] == nil {
+				ghs[w] = make([]float64, d)
+			}
+			gh := ghs[w] // ∂loss/∂x̂ for one row
+			for r := c * normChunk; r < min(rows, (c+1)*normChunk); r++ {
+				row, gr := xd[r*d:(r+1)*d], g[r*d:(r+1)*d]
+				ri := rinv[r]
+				s := 0.0
+				for j, v := range row {
+					xh := float64(v) * ri
+					gj := float64(gr[j])
+					if wg != nil {
+						wg[j] += gj * xh
+					}
+					if gamma != nil {
+						gj *= float64(gamma.Value.Data[j])
+					}
+					gh[j] = gj
+					s += gj * xh
 				}
-				if gamma != nil {
-					gj *= float64(gamma.Value.Data[j])
+				if gx == nil {
+					continue
 				}
-				gh[j] = gj
-				s += gj * xh
+				s /= float64(d)
+				dst := gx.Data[r*d : (r+1)*d]
+				for j, v := range row {
+					dst[j] = T(ri * (gh[j] - float64(v)*ri*s))
+				}
 			}
-			if gx == nil {
-				continue
-			}
-			s /= float64(d)
-			dst := gx.Data[r*d : (r+1)*d]
-			for j, v := range row {
-				dst[j] = T(ri * (gh[j] - float64(v)*ri*s))
-			}
-		}
+		})
 		if gx != nil {
 			x.accumulate(gx)
 		}
-		if gg != nil {
-			gamma.accumulate(fromFloat64[T](gg, d))
+		if pg != nil {
+			gamma.accumulate(fromFloat64[T](sumChunks(pg, d), d))
 		}
 	}, x, gamma)
 }

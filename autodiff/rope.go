@@ -3,8 +3,6 @@ package autodiff
 import (
 	"fmt"
 	"math"
-
-	"github.com/bico-dev/bico/tensor"
 )
 
 // RoPE applies rotary position embeddings in the LLaMA / Hugging Face
@@ -66,28 +64,38 @@ func (t *Tape[T]) RoPEFreqs(x *Var[T], heads int, offset int, freq []float64) *V
 			cos[p*half+i], sin[p*half+i] = T(c), T(s)
 		}
 	}
-	out := tensor.New[T](shape...)
-	ropeRotate(out.Data, x.Value.Data, cos, sin, n, heads, dh)
+	out := t.alloc(false, shape...)
+	t.ropeRotate(out.Data, x.Value.Data, cos, sin, n, heads, dh)
 	return t.node(out, func(o *Var[T]) {
 		// The rotation is orthogonal: its transpose is the rotation by −angle.
 		neg := make([]T, len(sin))
 		for i, s := range sin {
 			neg[i] = -s
 		}
-		gx := gradBuf(x)
-		ropeRotate(gx.Data, o.Grad.Data, cos, neg, n, heads, dh)
+		gx := t.gradBuf(x, false)
+		t.ropeRotate(gx.Data, o.Grad.Data, cos, neg, n, heads, dh)
 		x.accumulate(gx)
 	}, x)
 }
 
+// ropeRotate is ropeRotate over the rows of src split between the tape's
+// threads.
+func (t *Tape[T]) ropeRotate(dst, src, cos, sin []T, n, heads, dh int) {
+	width := heads * dh
+	rows := len(src) / width
+	parallelFor(t.threadsFor(len(src)), rows, max(1, minGrain/width), func(lo, hi int) {
+		ropeRotate(dst[lo*width:hi*width], src[lo*width:hi*width], cos, sin, n, heads, dh, lo)
+	})
+}
+
 // ropeRotate writes into dst the rotation of src (rows of heads·dh values,
-// n consecutive rows per sequence) by the per-position tables cos and sin
-// of n·dh/2 values each.
-func ropeRotate[T Float](dst, src, cos, sin []T, n, heads, dh int) {
+// n consecutive rows per sequence, the first of them row first) by the
+// per-position tables cos and sin of n·dh/2 values each.
+func ropeRotate[T Float](dst, src, cos, sin []T, n, heads, dh, first int) {
 	width, half := heads*dh, dh/2
 	rows := len(src) / width
 	for r := 0; r < rows; r++ {
-		p := r % n
+		p := (first + r) % n
 		c, s := cos[p*half:(p+1)*half], sin[p*half:(p+1)*half]
 		for h := 0; h < heads; h++ {
 			base := r*width + h*dh

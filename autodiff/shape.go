@@ -14,7 +14,9 @@ func (t *Tape[T]) Reshape(a *Var[T], shape ...int) *Var[T] {
 	return t.node(out, func(o *Var[T]) {
 		// The gradient is o's seen in a's shape, copied: accumulate takes
 		// ownership, and later gradients of a must not write into o.Grad.
-		a.accumulate(tensor.FromSlice(append([]T(nil), o.Grad.Data...), a.Value.Shape...))
+		g := t.gradBuf(a, false)
+		copy(g.Data, o.Grad.Data)
+		a.accumulate(g)
 	}, a)
 }
 
