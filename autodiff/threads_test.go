@@ -27,9 +27,11 @@ func TestRowOpsIgnoreThreads(t *testing.T) {
 	}
 	freq := RoPEFrequencies(dh, 10000)
 	ops := map[string]func(tp *Tape[float32], x, gamma, beta *Var[float32]) *Var[float32]{
-		"rmsnorm":   func(tp *Tape[float32], x, gamma, _ *Var[float32]) *Var[float32] { return tp.RMSNorm(x, gamma, 1e-6) },
-		"layernorm": func(tp *Tape[float32], x, gamma, beta *Var[float32]) *Var[float32] { return tp.LayerNorm(x, gamma, beta, 1e-6) },
-		"rope":      func(tp *Tape[float32], x, _, _ *Var[float32]) *Var[float32] { return tp.RoPEFreqs(x, heads, 0, freq) },
+		"rmsnorm": func(tp *Tape[float32], x, gamma, _ *Var[float32]) *Var[float32] { return tp.RMSNorm(x, gamma, 1e-6) },
+		"layernorm": func(tp *Tape[float32], x, gamma, beta *Var[float32]) *Var[float32] {
+			return tp.LayerNorm(x, gamma, beta, 1e-6)
+		},
+		"rope": func(tp *Tape[float32], x, _, _ *Var[float32]) *Var[float32] { return tp.RoPEFreqs(x, heads, 0, freq) },
 	}
 	for name, op := range ops {
 		var want [][]float32
