@@ -7,7 +7,9 @@ import "math"
 // the element-wise work of a transformer: the exact GELU of every MLP and
 // the softmax of every attention head. Both are accurate to a few parts in
 // 1e9, well below float32 rounding (6e-8). float64 tapes keep the exact
-// functions.
+// GELU. The exponential of non-positive arguments, expNonPos, is within a
+// few float64 roundings of math.Exp and serves every tape: in sigmoid (so
+// SiLU, SwiGLU and QuickGELU) and in the cross-entropy.
 
 const (
 	log2e  = 1.44269504088896340736 // 1/ln 2

@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/bico-dev/bico/tensor"
 )
@@ -93,8 +92,13 @@ func (t *Tape[T]) CrossEntropy(logits *Var[T], labels []int) *Var[T] {
 					clear(dst)
 					continue
 				}
-				for j, v := range row {
-					dst[j] = T(k * math.Exp(float64(v)-lse[r]))
+				var buf [wide]float64
+				for b := 0; b < c; b += wide {
+					w := widen(buf[:], row[b:min(b+wide, c)])
+					for j, v := range w {
+						w[j] = k * expNonPos(v-lse[r])
+					}
+					narrow(dst[b:], w)
 				}
 				dst[labels[r]] -= T(k)
 			}
