@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bico-dev/bico/eval"
+	"github.com/bico-dev/bico/internal/memory"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/transfer"
@@ -334,6 +335,9 @@ func RunPair(ctx context.Context, src, tgt Arch, batches, repeats int, ceiling f
 	if err := pairable(src, tgt); err != nil {
 		return nil, err
 	}
+	if err := fits(src, tgt, opts.Batch, memory.Available()); err != nil {
+		return nil, err
+	}
 	r := &PairResult{Family: src.Family(), Unit: src.Unit(), Source: src, Target: tgt, Batch: opts.Batch}
 	opts.log("building %s → %s", src, tgt)
 	a, b, err := Models(src, tgt, opts.Seed+1)
@@ -512,4 +516,18 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// fits refuses a pair whose memory budget (weights, one batch's
+// activations and statistics) exceeds the available bytes (0: unknown), so
+// that a shape too large for the machine fails at once with its figures
+// rather than being killed minutes into the pass.
+func fits(src, tgt Arch, batch int, available int64) error {
+	budget := MemoryBudget(src, tgt, batch)
+	if available <= 0 || budget <= available {
+		return nil
+	}
+	return fmt.Errorf("bench: %s → %s needs at least %s (weights %s, statistics %s, one batch's activations %s), more than the %s this machine has",
+		src, tgt, byteSize(budget), byteSize(4*(src.Params()+tgt.Params())), byteSize(StatBytes(src, tgt)),
+		byteSize(max(src.ActivationBytes(batch), tgt.ActivationBytes(batch))), byteSize(available))
 }

@@ -285,3 +285,19 @@ func TestRunSmallNewLabels(t *testing.T) {
 		t.Errorf("text output lacks the task head:\n%s", text.String())
 	}
 }
+
+// TestFits: a pair whose budget exceeds the machine is refused with its
+// figures; one that fits is not.
+func TestFits(t *testing.T) {
+	llama1B := LLM{Hidden: 2048, Layers: 16, Heads: 32, KVHeads: 8, MLP: 8192, Vocab: 128256, Seq: 128, Tied: true}
+	if err := fits(SmolLM2, SmolLM2, 8, 24<<30); err != nil {
+		t.Errorf("SmolLM2-135M on 24 GiB: %v", err)
+	}
+	err := fits(llama1B, llama1B, 8, 24<<30)
+	if err == nil || !strings.Contains(err.Error(), "statistics") || !strings.Contains(err.Error(), "24.00 GB this machine has") {
+		t.Errorf("Llama-3.2-1B's shape on 24 GiB: error %v, want one with the statistics' size", err)
+	}
+	if err := fits(llama1B, llama1B, 8, 0); err != nil {
+		t.Errorf("unknown memory: %v", err)
+	}
+}

@@ -3,9 +3,11 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/bico-dev/bico/autodiff"
+	"github.com/bico-dev/bico/internal/memory"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/tensor"
@@ -156,6 +158,12 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 		p.addStats(sp, needs.In, sp.A.In, sp.B.In, rec, acc)
 		p.addStats(sp, needs.Out, sp.A.Out, sp.B.Out, rec, acc)
 	}
+	if err := checkMemory(p.Stats, opts.Whiten > 0, memory.Available(), heapInUse()); err != nil {
+		return nil, err
+	}
+	for _, s := range p.Stats {
+		s.alloc(opts.Whiten > 0)
+	}
 	restoreA := freeze(src, false)
 	restoreB := freeze(ms.TargetBase, needs.ParamGrad)
 	defer restoreA()
@@ -221,7 +229,7 @@ func (p *Prepared) addStats(sp SitePair, kinds []Kind, dA, dB int, rec *sourceRe
 		if _, ok := p.Stats[key]; ok {
 			continue
 		}
-		s := newStat(key, dA, dB, p.Options.Whiten > 0)
+		s := &Stat{Key: key, DA: dA, DB: dB} // its sums come after checkMemory
 		p.Stats[key] = s
 		rk := rowKey{k, key.B}
 		acc.stats[rk] = append(acc.stats[rk], s)
@@ -317,4 +325,45 @@ func checkCalib(ms Models, calib Samples) error {
 		}
 	}
 	return nil
+}
+
+// checkMemory refuses statistics that cannot fit: when their float64 sums
+// and the memory already in use (the models) exceed what the machine has
+// (available bytes; 0 when unknown), the pass would be killed for want of
+// memory after the work before it. The error says how much they need and
+// which spaces are the largest.
+func checkMemory(stats map[StatKey]*Stat, gram bool, available, inUse int64) error {
+	if available <= 0 {
+		return nil
+	}
+	var total int64
+	var largest *Stat
+	for _, s := range stats {
+		total += statBytes(s.DA, s.DB, gram)
+		if largest == nil || s.DA*s.DB > largest.DA*largest.DB || (s.DA*s.DB == largest.DA*largest.DB && s.Key.String() < largest.Key.String()) {
+			largest = s
+		}
+	}
+	if total+inUse <= available {
+		return nil
+	}
+	same := 0
+	for _, s := range stats {
+		if s.DA*s.DB == largest.DA*largest.DB {
+			same++
+		}
+	}
+	return fmt.Errorf("the calibration statistics need %s (%d statistics in float64; the largest, %d of them, are %d×%d, e.g. %s), and with the %s in use they exceed the %s this machine has: "+
+		"use a method with fewer statistics (bico rather than bico-blend), a target with a narrower MLP, or a machine with more memory",
+		gib(total), len(stats), same, largest.DA, largest.DB, largest.Key, gib(inUse), gib(available))
+}
+
+// gib formats a byte count in GiB.
+func gib(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }
+
+// heapInUse is the memory of the Go heap in use now (the models loaded).
+func heapInUse() int64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
 }

@@ -53,8 +53,16 @@ type Stat struct {
 }
 
 func newStat(k StatKey, dA, dB int, gram bool) *Stat {
-	s := &Stat{Key: k, DA: dA, DB: dB, C: make([]float64, dA*dB), SumA: make([]float64, dA), SumB: make([]float64, dB),
-		SqA: make([]float64, dA), SqB: make([]float64, dB)}
+	s := &Stat{Key: k, DA: dA, DB: dB}
+	s.alloc(gram)
+	return s
+}
+
+// alloc gives s its sums (and the Gram matrices when gram is set).
+func (s *Stat) alloc(gram bool) {
+	dA, dB := s.DA, s.DB
+	s.C, s.SumA, s.SumB = make([]float64, dA*dB), make([]float64, dA), make([]float64, dB)
+	s.SqA, s.SqB = make([]float64, dA), make([]float64, dB)
 	if gram {
 		s.GramA = make([]float64, dA*dA)
 		s.GramB = make([]float64, dB*dB)
@@ -64,7 +72,16 @@ func newStat(k StatKey, dA, dB int, gram bool) *Stat {
 	memory.Prefault(s.C)
 	memory.Prefault(s.GramA)
 	memory.Prefault(s.GramB)
-	return s
+}
+
+// statBytes is the memory of a statistic between widths dA and dB: its
+// float64 sums, and the Gram matrices when gram is set.
+func statBytes(dA, dB int, gram bool) int64 {
+	n := int64(dA)*int64(dB) + 2*int64(dA) + 2*int64(dB)
+	if gram {
+		n += int64(dA)*int64(dA) + int64(dB)*int64(dB)
+	}
+	return 8 * n
 }
 
 // accumulate adds one batch of corresponding rows: a is [rows, DA], b is

@@ -1,8 +1,10 @@
 package transfer
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +41,36 @@ func TestSplitSumsMatchSerial(t *testing.T) {
 		if a[i] != b[i] || a[i] != float64(x[i]) {
 			t.Fatalf("element %d: %v and %v, want %v", i, a[i], b[i], float64(x[i]))
 		}
+	}
+}
+
+// TestCheckMemory: statistics that cannot fit beside the models are refused
+// before any is allocated, with their size and the largest named.
+func TestCheckMemory(t *testing.T) {
+	stats := map[StatKey]*Stat{}
+	for i, d := range []int{8192, 8192, 2048} {
+		k := StatKey{Kind: InputAct, A: fmt.Sprintf("layers.%d.mlp", i), B: fmt.Sprintf("layers.%d.mlp", i)}
+		stats[k] = &Stat{Key: k, DA: d, DB: d}
+	}
+	const gib = 1 << 30
+	// 2·8192²·8 + 2048²·8 bytes and the row sums: just over 1.03 GiB.
+	if err := checkMemory(stats, false, 2*gib, gib/2); err != nil {
+		t.Errorf("1.03 GiB of statistics and 0.5 GiB in use on 2 GiB: %v", err)
+	}
+	if err := checkMemory(stats, false, 0, 100*gib); err != nil {
+		t.Errorf("unknown memory: %v", err)
+	}
+	err := checkMemory(stats, false, 2*gib, gib)
+	if err == nil {
+		t.Fatal("1.03 GiB of statistics and 1 GiB in use on 2 GiB: no error")
+	}
+	for _, want := range []string{"need 1.0 GiB", "3 statistics", "2 of them, are 8192×8192", "layers.0.mlp", "bico rather than bico-blend", "2.0 GiB this machine has"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	// Gram matrices (whitening) count too.
+	if err := checkMemory(stats, true, 2*gib, gib/2); err == nil {
+		t.Error("with Gram matrices the statistics double, but no error")
 	}
 }
