@@ -43,6 +43,56 @@ func (t *Tape[T]) unary(x *Var[T], f func(float64) float64, df func(x, y float64
 	}, x)
 }
 
+// swigluFwd sets y[i] = g[i]·σ(g[i])·u[i]: with the assembly kernel for
+// float32 where there is one.
+func swigluFwd[T Float](g, u, y []T) {
+	if g32, ok := any(g).([]float32); ok {
+		swigluFwd32(g32, any(u).([]float32), any(y).([]float32))
+		return
+	}
+	swigluFwdGo(g, u, y)
+}
+
+// swigluBwd sets, with s = σ(g[i]), dg[i] = gy[i]·u[i]·s·(1 + g[i](1 − s))
+// (∂/∂gate) and du[i] = gy[i]·g[i]·s (∂/∂up).
+func swigluBwd[T Float](g, u, gy, dg, du []T) {
+	if g32, ok := any(g).([]float32); ok {
+		swigluBwd32(g32, any(u).([]float32), any(gy).([]float32), any(dg).([]float32), any(du).([]float32))
+		return
+	}
+	swigluBwdGo(g, u, gy, dg, du)
+}
+
+// swigluFwdGo is swigluFwd in Go, in float64.
+func swigluFwdGo[T Float](g, u, y []T) {
+	var gs, us [wide]float64
+	for b := 0; b < len(g); b += wide {
+		e := min(b+wide, len(g))
+		gw, uw := widen(gs[:], g[b:e]), widen(us[:], u[b:e])
+		for i, x := range gw {
+			gw[i] = x * sigmoid(x) * uw[i]
+		}
+		narrow(y[b:e], gw)
+	}
+}
+
+// swigluBwdGo is swigluBwd in Go, in float64.
+func swigluBwdGo[T Float](g, u, gy, dg, du []T) {
+	var xs, us, ys, ds [wide]float64
+	for b := 0; b < len(g); b += wide {
+		e := min(b+wide, len(g))
+		xw, uw, yw := widen(xs[:], g[b:e]), widen(us[:], u[b:e]), widen(ys[:], gy[b:e])
+		dw := ds[:e-b]
+		for i, x := range xw {
+			gyi, s := yw[i], sigmoid(x)
+			dw[i] = gyi * uw[i] * s * (1 + x*(1-s))
+			yw[i] = gyi * x * s
+		}
+		narrow(dg[b:e], dw)
+		narrow(du[b:e], yw)
+	}
+}
+
 // wide is the number of float32 values the element-wise kernels widen to
 // float64 at a time. Widening in a loop of its own, apart from the
 // arithmetic, keeps each conversion from waiting on the last element's
@@ -166,48 +216,22 @@ func (t *Tape[T]) SwiGLU(gate, up *Var[T]) *Var[T] {
 	out := t.alloc(false, gate.Value.Shape...)
 	gd, ud := gate.Value.Data, up.Value.Data
 	parallelFor(t.threads(), len(gd), minGrain/4, func(lo, hi int) {
-		var gs, us [wide]float64
-		for b := lo; b < hi; b += wide {
-			e := min(b+wide, hi)
-			gw, uw := widen(gs[:e-b], gd[b:e]), widen(us[:e-b], ud[b:e])
-			for i, x := range gw {
-				gw[i] = x * sigmoid(x) * uw[i]
-			}
-			narrow(out.Data[b:e], gw)
-		}
+		swigluFwd(gd[lo:hi], ud[lo:hi], out.Data[lo:hi])
 	})
 	return t.node(out, func(o *Var[T]) {
-		var gg, gu *tensor.Tensor[T]
-		if gate.needsGrad {
-			gg = t.gradBuf(gate, false)
+		if !gate.needsGrad && !up.needsGrad {
+			return
 		}
-		if up.needsGrad {
-			gu = t.gradBuf(up, false)
-		}
+		// The kernel writes both gradients; one not needed goes to scratch.
+		gg, gu := t.gradBuf(gate, false), t.gradBuf(up, false)
 		gy := o.Grad.Data
 		parallelFor(t.threads(), len(gd), minGrain/4, func(lo, hi int) {
-			var xs, us, ys, dg [wide]float64
-			for b := lo; b < hi; b += wide {
-				e := min(b+wide, hi)
-				xw, uw, yw := widen(xs[:e-b], gd[b:e]), widen(us[:e-b], ud[b:e]), widen(ys[:e-b], gy[b:e])
-				dw := dg[:e-b]
-				for i, x := range xw {
-					g, s := yw[i], sigmoid(x)
-					dw[i] = g * uw[i] * s * (1 + x*(1-s)) // ∂/∂gate
-					yw[i] = g * x * s                     // ∂/∂up
-				}
-				if gg != nil {
-					narrow(gg.Data[b:e], dw)
-				}
-				if gu != nil {
-					narrow(gu.Data[b:e], yw)
-				}
-			}
+			swigluBwd(gd[lo:hi], ud[lo:hi], gy[lo:hi], gg.Data[lo:hi], gu.Data[lo:hi])
 		})
-		if gg != nil {
+		if gate.needsGrad {
 			gate.accumulate(gg)
 		}
-		if gu != nil {
+		if up.needsGrad {
 			up.accumulate(gu)
 		}
 	}, gate, up)

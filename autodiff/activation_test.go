@@ -230,3 +230,43 @@ func TestSwiGLU(t *testing.T) {
 		}
 	}
 }
+
+// TestSwiGLUFloat32 compares the float32 SwiGLU (the assembly kernel where
+// there is one) and its gradients with the float64 formulas over gate
+// values covering both tails and NaN, on a tensor large enough to be split
+// over threads, and checks the Go kernel against the same formulas.
+func TestSwiGLUFloat32(t *testing.T) {
+	n := 3*minGrain + 3 // a tail the vector kernel leaves to Go
+	g, u, gy := tensor.New[float32](n), tensor.New[float32](n), tensor.New[float32](n)
+	for i := range g.Data {
+		g.Data[i] = float32(-40 + 80*float64(i)/float64(n))
+		u.Data[i] = float32(0.5 + float64(i%11)/5)
+		gy.Data[i] = float32(1 - float64(i%7)/5)
+	}
+	g.Data[17] = float32(math.NaN())
+	sig := func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+	check := func(kernel string, y, dg, du []float32) {
+		t.Helper()
+		for i, gf := range g.Data {
+			x, uv, gv := float64(gf), float64(u.Data[i]), float64(gy.Data[i])
+			s := sig(x)
+			for _, c := range []struct {
+				what      string
+				got, want float64
+			}{{"value", float64(y[i]), x * s * uv}, {"∂gate", float64(dg[i]), gv * uv * s * (1 + x*(1-s))}, {"∂up", float64(du[i]), gv * x * s}} {
+				if math.IsNaN(c.want) != math.IsNaN(c.got) || math.Abs(c.got-c.want) > 2e-7*math.Abs(c.want)+1e-44 {
+					t.Fatalf("%s SwiGLU %s at gate %g: float32 %g, want %g", kernel, c.what, x, c.got, c.want)
+				}
+			}
+		}
+	}
+	tp := NewTape[float32](linalg.MustDefault())
+	gv, uv := Param(g), Param(u)
+	y := tp.SwiGLU(gv, uv)
+	tp.BackwardFrom(y, gy)
+	check("tape", y.Value.Data, gv.Grad.Data, uv.Grad.Data)
+	yGo, dgGo, duGo := make([]float32, n), make([]float32, n), make([]float32, n)
+	swigluFwdGo(g.Data, u.Data, yGo)
+	swigluBwdGo(g.Data, u.Data, gy.Data, dgGo, duGo)
+	check("Go", yGo, dgGo, duGo)
+}

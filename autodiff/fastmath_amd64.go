@@ -12,6 +12,12 @@ func geluFwdAVX2(x, y *float32, n int)
 func geluBwdAVX2(x, gr, dx *float32, n int)
 
 //go:noescape
+func swigluFwdAVX2(gate, up, y *float32, n int)
+
+//go:noescape
+func swigluBwdAVX2(gate, up, gy, dg, du *float32, n int)
+
+//go:noescape
 func expShiftAVX2(x *float32, n int, shift float32) float64
 
 //go:noescape
@@ -67,4 +73,31 @@ func expShift32(x []float32, shift float32) float64 {
 		}
 	}
 	return s + expShiftGo(x[n:], shift)
+}
+
+// swigluFwd32 sets y[i] = g[i]·σ(g[i])·u[i].
+func swigluFwd32(g, u, y []float32) {
+	u, y = u[:len(g)], y[:len(g)]
+	n := 0
+	if useAVX2 {
+		n = len(g) &^ 3
+		if n > 0 {
+			swigluFwdAVX2(&g[0], &u[0], &y[0], n)
+		}
+	}
+	swigluFwdGo(g[n:], u[n:], y[n:])
+}
+
+// swigluBwd32 sets, with s = σ(g[i]), dg[i] = gy[i]·u[i]·s·(1 + g[i](1 − s))
+// and du[i] = gy[i]·g[i]·s.
+func swigluBwd32(g, u, gy, dg, du []float32) {
+	u, gy, dg, du = u[:len(g)], gy[:len(g)], dg[:len(g)], du[:len(g)]
+	n := 0
+	if useAVX2 {
+		n = len(g) &^ 3
+		if n > 0 {
+			swigluBwdAVX2(&g[0], &u[0], &gy[0], &dg[0], &du[0], n)
+		}
+	}
+	swigluBwdGo(g[n:], u[n:], gy[n:], dg[n:], du[n:])
 }

@@ -23,6 +23,7 @@ CONST4(invsqrt2pi, 0x3fd9884533d43651) // 1/√(2π)
 CONST4(log2e, 0x3ff71547652b82fe)    // log₂e
 CONST4(neglog2e, 0xbff71547652b82fe) // −log₂e
 CONST4(minexp, 0xc085e00000000000)   // −700
+CONST4(maxabs, 0x4085e00000000000)   // 700
 
 // (ln 2)^i / i!, i = 0 … 10.
 CONST4(e2c0, 0x3ff0000000000000)
@@ -105,6 +106,90 @@ CONST4(q10, 0x3fa2482ab6b9ca84)
 	VMOVUPD one<>(SB), Y9; \
 	VSUBPD Y8, Y9, Y9; \
 	VBLENDVPD Y0, Y8, Y9, Y1
+
+// SIGMOID: from x in Y0, Y1 = σ(x) = 1/(1 + e^−x) and Y2 = e^−|x|, as
+// sigmoid of activation.go: e/(1 + e) below 0, 1/(1 + e) above.
+// Clobbers Y3 … Y7.
+#define SIGMOID \
+	VANDPD absmask<>(SB), Y0, Y3; \
+	VMINPD maxabs<>(SB), Y3, Y3; \
+	VMULPD neglog2e<>(SB), Y3, Y5; \
+	EXPOF; \
+	VADDPD one<>(SB), Y2, Y4; \
+	VMOVUPD one<>(SB), Y3; \
+	VBLENDVPD Y0, Y2, Y3, Y3; \
+	VDIVPD Y4, Y3, Y1
+
+// func swigluFwdAVX2(gate, up, y *float32, n int)
+// y[i] = g[i]·σ(g[i])·u[i] for i < n, n a multiple of 4.
+TEXT ·swigluFwdAVX2(SB), NOSPLIT, $0-32
+	MOVQ gate+0(FP), SI
+	MOVQ up+8(FP), BX
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+	SHRQ $2, CX
+	JZ   sfdone
+
+sfloop:
+	VCVTPS2PD (SI), Y0
+	SIGMOID
+	VMULPD Y1, Y0, Y1
+	VCVTPS2PD (BX), Y3
+	VMULPD Y3, Y1, Y1
+	VCVTPD2PSY Y1, X1
+	VMOVUPS X1, (DI)
+	ADDQ $16, SI
+	ADDQ $16, BX
+	ADDQ $16, DI
+	DECQ CX
+	JNZ  sfloop
+
+sfdone:
+	VZEROUPPER
+	RET
+
+// func swigluBwdAVX2(gate, up, gy, dg, du *float32, n int)
+// With s = σ(g[i]): dg[i] = gy[i]·u[i]·s·(1 + g[i]·(1 − s)) and
+// du[i] = gy[i]·g[i]·s, for i < n, n a multiple of 4.
+TEXT ·swigluBwdAVX2(SB), NOSPLIT, $0-48
+	MOVQ gate+0(FP), SI
+	MOVQ up+8(FP), BX
+	MOVQ gy+16(FP), DX
+	MOVQ dg+24(FP), DI
+	MOVQ du+32(FP), R8
+	MOVQ n+40(FP), CX
+	SHRQ $2, CX
+	JZ   sbdone
+
+sbloop:
+	VCVTPS2PD (SI), Y0
+	SIGMOID
+	VCVTPS2PD (DX), Y8
+	VMULPD Y1, Y0, Y9
+	VMULPD Y8, Y9, Y9
+	VCVTPD2PSY Y9, X9
+	VMOVUPS X9, (R8)
+	VMOVUPD one<>(SB), Y10
+	VSUBPD Y1, Y10, Y10
+	VMULPD Y0, Y10, Y10
+	VADDPD one<>(SB), Y10, Y10
+	VMULPD Y1, Y10, Y10
+	VCVTPS2PD (BX), Y11
+	VMULPD Y11, Y10, Y10
+	VMULPD Y8, Y10, Y10
+	VCVTPD2PSY Y10, X10
+	VMOVUPS X10, (DI)
+	ADDQ $16, SI
+	ADDQ $16, BX
+	ADDQ $16, DX
+	ADDQ $16, DI
+	ADDQ $16, R8
+	DECQ CX
+	JNZ  sbloop
+
+sbdone:
+	VZEROUPPER
+	RET
 
 // func geluFwdAVX2(x, y *float32, n int)
 // y[i] = x[i]·Φ(x[i]) for i < n, n a multiple of 4.
