@@ -79,11 +79,13 @@ func (t *Tape[T]) CrossEntropy(logits *Var[T], labels []int) *Var[T] {
 		out.Data[0] = T(total / float64(counted))
 	}
 	return t.node(out, func(o *Var[T]) {
-		gx := gradBuf(logits)
 		if counted == 0 {
-			logits.accumulate(gx)
+			logits.accumulate(t.gradBuf(logits, true))
 			return
 		}
+		// Every row is written below: a language model's logits are
+		// [tokens, vocabulary], so this buffer comes from the arena.
+		gx := t.gradBuf(logits, false)
 		k := float64(o.Grad.Data[0]) / float64(counted)
 		parallelFor(t.threads(), n, grain, func(lo, hi int) {
 			for r := lo; r < hi; r++ {

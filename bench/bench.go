@@ -216,10 +216,16 @@ type PairResult struct {
 	// MemoryBudget), and PeakOverBudget their ratio. PeakRSSExact is false
 	// when the peak could not be reset before the pass (then it is the
 	// process's peak so far).
-	PeakRSSBytes      int64   `json:"peak_rss_bytes"`
-	PeakRSSExact      bool    `json:"peak_rss_exact"`
-	MemoryBudgetBytes int64   `json:"memory_budget_bytes"`
-	PeakOverBudget    float64 `json:"peak_over_budget"`
+	PeakRSSBytes      int64 `json:"peak_rss_bytes"`
+	PeakRSSExact      bool  `json:"peak_rss_exact"`
+	MemoryBudgetBytes int64 `json:"memory_budget_bytes"`
+	// WeightBytes, ActivationBytes and StatisticBytes are the budget's
+	// parts: both models' weights, one batch's activations (an estimate)
+	// and the statistics' float64 sums.
+	WeightBytes     int64   `json:"weight_bytes"`
+	ActivationBytes int64   `json:"activation_bytes"`
+	StatisticBytes  int64   `json:"statistic_bytes"`
+	PeakOverBudget  float64 `json:"peak_over_budget"`
 	// EvalSeconds is the median time the target takes to score
 	// EvalSamples held-out images (eval.Evaluate, as choosing α does for
 	// every candidate α and setting); EvalGFLOPs its counted forward
@@ -394,6 +400,9 @@ func RunPair(ctx context.Context, src, tgt Arch, batches, repeats int, ceiling f
 	}
 	r.PeakRSSBytes = PeakRSS()
 	r.MemoryBudgetBytes = MemoryBudget(src, tgt, opts.Batch)
+	r.WeightBytes = 4 * (src.Params() + tgt.Params())
+	r.ActivationBytes = max(src.ActivationBytes(opts.Batch), tgt.ActivationBytes(opts.Batch))
+	r.StatisticBytes = StatBytes(src, tgt)
 	r.PeakOverBudget = float64(r.PeakRSSBytes) / float64(r.MemoryBudgetBytes)
 	r.CalibSecondsPerBatch = Median(r.CalibBatchSeconds)
 	r.CalibImagesPerSecond = float64(opts.Batch) / r.CalibSecondsPerBatch

@@ -170,6 +170,9 @@ func TestRunSmall(t *testing.T) {
 	if s.PeakRSSBytes <= 0 || s.MemoryBudgetBytes <= 0 {
 		t.Errorf("peak RSS %d, budget %d", s.PeakRSSBytes, s.MemoryBudgetBytes)
 	}
+	if parts := s.WeightBytes + s.ActivationBytes + s.StatisticBytes; parts != s.MemoryBudgetBytes || s.StatisticBytes <= 0 {
+		t.Errorf("budget %d, its parts %d + %d + %d", s.MemoryBudgetBytes, s.WeightBytes, s.ActivationBytes, s.StatisticBytes)
+	}
 	var text bytes.Buffer
 	if err := res.WriteText(&text); err != nil {
 		t.Fatal(err)

@@ -57,7 +57,8 @@ func (p *PairResult) writeText(b *strings.Builder, ceiling float64) {
 	if !p.PeakRSSExact {
 		exact = " (process peak: could not reset)"
 	}
-	fmt.Fprintf(b, "memory       peak RSS %s%s = %.2f × budget %s (weights, one batch's activations, statistics)\n", byteSize(p.PeakRSSBytes), exact, p.PeakOverBudget, byteSize(p.MemoryBudgetBytes))
+	fmt.Fprintf(b, "memory       peak RSS %s%s = %.2f × budget %s (weights %s, one batch's activations %s, statistics %s)\n", byteSize(p.PeakRSSBytes), exact, p.PeakOverBudget,
+		byteSize(p.MemoryBudgetBytes), byteSize(p.WeightBytes), byteSize(p.ActivationBytes), byteSize(p.StatisticBytes))
 	if len(p.EvalRuns) > 0 {
 		fmt.Fprintf(b, "evaluation   %d %s: %.4g s (median of %s), %.4g %s/s, %.4g GFLOP/s = %.2f of the sgemm ceiling\n",
 			p.EvalSamples, p.Unit, p.EvalSeconds, floats(p.EvalRuns, "%.3g"), p.EvalImagesPerSecond, p.Unit, p.EvalGFLOPs, p.EvalFractionOfSgemm)

@@ -61,6 +61,23 @@ func Apply(target model.Model, delta Delta, alpha float64, config map[string]any
 	return model.Build(maps.Clone(config), params, 0)
 }
 
+// reapply sets every parameter of m that delta changes to θ_B + α·Δ, from
+// target's value: m becomes Apply(target, delta, alpha, …) when it was made
+// by Apply from target and delta with another α.
+func reapply(m, target model.Model, delta Delta, alpha float64) error {
+	a := float32(alpha)
+	for name, d := range delta {
+		dst, src := m.Param(name).Value, target.Param(name).Value
+		for i, x := range d.Data {
+			dst.Data[i] = src.Data[i] + a*x
+		}
+		if i := dst.FirstNonFinite(); i >= 0 {
+			return fmt.Errorf("parameter %q element %d is not finite after the transfer (α = %g)", name, i, alpha)
+		}
+	}
+	return nil
+}
+
 // ChooseAlpha scores θ_B + α·Δ on the held-out samples for every α of the
 // grid and returns the best point (highest accuracy, then lowest loss) with
 // the whole curve.
@@ -71,8 +88,17 @@ func ChooseAlpha(ctx context.Context, target model.Model, delta Delta, heldout S
 	}
 	var best AlphaPoint
 	curve := make([]AlphaPoint, 0, len(grid))
+	// One candidate model serves every α: its delta parameters are
+	// rewritten in place, so that the grid leaves no model-sized garbage
+	// behind (11 copies of a language model's weights otherwise).
+	var m model.Model
 	for i, a := range grid {
-		m, err := Apply(target, delta, a, nil)
+		var err error
+		if m == nil {
+			m, err = Apply(target, delta, a, nil)
+		} else {
+			err = reapply(m, target, delta, a)
+		}
 		if err != nil {
 			return AlphaPoint{}, nil, err
 		}

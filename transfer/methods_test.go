@@ -270,3 +270,51 @@ func TestBlockAlphaNeverWorseOnHeldOut(t *testing.T) {
 		}
 	}
 }
+
+// TestChooseAlphaInPlace: ChooseAlpha rewrites one candidate model for
+// every α; its curve must be exactly that of a model built afresh for each
+// α, for every architecture (a model caching anything derived from its
+// weights would break this).
+func TestChooseAlphaInPlace(t *testing.T) {
+	grid := []float64{0.5, 2, 1}
+	for _, tc := range []struct {
+		name  string
+		a, b  model.Model
+		calib Samples
+	}{
+		{"mlp", mlpModel(t, []int{16}, 1), mlpModel(t, []int{16}, 2), randomSamples(12, 4, 3, 12)},
+		{"vit", tinyViT(t, 1), tinyViT(t, 2), randomSamples(12, 3, 3, 1, 8, 8)},
+		{"llama", tinyLlama(t, 1), tinyLlama(t, 2), tokenSamples(12, 6, 20, 3, 3)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			delta := Delta{}
+			aft := perturbed(t, tc.a, 9, 0.3)
+			for _, name := range tc.b.ParamNames() {
+				if name != "" && aft.Param(name) != nil {
+					d := aft.Param(name).Value.Clone()
+					for i, v := range tc.a.Param(name).Value.Data {
+						d.Data[i] -= v
+					}
+					delta[name] = d
+				}
+			}
+			_, curve, err := ChooseAlpha(context.Background(), tc.b, delta, tc.calib, grid, Options{Backend: linalg.MustDefault()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, a := range grid {
+				m, err := Apply(tc.b, delta, a, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := eval.Evaluate(context.Background(), linalg.MustDefault(), m, tc.calib.Inputs, tc.calib.Labels, 256)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if curve[i].Accuracy != r.Accuracy || curve[i].Loss != r.Loss {
+					t.Errorf("α = %g: in place %+v, afresh accuracy %g loss %g", a, curve[i], r.Accuracy, r.Loss)
+				}
+			}
+		})
+	}
+}

@@ -171,6 +171,11 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 	if err := runPasses(ctx, src, ms.TargetBase, calib, rec, acc, needs.grads(), opts, "calibration"); err != nil {
 		return nil, err
 	}
+	// The pass's buffers (one batch's activations, gradients and recorded
+	// rows of both models: gigabytes for a language model) are garbage
+	// now. Collected here, they are not still held when the maps allocate
+	// theirs, which took a SmolLM2-sized transfer 3 GB above its live heap.
+	runtime.GC()
 	if needs.ParamGrad {
 		p.ParamGrad = map[string]*tensor.Tensor[float32]{}
 		for _, name := range ms.TargetBase.ParamNames() {
