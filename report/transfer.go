@@ -48,6 +48,9 @@ type Calibration struct {
 	Seed     uint64 `json:"seed"`
 	Stats    int    `json:"stats_samples"`   // samples behind the statistics
 	HeldOut  int    `json:"heldout_samples"` // samples α was chosen on
+	// Passes is the number of calibration passes: more than one when the
+	// statistics were collected in parts, each for a part of the sites.
+	Passes int `json:"passes,omitempty"`
 }
 
 // AlphaPoint is the held-out score for one α.
@@ -87,7 +90,11 @@ func (r *Transfer) Markdown() string {
 	fmt.Fprintf(&b, "| method | `%s` |\n", r.Method)
 	fmt.Fprintf(&b, "| source base | `%s` |\n| source fine-tuned | `%s` |\n| target base | `%s` |\n", r.SourceBase, r.SourceFinetuned, r.TargetBase)
 	c := r.Calibration
-	fmt.Fprintf(&b, "| calibration | `%s`, %d per class, seed %d: %d samples for statistics, %d held out |\n", c.Data, c.PerClass, c.Seed, c.Stats, c.HeldOut)
+	passes := ""
+	if c.Passes > 1 {
+		passes = fmt.Sprintf("; statistics in %d parts, one calibration pass each", c.Passes)
+	}
+	fmt.Fprintf(&b, "| calibration | `%s`, %d per class, seed %d: %d samples for statistics, %d held out%s |\n", c.Data, c.PerClass, c.Seed, c.Stats, c.HeldOut, passes)
 	fmt.Fprintf(&b, "| α | %g (%s) |\n", r.Alpha, r.AlphaFrom)
 	if r.Setting != "" {
 		fmt.Fprintf(&b, "| setting (held-out) | %s |\n", r.Setting)

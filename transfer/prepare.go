@@ -94,6 +94,9 @@ type Prepared struct {
 	ParamGrad map[string]*tensor.Tensor[float32]
 	Rows      int // calibration samples seen
 	Seconds   float64
+	// Parts is the number of calibration passes, each over all samples
+	// for a part of the sites (PrepareInParts); 1 for Prepare.
+	Parts int
 	// Timing is where the methods' Delta calls have spent their time.
 	Timing Timing
 
@@ -117,8 +120,23 @@ func (p *Prepared) ForgetMaps() { p.maps = nil }
 // forward and, when a statistic needs gradients, backward, accumulating every
 // statistic that needs asks for.
 func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Options) (*Prepared, error) {
-	opts = opts.withDefaults()
 	start := time.Now()
+	p, err := plan(ctx, ms, calib, needs, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.collect(ctx, calib, p.Pairs, "calibration"); err != nil {
+		return nil, err
+	}
+	p.Seconds = time.Since(start).Seconds()
+	return p, nil
+}
+
+// plan does what precedes the calibration pass: the task's pad token and
+// head for the bases, the checks of the calibration samples, and the
+// pairing of blocks and sites. The Prepared it returns has no statistics.
+func plan(ctx context.Context, ms Models, calib Samples, needs Needs, opts Options) (*Prepared, error) {
+	opts = opts.withDefaults()
 	ms, err := TaskPadToken(ms)
 	if err != nil {
 		return nil, err
@@ -130,46 +148,59 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 	if err != nil {
 		return nil, err
 	}
-	src := ms.SourceBase
-	if opts.StatsFrom == StatsFinetuned {
-		src = ms.SourceFinetuned
-	}
+	p := &Prepared{Models: ms, Options: opts, Needs: needs, Stats: map[StatKey]*Stat{}, Head: head}
+	src := p.source()
 	sitesA, sitesB := src.Sites(), ms.TargetBase.Sites()
-	blockOf := RelativeDepth(depth(sitesA), depth(sitesB))
-	var cka [][]float64
+	p.BlockOf = RelativeDepth(depth(sitesA), depth(sitesB))
 	if opts.Pairing == PairCKA {
-		var err error
-		if cka, err = BlockCKA(ctx, src, ms.TargetBase, calib, opts); err != nil {
+		if p.BlockCKA, err = BlockCKA(ctx, src, ms.TargetBase, calib, opts); err != nil {
 			return nil, err
 		}
-		blockOf = CKADepth(cka)
+		p.BlockOf = CKADepth(p.BlockCKA)
 	}
-	pairs, unpaired, err := pairSites(sitesA, sitesB, blockOf)
-	if err != nil {
+	if p.Pairs, p.Unpaired, err = pairSites(sitesA, sitesB, p.BlockOf); err != nil {
 		return nil, err
 	}
-	if err := checkVocabularies(pairs); err != nil {
+	if err := checkVocabularies(p.Pairs); err != nil {
 		return nil, err
 	}
-	p := &Prepared{Models: ms, Options: opts, Needs: needs, Pairs: pairs, Unpaired: unpaired, Stats: map[StatKey]*Stat{}, BlockOf: blockOf, BlockCKA: cka, Head: head}
-	rec := &sourceRecorder{want: map[string][]Kind{}, site: siteIndex(sitesA), rule: opts.Tokens}
-	acc := &targetAccumulator{be: opts.Backend, want: map[string][]Kind{}, site: siteIndex(sitesB), rule: opts.Tokens, stats: map[rowKey][]*Stat{}}
+	return p, nil
+}
+
+// source is the model the source statistics come from: the base, or the
+// fine-tune when Options.StatsFrom says so.
+func (p *Prepared) source() model.Model {
+	if p.Options.StatsFrom == StatsFinetuned {
+		return p.Models.SourceFinetuned
+	}
+	return p.Models.SourceBase
+}
+
+// collect runs the calibration pass over calib (progress reported as
+// stage), accumulating into p.Stats, which it replaces, the statistics
+// that the sites of pairs need, and the target's parameter gradient when
+// p.Needs asks for it.
+func (p *Prepared) collect(ctx context.Context, calib Samples, pairs []SitePair, stage string) error {
+	src, tgt := p.source(), p.Models.TargetBase
+	opts, needs := p.Options, p.Needs
+	p.Stats = map[StatKey]*Stat{}
+	rec := &sourceRecorder{want: map[string][]Kind{}, site: siteIndex(src.Sites()), rule: opts.Tokens}
+	acc := &targetAccumulator{be: opts.Backend, want: map[string][]Kind{}, site: siteIndex(tgt.Sites()), rule: opts.Tokens, stats: map[rowKey][]*Stat{}}
 	for _, sp := range pairs {
-		p.addStats(sp, needs.In, sp.A.In, sp.B.In, rec, acc)
-		p.addStats(sp, needs.Out, sp.A.Out, sp.B.Out, rec, acc)
+		p.addStats(sp, rec, acc)
 	}
 	if err := checkMemory(p.Stats, opts.Whiten > 0, memory.Available(), heapInUse()); err != nil {
-		return nil, err
+		return err
 	}
 	for _, s := range p.Stats {
 		s.alloc(opts.Whiten > 0)
 	}
 	restoreA := freeze(src, false)
-	restoreB := freeze(ms.TargetBase, needs.ParamGrad)
+	restoreB := freeze(tgt, needs.ParamGrad)
 	defer restoreA()
 	defer restoreB()
-	if err := runPasses(ctx, src, ms.TargetBase, calib, rec, acc, needs.grads(), opts, "calibration"); err != nil {
-		return nil, err
+	if err := runPasses(ctx, src, tgt, calib, rec, acc, needs.grads(), opts, stage); err != nil {
+		return err
 	}
 	// The pass's buffers (one batch's activations, gradients and recorded
 	// rows of both models: gigabytes for a language model) are garbage
@@ -178,15 +209,15 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 	runtime.GC()
 	if needs.ParamGrad {
 		p.ParamGrad = map[string]*tensor.Tensor[float32]{}
-		for _, name := range ms.TargetBase.ParamNames() {
-			if g := ms.TargetBase.Param(name).Grad; g != nil {
+		for _, name := range tgt.ParamNames() {
+			if g := tgt.Param(name).Grad; g != nil {
 				p.ParamGrad[name] = g.Clone()
 			}
 		}
 	}
 	p.Rows = calib.Len()
-	p.Seconds = time.Since(start).Seconds()
-	return p, nil
+	p.Parts = 1
+	return nil
 }
 
 // runPasses runs the source a and the target b over calib, batch by batch:
@@ -219,24 +250,20 @@ func runPasses(ctx context.Context, a, b model.Model, calib Samples, rec *source
 	return nil
 }
 
-// addStats registers the statistic of each kind between the paired sites'
-// spaces (once per pair of spaces: sites reading one tensor share it). A
-// side without a space (an embedding table's token ids, a language model's
-// vocabulary logits) has no statistic: its map is the identity.
-func (p *Prepared) addStats(sp SitePair, kinds []Kind, dA, dB int, rec *sourceRecorder, acc *targetAccumulator) {
-	for _, k := range kinds {
-		if spaceOf(sp.A, k) == "" || spaceOf(sp.B, k) == "" {
-			continue
-		}
-		key := StatKey{Kind: k, A: spaceOf(sp.A, k), B: spaceOf(sp.B, k)}
+// addStats adds to p.Stats the statistics site pair sp needs (pairStats),
+// once per pair of spaces (sites reading one tensor share it), and tells
+// the recorders which rows to watch.
+func (p *Prepared) addStats(sp SitePair, rec *sourceRecorder, acc *targetAccumulator) {
+	for _, sk := range pairStats(sp, p.Needs) {
+		k := sk.key.Kind
 		rec.want[sp.A.Name] = mergeKinds(rec.want[sp.A.Name], []Kind{k})
 		acc.want[sp.B.Name] = mergeKinds(acc.want[sp.B.Name], []Kind{k})
-		if _, ok := p.Stats[key]; ok {
+		if _, ok := p.Stats[sk.key]; ok {
 			continue
 		}
-		s := &Stat{Key: key, DA: dA, DB: dB} // its sums come after checkMemory
-		p.Stats[key] = s
-		rk := rowKey{k, key.B}
+		s := &Stat{Key: sk.key, DA: sk.dA, DB: sk.dB} // its sums come after checkMemory
+		p.Stats[sk.key] = s
+		rk := rowKey{k, sk.key.B}
 		acc.stats[rk] = append(acc.stats[rk], s)
 	}
 }
@@ -359,7 +386,7 @@ func checkMemory(stats map[StatKey]*Stat, gram bool, available, inUse int64) err
 		}
 	}
 	return fmt.Errorf("the calibration statistics need %s (%d statistics in float64; the largest, %d of them, are %d×%d, e.g. %s), and with the %s in use they exceed the %s this machine has: "+
-		"use a method with fewer statistics (bico rather than bico-blend), a target with a narrower MLP, or a machine with more memory",
+		"use bico, whose statistics can be collected in parts (PrepareInParts; bico transfer --stat-memory), or a machine with more memory",
 		gib(total), len(stats), same, largest.DA, largest.DB, largest.Key, gib(inUse), gib(available))
 }
 

@@ -64,7 +64,7 @@ func TestCheckMemory(t *testing.T) {
 	if err == nil {
 		t.Fatal("1.03 GiB of statistics and 1 GiB in use on 2 GiB: no error")
 	}
-	for _, want := range []string{"need 1.0 GiB", "3 statistics", "2 of them, are 8192×8192", "layers.0.mlp", "bico rather than bico-blend", "2.0 GiB this machine has"} {
+	for _, want := range []string{"need 1.0 GiB", "3 statistics", "2 of them, are 8192×8192", "layers.0.mlp", "use bico, whose statistics can be collected in parts", "2.0 GiB this machine has"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

@@ -405,3 +405,47 @@ func TestEvalMatchesClassNames(t *testing.T) {
 		t.Errorf("transfer with an unknown class: error %v, want one naming emu", err)
 	}
 }
+
+// TestTransferInParts: with --stat-memory below one block's statistics,
+// bico collects them in one pass per block and writes the model one pass
+// writes; bico-blend, which chooses β from every statistic at once, is
+// refused.
+func TestTransferInParts(t *testing.T) {
+	f := newFixture(t, 20)
+	one, parts := filepath.Join(f.dir, "one"), filepath.Join(f.dir, "parts")
+	if msg, err := run(t, f.transferArgs(one, "--method", "bico", "--alpha", "1", "--stat-memory", "off")...); err != nil {
+		t.Fatalf("one pass: %v\n%s", err, msg)
+	}
+	if msg, err := run(t, f.transferArgs(parts, "--method", "bico", "--alpha", "1", "--stat-memory", "1KiB")...); err != nil {
+		t.Fatalf("in parts: %v\n%s", err, msg)
+	}
+	var rep struct {
+		Calibration struct{ Passes int }
+	}
+	js, _ := os.ReadFile(filepath.Join(parts, "bico-report.json"))
+	if err := json.Unmarshal(js, &rep); err != nil || rep.Calibration.Passes < 2 {
+		t.Errorf("report of the transfer in parts (%v): %s", err, js)
+	}
+	a, err := model.Load(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := model.Load(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range a.ParamNames() {
+		x, y := a.Param(name).Value.Data, b.Param(name).Value.Data
+		for i := range x {
+			if d := x[i] - y[i]; d > 1e-6 || d < -1e-6 {
+				t.Fatalf("%s[%d]: one pass %g, in parts %g", name, i, x[i], y[i])
+			}
+		}
+	}
+	if _, err := run(t, f.transferArgs(filepath.Join(f.dir, "blend"), "--stat-memory", "1KiB")...); err == nil || !strings.Contains(err.Error(), "use bico") {
+		t.Errorf("bico-blend in parts: error %v, want one suggesting bico", err)
+	}
+	if _, err := run(t, f.transferArgs(filepath.Join(f.dir, "bad"), "--stat-memory", "lots")...); err == nil || !strings.Contains(err.Error(), "--stat-memory") {
+		t.Errorf("--stat-memory lots: error %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bico-dev/bico/data"
+	"github.com/bico-dev/bico/internal/memory"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/report"
@@ -29,6 +31,7 @@ type transferFlags struct {
 	sharedQK, blockAlpha             bool
 	whiten                           float64
 	shardMB                          int64
+	statMemory                       string
 }
 
 func transferCmd() *cobra.Command {
@@ -78,6 +81,7 @@ both bases). The output carries the fine-tune's labels.`,
 	fl.BoolVar(&f.force, "force", false, "replace --out if it exists")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress output")
 	fl.Int64Var(&f.shardMB, "max-shard-mb", 5000, "largest safetensors shard written, in MB")
+	fl.StringVar(&f.statMemory, "stat-memory", "auto", "largest memory the statistics take at once (e.g. 6GiB): more calibration passes, each for a part of the blocks; auto: a third of the free memory; off: one pass (methods without a setting to choose only)")
 	for _, name := range []string{"source-base", "source-finetuned", "target-base", "calib", "out"} {
 		cmd.MarkFlagRequired(name)
 	}
@@ -148,12 +152,13 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	rep.Calibration = report.Calibration{Data: f.calib, PerClass: f.perClass, Seed: f.seed, Stats: stats.Len(), HeldOut: held.Len()}
 	rep.Seconds.Load = time.Since(start).Seconds()
 
-	p, err := transfer.Prepare(ctx, ms, stats, method.Needs(), opts)
+	p, finishWith, err := prepare(ctx, ms, stats, method, opts, f.statMemory)
 	if err != nil {
 		return err
 	}
 	rep.Seconds.Calibration = p.Seconds
-	res, err := transfer.Finish(ctx, p, method, held, alpha, nil)
+	rep.Calibration.Passes = p.Parts
+	res, err := transfer.Finish(ctx, p, finishWith, held, alpha, nil)
 	if err != nil {
 		return err
 	}
@@ -171,6 +176,33 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (method %s, α = %g, %s)\n", f.out, res.Method, res.Alpha, res.AlphaFrom)
 	return nil
+}
+
+// prepare runs the calibration pass, in parts when the statistics take
+// more memory than statMemory allows ("auto", "off" or a size), and returns
+// the method for Finish: for a transfer in parts, one holding its delta. A
+// method with a setting to choose on held-out samples (bico-blend) needs
+// every statistic at once: with "auto" it has one pass.
+func prepare(ctx context.Context, ms transfer.Models, calib transfer.Samples, method transfer.Method, opts transfer.Options, statMemory string) (*transfer.Prepared, transfer.Method, error) {
+	var limit int64
+	switch statMemory {
+	case "auto":
+		if _, tunable := method.(transfer.Tunable); tunable {
+			limit = -1
+		}
+	case "off":
+		limit = -1
+	default:
+		var err error
+		if limit, err = memory.ParseSize(statMemory); err != nil {
+			return nil, nil, fmt.Errorf("--stat-memory: %w", err)
+		}
+	}
+	if limit < 0 {
+		p, err := transfer.Prepare(ctx, ms, calib, method.Needs(), opts)
+		return p, method, err
+	}
+	return transfer.PrepareInParts(ctx, ms, calib, method, opts, limit)
 }
 
 // fillReport copies a finished transfer's facts into the report.
