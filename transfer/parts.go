@@ -46,6 +46,7 @@ func PrepareInParts(ctx context.Context, ms Models, calib Samples, method Method
 	defer func() { p.Options.Progress = progress }()
 	delta := Delta{}
 	var maps []*Map
+	var deltaSeconds float64
 	for i, part := range parts {
 		if progress != nil && len(parts) > 1 {
 			label := fmt.Sprintf("part %d/%d: ", i+1, len(parts))
@@ -55,10 +56,12 @@ func PrepareInParts(ctx context.Context, ms Models, calib Samples, method Method
 			return nil, nil, fmt.Errorf("part %d of %d: %w", i+1, len(parts), err)
 		}
 		p.Pairs = part
+		deltaStart := time.Now()
 		d, ms, err := method.Delta(p)
 		if err != nil {
 			return nil, nil, fmt.Errorf("part %d of %d: %w", i+1, len(parts), err)
 		}
+		deltaSeconds += time.Since(deltaStart).Seconds()
 		for name, t := range d {
 			delta[name] = t
 		}
@@ -72,8 +75,8 @@ func PrepareInParts(ctx context.Context, ms Models, calib Samples, method Method
 		runtime.GC()
 	}
 	p.Parts = len(parts)
-	p.Seconds = time.Since(start).Seconds()
-	return p, computed{name: method.Name(), delta: delta, maps: maps}, nil
+	p.Seconds = time.Since(start).Seconds() - deltaSeconds
+	return p, computed{name: method.Name(), delta: delta, maps: maps, seconds: deltaSeconds}, nil
 }
 
 // autoPartBytes is the statistics' share of memory when PrepareInParts
@@ -86,11 +89,14 @@ func autoPartBytes(available, inUse int64) int64 {
 	return max(1, (available-inUse)/3)
 }
 
-// computed is a Method whose delta was computed before: PrepareInParts's.
+// computed is a Method whose delta was computed before: PrepareInParts's,
+// which spent seconds on its maps and transport (Finish reports them as
+// Result.DeltaSeconds; Prepared.Seconds leaves them out).
 type computed struct {
-	name  string
-	delta Delta
-	maps  []*Map
+	name    string
+	delta   Delta
+	maps    []*Map
+	seconds float64
 }
 
 func (c computed) Name() string                           { return c.name }

@@ -62,6 +62,13 @@ func TestInPartsMatchesOnePass(t *testing.T) {
 					}
 				}
 			}
+			res, err := Finish(context.Background(), pp, cm, Samples{}, 1, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !(res.DeltaSeconds > 0) || res.Method != tc.method {
+				t.Errorf("finished in parts: method %q, %g s of maps and transport", res.Method, res.DeltaSeconds)
+			}
 			if len(gotMaps) < len(wantMaps) {
 				t.Errorf("%d maps reported in parts, %d in one pass", len(gotMaps), len(wantMaps))
 			}

@@ -92,8 +92,8 @@ type Prepared struct {
 	// ParamGrad is the target's loss gradient summed over the calibration
 	// batches, by parameter name (only when a method needs it).
 	ParamGrad map[string]*tensor.Tensor[float32]
-	Rows      int // calibration samples seen
-	Seconds   float64
+	Rows      int     // calibration samples seen
+	Seconds   float64 // the calibration pass (all parts' passes, not their maps)
 	// Parts is the number of calibration passes, each over all samples
 	// for a part of the sites (PrepareInParts); 1 for Prepare.
 	Parts int

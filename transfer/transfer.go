@@ -7,7 +7,9 @@
 // of both base models over the calibration samples, accumulating
 // statistics), and a cheap part, a Method's Delta (Procrustes maps and
 // transport) followed by Apply (θ_B + α·ΔB). One Prepared serves every α and
-// every method whose needs it covers.
+// every method whose needs it covers. When the statistics do not fit in
+// memory at once, PrepareInParts collects them a run of blocks at a time,
+// one calibration pass per run, and computes the delta as it goes.
 package transfer
 
 import (
@@ -120,6 +122,9 @@ func finishSetting(ctx context.Context, p *Prepared, method Method, i int, setti
 		return nil, AlphaPoint{}, err
 	}
 	res := &Result{Method: method.Name(), Setting: setting, Delta: delta, Maps: maps, DeltaSeconds: time.Since(start).Seconds()}
+	if c, ok := method.(computed); ok {
+		res.DeltaSeconds += c.seconds
+	}
 	start = time.Now()
 	defer func() { res.AlphaSeconds = time.Since(start).Seconds() }()
 	if fixed && setting == "" {
