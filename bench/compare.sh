@@ -4,9 +4,14 @@
 # on the same shapes, alternating them --runs times, and prints the medians
 # and the ratios bico / PyTorch of the calibration pass and the transfer step.
 #
-# usage: bench/compare.sh [--runs N] [--threads N] [--batch N] [--batches N]
-#                         [--small-batches N] [--skip-main] [--skip-small]
-#                         [--skip-transfer] [--as-installed] [--out DIR]
+# usage: bench/compare.sh [--family vit|llama] [--runs N] [--threads N]
+#                         [--batch N] [--batches N] [--small-batches N]
+#                         [--skip-main] [--skip-small] [--skip-transfer]
+#                         [--as-installed] [--out DIR]
+#
+# --family llama compares the language-model pairs of `bico bench --family
+# llama` (SmolLM2-135M's shape and a small Llama) with
+# bench/reference/calib_llama.py.
 #
 # The PyTorch reference runs with the OpenBLAS kernels bico picks
 # (OPENBLAS_CORETYPE, from bico's blas_config) unless OPENBLAS_CORETYPE is
@@ -16,9 +21,10 @@
 # gets) and adds that column. BICO_BLAS selects bico's backend as usual.
 set -eu
 
-runs=1 threads=2 batch=8 batches=3 small_batches=10 skip_main= skip_small= skip_transfer= out= installed=
+runs=1 threads=2 batch=8 batches=3 small_batches=10 skip_main= skip_small= skip_transfer= out= installed= family=vit
 while [ $# -gt 0 ]; do
 	case $1 in
+	--family) family=$2; shift 2 ;;
 	--runs) runs=$2; shift 2 ;;
 	--threads) threads=$2; shift 2 ;;
 	--batch) batch=$2; shift 2 ;;
@@ -43,7 +49,16 @@ rflags="--threads $threads --batch $batch"
 [ -n "$skip_main" ] && bflags="$bflags --skip-main"
 [ -n "$skip_small" ] && bflags="$bflags --skip-small"
 [ -n "$skip_transfer" ] && { bflags="$bflags --skip-transfer"; rflags="$rflags --skip-transfer"; }
-small="--width 64 --layers 4 --heads 4 --mlp 128 --image 28 --patch 4 --channels 1 --classes 10 --batches $small_batches --repeats 5"
+case $family in
+vit)
+	script=$root/bench/reference/calib.py label=ViT-B/16
+	small="--width 64 --layers 4 --heads 4 --mlp 128 --image 28 --patch 4 --channels 1 --classes 10 --batches $small_batches --repeats 5" ;;
+llama)
+	script=$root/bench/reference/calib_llama.py label=SmolLM2-135M
+	bflags="$bflags --family llama"
+	small="--width 64 --layers 4 --heads 4 --kv-heads 2 --mlp 128 --vocab 256 --seq 32 --no-tied --batches $small_batches --repeats 5" ;;
+*) echo "compare.sh: --family $family: want vit or llama" >&2; exit 2 ;;
+esac
 
 i=1
 while [ "$i" -le "$runs" ]; do
@@ -57,25 +72,25 @@ while [ "$i" -le "$runs" ]; do
 	echo "compare: run $i/$runs: PyTorch (OPENBLAS_CORETYPE=$core)" >&2
 	if [ -z "$skip_main" ]; then
 		OPENBLAS_CORETYPE=$core OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads \
-			/usr/bin/python3 "$root/bench/reference/calib.py" $rflags --batches "$batches" > "$out/torch.main.$i.json"
+			/usr/bin/python3 "$script" $rflags --batches "$batches" > "$out/torch.main.$i.json"
 	fi
 	if [ -z "$skip_small" ]; then
 		OPENBLAS_CORETYPE=$core OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads \
-			/usr/bin/python3 "$root/bench/reference/calib.py" $rflags $small > "$out/torch.small.$i.json"
+			/usr/bin/python3 "$script" $rflags $small > "$out/torch.small.$i.json"
 	fi
 	if [ -n "$installed" ]; then
 		echo "compare: run $i/$runs: PyTorch as installed" >&2
 		[ -n "$skip_main" ] || env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads \
-			/usr/bin/python3 "$root/bench/reference/calib.py" $rflags --batches "$batches" > "$out/torchinst.main.$i.json"
+			/usr/bin/python3 "$script" $rflags --batches "$batches" > "$out/torchinst.main.$i.json"
 		[ -n "$skip_small" ] || env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads \
-			/usr/bin/python3 "$root/bench/reference/calib.py" $rflags $small > "$out/torchinst.small.$i.json"
+			/usr/bin/python3 "$script" $rflags $small > "$out/torchinst.small.$i.json"
 	fi
 	i=$((i + 1))
 done
 
-/usr/bin/python3 - "$out" "$runs" <<'PY'
+/usr/bin/python3 - "$out" "$runs" "$label" <<'PY'
 import json, statistics, sys
-out, runs = sys.argv[1], int(sys.argv[2])
+out, runs, label_main = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def load(name):
     try:
         return [json.load(open("%s/%s.%d.json" % (out, name, i))) for i in range(1, runs + 1)]
@@ -93,7 +108,7 @@ for ref, label in (("torch", "PyTorch"), ("torchinst", "PyTorch as installed")):
     continue
   print()
   print("%-34s %12s %12s %14s" % ("", "bico", label, "bico/PyTorch"))
-  for pair, key in (("ViT-B/16", "main"), ("small", "small")):
+  for pair, key in ((label_main, "main"), ("small", "small")):
     torch = load(ref + "." + key)
     if torch is None:
         continue
