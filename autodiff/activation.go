@@ -328,7 +328,7 @@ func (t *Tape[T]) Softmax(x *Var[T]) *Var[T] {
 	out := tensor.New[T](x.Value.Shape...)
 	for r := 0; r < rows; r++ {
 		row, o := x.Value.Data[r*d:(r+1)*d], out.Data[r*d:(r+1)*d]
-		m, lse := logSumExp(row)
+		m, lse := LogSumExp(row)
 		if math.IsInf(m, -1) {
 			continue
 		}
@@ -365,7 +365,7 @@ func (t *Tape[T]) LogSoftmax(x *Var[T]) *Var[T] {
 	out := tensor.New[T](x.Value.Shape...)
 	for r := 0; r < rows; r++ {
 		row, o := x.Value.Data[r*d:(r+1)*d], out.Data[r*d:(r+1)*d]
-		_, lse := logSumExp(row)
+		_, lse := LogSumExp(row)
 		for j, v := range row {
 			o[j] = T(float64(v) - lse)
 		}
@@ -388,9 +388,39 @@ func (t *Tape[T]) LogSoftmax(x *Var[T]) *Var[T] {
 	}, x)
 }
 
-// logSumExp returns the maximum of row and log Σ exp(row), in float64 with
+// LogSumExp32 is LogSumExp for a float32 row, with the vector kernels
+// where there are some: the exponentials go to scratch (at least len(row)
+// values), and their sum is kept in float64.
+func LogSumExp32(row, scratch []float32) (m, lse float64) {
+	if len(row) == 0 {
+		return math.Inf(-1), math.Inf(-1)
+	}
+	mx := maxOf32(row)
+	if m = float64(mx); math.IsInf(m, 0) || m != m {
+		return m, m
+	}
+	sc := scratch[:len(row)]
+	copy(sc, row)
+	return m, m + math.Log(expShift32(sc, mx))
+}
+
+// rowLogSumExp is LogSumExp of row, by LogSumExp32 for float32 rows with
+// *scratch (grown as needed) for the exponentials.
+func rowLogSumExp[T Float](row []T, scratch *[]float32) float64 {
+	if r32, ok := any(row).([]float32); ok {
+		if len(*scratch) < len(r32) {
+			*scratch = make([]float32, len(r32))
+		}
+		_, lse := LogSumExp32(r32, *scratch)
+		return lse
+	}
+	_, lse := LogSumExp(row)
+	return lse
+}
+
+// LogSumExp returns the maximum of row and log Σ exp(row), in float64 with
 // the fast exponential.
-func logSumExp[T Float](row []T) (m, lse float64) {
+func LogSumExp[T Float](row []T) (m, lse float64) {
 	m = math.Inf(-1)
 	for _, v := range row {
 		m = max(m, float64(v))

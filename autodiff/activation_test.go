@@ -270,3 +270,50 @@ func TestSwiGLUFloat32(t *testing.T) {
 	swigluBwdGo(g.Data, u.Data, gy.Data, dgGo, duGo)
 	check("Go", yGo, dgGo, duGo)
 }
+
+// TestLogSumExp32 compares the vector LogSumExp32 with log Σ exp in
+// float64 (math.Exp) on rows of lengths around the vector width, a
+// vocabulary-sized row, and rows with −∞, +∞ and NaN.
+func TestLogSumExp32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 5))
+	ref := func(row []float32) float64 {
+		m := math.Inf(-1)
+		for _, v := range row {
+			m = math.Max(m, float64(v))
+		}
+		s := 0.0
+		for _, v := range row {
+			s += math.Exp(float64(v) - m)
+		}
+		return m + math.Log(s)
+	}
+	scratch := make([]float32, 50000)
+	for _, n := range []int{1, 3, 4, 5, 8, 13, 1000, 49152} {
+		row := make([]float32, n)
+		for i := range row {
+			row[i] = float32(8 * rng.NormFloat64())
+		}
+		row[rng.IntN(n)] = float32(math.Inf(-1))
+		if n == 1 {
+			row[0] = 2.5
+		}
+		_, got := LogSumExp32(row, scratch)
+		if want := ref(row); math.Abs(got-want) > 1e-12*math.Abs(want)+1e-12 {
+			t.Errorf("length %d: %.17g, want %.17g", n, got, want)
+		}
+		if _, generic := LogSumExp(row); math.Abs(got-generic) > 1e-12*math.Abs(generic)+1e-12 {
+			t.Errorf("length %d: %.17g, LogSumExp %.17g", n, got, generic)
+		}
+	}
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	if _, got := LogSumExp32([]float32{1, inf, 2, 3, 4}, scratch); !math.IsInf(got, 1) {
+		t.Errorf("row with +∞: %g, want +∞", got)
+	}
+	if _, got := LogSumExp32([]float32{1, 2, nan, 3, 4}, scratch); !math.IsNaN(got) {
+		t.Errorf("row with NaN: %g, want NaN", got)
+	}
+	ninf := float32(math.Inf(-1))
+	if _, got := LogSumExp32([]float32{ninf, ninf, ninf, ninf, ninf}, scratch); !math.IsInf(got, -1) {
+		t.Errorf("row of −∞: %g, want −∞", got)
+	}
+}

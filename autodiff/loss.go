@@ -60,9 +60,10 @@ func (t *Tape[T]) CrossEntropy(logits *Var[T], labels []int) *Var[T] {
 	xd := logits.Value.Data
 	grain := max(1, minGrain/c)
 	parallelFor(t.threads(), n, grain, func(lo, hi int) {
+		var scratch []float32
 		for r := lo; r < hi; r++ {
 			if labels[r] != Ignore {
-				_, lse[r] = logSumExp(xd[r*c : (r+1)*c])
+				lse[r] = rowLogSumExp(xd[r*c:(r+1)*c], &scratch)
 				loss[r] = lse[r] - float64(xd[r*c+labels[r]])
 			}
 		}

@@ -127,6 +127,7 @@ func Evaluate(ctx context.Context, be linalg.Backend, m model.Model, inputs *ten
 // cross-entropy, computed in float64.
 func score(logits *tensor.Tensor[float32], labels []int) (correct, counted int, loss float64) {
 	c := logits.Dim(-1)
+	scratch := make([]float32, c)
 	for r, y := range labels {
 		if y == autodiff.Ignore {
 			continue
@@ -142,11 +143,8 @@ func score(logits *tensor.Tensor[float32], labels []int) (correct, counted int, 
 		if best == y {
 			correct++
 		}
-		s := 0.0
-		for _, v := range row {
-			s += math.Exp(float64(v) - mx)
-		}
-		loss += mx + math.Log(s) - float64(row[y])
+		_, lse := autodiff.LogSumExp32(row, scratch)
+		loss += lse - float64(row[y])
 	}
 	return correct, counted, loss
 }
