@@ -47,6 +47,7 @@ transported into its coordinates.`,
 		if _, err := memory.SetLimit(memLimit); err != nil {
 			return fmt.Errorf("--memory-limit: %w", err)
 		}
+		memory.SetGCPercent()
 		if profile == "" {
 			return nil
 		}

@@ -37,7 +37,9 @@ func versionCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(out, "blas %s (%d threads)\n", be.Name(), be.Threads())
-			fmt.Fprintf(out, "heap %s\n", limitString(debug.SetMemoryLimit(-1)))
+			gc := debug.SetGCPercent(100)
+			debug.SetGCPercent(gc)
+			fmt.Fprintf(out, "heap %s, collected at %d%% growth\n", limitString(debug.SetMemoryLimit(-1)), gc)
 			return nil
 		},
 	}
