@@ -146,7 +146,10 @@ class Stat:
 
 class Recorder:
     """Hooks of one model. On the source, keep rows by (kind, space); on the
-    target, accumulate the statistics against the source's rows."""
+    target, accumulate the statistics against the source's rows. A site
+    whose output space is None has no output statistic; a model with an
+    embed_grad attribute is given the hook of its embedding's output
+    gradient there."""
 
     def __init__(self, model, stats=None, source=None):
         self.rows = {}
@@ -154,7 +157,10 @@ class Recorder:
         self.handles = []
         for mod, sin, sout, _ in model.sites():
             self.handles.append(mod.register_forward_hook(self._fwd(sin)))
-            self.handles.append(mod.register_full_backward_hook(self._bwd(sout)))
+            if sout is not None:  # None: the vocabulary, no statistic
+                self.handles.append(mod.register_full_backward_hook(self._bwd(sout)))
+        if hasattr(model, "embed_grad"):  # a language model's embedding output
+            model.embed_grad = lambda g: self._see(("out", "embed_tokens"), g)
 
     def _see(self, key, x):
         if key in self.rows:
@@ -237,8 +243,9 @@ def cpu_seconds():
     return ru.ru_utime + ru.ru_stime
 
 
-def one_pass(model, images, labels, rec):
+def one_pass(model, batch, rec):
     rec.rows = {}
+    images, labels = batch
     x = images.clone().requires_grad_(True)
     loss = F.cross_entropy(model(x), labels)
     loss.backward()
@@ -266,6 +273,81 @@ def transfer_step(a, a_ft, b, stats):
         delta[id(va)] = (d @ t).float()
     t2 = time.perf_counter()
     return t2 - t0, t1 - t0, t2 - t1
+
+
+def measure(s, a, b, batches, one_pass, flops, eval_flops, held, transfer_step, unit):
+    """Times the calibration pass of source a and target b over batches
+    (one_pass(model, batch, recorder) runs one model on one), the target
+    scoring held (None: no evaluation) and transfer_step, against sgemm
+    probes; returns the figures. flops and eval_flops are the counted
+    products of one batch and of the evaluation; unit names a sample."""
+    ceiling = max(sgemm_probe(1024, 5), sgemm_probe(2048, 5))
+    probes = [sgemm_probe()]
+    exact = peak_rss_reset()
+    stats = {}
+    src = Recorder(a)
+    tgt = Recorder(b, stats, src)
+    times, cpu = [], []
+    for batch in batches:
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        one_pass(a, batch, src)
+        one_pass(b, batch, tgt)
+        src.rows = {}
+        times.append(time.perf_counter() - t0)
+        cpu.append(cpu_seconds() - c0)
+        print("reference: calibration batch %d/%d: %.3f s (%.3f s of processor time)" % (len(times), len(batches), times[-1], cpu[-1]), file=sys.stderr)
+        probes.append(sgemm_probe())
+    peak = peak_rss()
+    fractions = [flops / t / 1e9 / ((probes[i] + probes[i + 1]) / 2) for i, t in enumerate(times)]
+    res = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+        "calib_batch_seconds": times,
+        "calib_seconds_per_batch": statistics.median(times),
+        "calib_images_per_second": s.batch / statistics.median(times),
+        "calib_flops_per_batch": flops,
+        "calib_gflops": flops / statistics.median(times) / 1e9,
+        "sgemm_gflops": ceiling,
+        "calib_fraction_of_sgemm": flops / statistics.median(times) / 1e9 / ceiling,
+        "calib_probe_gflops": probes,
+        "calib_batch_fractions": fractions,
+        "calib_probe_fraction": statistics.median(fractions),
+        "calib_cpu_seconds_per_batch": statistics.median(cpu),
+        "peak_rss_bytes": peak,
+        "peak_rss_exact": exact,
+        "statistics": len(stats),
+    }
+    if held is not None:
+        # Scoring held-out samples, as choosing α does: the target without
+        # the calibration hooks, in inference mode.
+        for h in src.handles + tgt.handles:
+            h.remove()
+        if hasattr(b, "embed_grad"):
+            b.embed_grad = None
+        b.eval()
+        runs = []
+        with torch.no_grad():
+            for r in range(s.eval_repeats):
+                t0 = time.perf_counter()
+                b(held)
+                runs.append(time.perf_counter() - t0)
+        t = statistics.median(runs)
+        res.update({"eval_samples": len(held), "eval_seconds": t, "eval_runs": runs,
+                    "eval_images_per_second": len(held) / t, "eval_gflops": eval_flops / t / 1e9,
+                    "eval_fraction_of_sgemm": eval_flops / t / 1e9 / ceiling})
+        print("reference: evaluation of %d %s: %.3f s (median of %d)" % (len(held), unit, t, len(runs)), file=sys.stderr)
+    if not s.skip_transfer:
+        runs = []
+        for r in range(s.repeats):
+            total, svd, transport = transfer_step(a, a, b, stats)
+            runs.append((total, svd, transport))
+            print("reference: transfer step %d/%d: %.3f s (svd %.3f, transport %.3f)" % (r + 1, s.repeats, total, svd, transport), file=sys.stderr)
+        runs.sort()
+        total, svd, transport = runs[len(runs) // 2]
+        res.update({"transfer_seconds": total, "transfer_svd_seconds": svd, "transfer_transport_seconds": transport,
+                    "transfer_runs": [r[0] for r in runs]})
+    return res
 
 
 def main():
@@ -298,75 +380,9 @@ def main():
     n = s.batch * s.batches
     images = torch.randn(n, s.channels, s.image, s.image)
     labels = torch.randint(0, s.classes, (n,))
-
-    ceiling = max(sgemm_probe(1024, 5), sgemm_probe(2048, 5))
-    probes = [sgemm_probe()]
-    exact = peak_rss_reset()
-    stats = {}
-    src = Recorder(a)
-    tgt = Recorder(b, stats, src)
-    times, cpu = [], []
-    for i in range(0, n, s.batch):
-        t0, c0 = time.perf_counter(), cpu_seconds()
-        x, y = images[i:i + s.batch], labels[i:i + s.batch]
-        one_pass(a, x, y, src)
-        one_pass(b, x, y, tgt)
-        src.rows = {}
-        times.append(time.perf_counter() - t0)
-        cpu.append(cpu_seconds() - c0)
-        print("reference: calibration batch %d/%d: %.3f s (%.3f s of processor time)" % (len(times), s.batches, times[-1], cpu[-1]), file=sys.stderr)
-        probes.append(sgemm_probe())
-    peak = peak_rss()
-    flops = calib_flops(s)
-    fractions = [flops / t / 1e9 / ((probes[i] + probes[i + 1]) / 2) for i, t in enumerate(times)]
-    res = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
-        "calib_batch_seconds": times,
-        "calib_seconds_per_batch": statistics.median(times),
-        "calib_images_per_second": s.batch / statistics.median(times),
-        "calib_flops_per_batch": flops,
-        "calib_gflops": flops / statistics.median(times) / 1e9,
-        "sgemm_gflops": ceiling,
-        "calib_fraction_of_sgemm": flops / statistics.median(times) / 1e9 / ceiling,
-        "calib_probe_gflops": probes,
-        "calib_batch_fractions": fractions,
-        "calib_probe_fraction": statistics.median(fractions),
-        "calib_cpu_seconds_per_batch": statistics.median(cpu),
-        "peak_rss_bytes": peak,
-        "peak_rss_exact": exact,
-        "statistics": len(stats),
-    }
-    if s.eval_samples > 0:
-        # Scoring held-out images, as choosing α does: the target without
-        # the calibration hooks, in inference mode.
-        for h in src.handles + tgt.handles:
-            h.remove()
-        b.eval()
-        held = torch.randn(s.eval_samples, s.channels, s.image, s.image)
-        runs = []
-        with torch.no_grad():
-            for r in range(s.eval_repeats):
-                t0 = time.perf_counter()
-                b(held)
-                runs.append(time.perf_counter() - t0)
-        t = statistics.median(runs)
-        flops = forward_flops(s, s.eval_samples)
-        res.update({"eval_samples": s.eval_samples, "eval_seconds": t, "eval_runs": runs,
-                    "eval_images_per_second": s.eval_samples / t, "eval_gflops": flops / t / 1e9,
-                    "eval_fraction_of_sgemm": flops / t / 1e9 / ceiling})
-        print("reference: evaluation of %d images: %.3f s (median of %d)" % (s.eval_samples, t, len(runs)), file=sys.stderr)
-    if not s.skip_transfer:
-        runs = []
-        for r in range(s.repeats):
-            total, svd, transport = transfer_step(a, a, b, stats)
-            runs.append((total, svd, transport))
-            print("reference: transfer step %d/%d: %.3f s (svd %.3f, transport %.3f)" % (r + 1, s.repeats, total, svd, transport), file=sys.stderr)
-        runs.sort()
-        total, svd, transport = runs[len(runs) // 2]
-        res.update({"transfer_seconds": total, "transfer_svd_seconds": svd, "transfer_transport_seconds": transport,
-                    "transfer_runs": [r[0] for r in runs]})
+    batches = [(images[i:i + s.batch], labels[i:i + s.batch]) for i in range(0, n, s.batch)]
+    held = torch.randn(s.eval_samples, s.channels, s.image, s.image) if s.eval_samples > 0 else None
+    res = measure(s, a, b, batches, one_pass, calib_flops(s), forward_flops(s, s.eval_samples), held, transfer_step, "images")
     print(json.dumps(res))
 
 

@@ -33,16 +33,13 @@ Prints one JSON object with the keys calib.py prints. Run it with
 
 import argparse
 import json
-import os
-import statistics
-import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from calib import Stat, peak_rss, peak_rss_reset, sgemm_probe, cpu_seconds
+from calib import measure
 
 
 class RMSNorm(nn.Module):
@@ -150,43 +147,6 @@ class Llama(nn.Module):
         return out + [(self.norm.weight, "norm")]
 
 
-class Recorder:
-    """Hooks of one model. On the source, keep rows by (kind, space); on the
-    target, accumulate the statistics against the source's rows."""
-
-    def __init__(self, model, stats=None, source=None):
-        self.rows = {}
-        self.stats, self.source = stats, source
-        self.handles = []
-        for mod, sin, sout, _ in model.sites():
-            self.handles.append(mod.register_forward_hook(self._fwd(sin)))
-            if sout is not None:
-                self.handles.append(mod.register_full_backward_hook(self._bwd(sout)))
-        model.embed_grad = lambda g: self._see(("out", "embed_tokens"), g)
-
-    def _see(self, key, x):
-        if key in self.rows:
-            return
-        x = x.detach().reshape(-1, x.shape[-1])
-        self.rows[key] = True if self.stats is not None else x
-        if self.stats is not None:
-            a = self.source.rows[key]
-            st = self.stats.get(key)
-            if st is None:
-                st = self.stats[key] = Stat(a.shape[1], x.shape[1])
-            st.add(a, x)
-
-    def _fwd(self, space):
-        def hook(mod, inputs, output):
-            self._see(("in", space), inputs[0])
-        return hook
-
-    def _bwd(self, space):
-        def hook(mod, grad_input, grad_output):
-            self._see(("out", space), grad_output[0])
-        return hook
-
-
 def kv_width(s):
     return s.kv_heads * (s.width // s.heads)
 
@@ -266,73 +226,9 @@ def main():
             p.requires_grad_(False)
     n = s.batch * s.batches
     ids = torch.randint(1, s.vocab, (n, s.seq))
-
-    ceiling = max(sgemm_probe(1024, 5), sgemm_probe(2048, 5))
-    probes = [sgemm_probe()]
-    exact = peak_rss_reset()
-    stats = {}
-    src = Recorder(a)
-    tgt = Recorder(b, stats, src)
-    times, cpu = [], []
-    for i in range(0, n, s.batch):
-        t0, c0 = time.perf_counter(), cpu_seconds()
-        x = ids[i:i + s.batch]
-        one_pass(a, x, src)
-        one_pass(b, x, tgt)
-        src.rows = {}
-        times.append(time.perf_counter() - t0)
-        cpu.append(cpu_seconds() - c0)
-        print("reference: calibration batch %d/%d: %.3f s (%.3f s of processor time)" % (len(times), s.batches, times[-1], cpu[-1]), file=sys.stderr)
-        probes.append(sgemm_probe())
-    peak = peak_rss()
-    flops = calib_flops(s)
-    fractions = [flops / t / 1e9 / ((probes[i] + probes[i + 1]) / 2) for i, t in enumerate(times)]
-    res = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
-        "calib_batch_seconds": times,
-        "calib_seconds_per_batch": statistics.median(times),
-        "calib_images_per_second": s.batch / statistics.median(times),
-        "calib_flops_per_batch": flops,
-        "calib_gflops": flops / statistics.median(times) / 1e9,
-        "sgemm_gflops": ceiling,
-        "calib_fraction_of_sgemm": flops / statistics.median(times) / 1e9 / ceiling,
-        "calib_probe_gflops": probes,
-        "calib_batch_fractions": fractions,
-        "calib_probe_fraction": statistics.median(fractions),
-        "calib_cpu_seconds_per_batch": statistics.median(cpu),
-        "peak_rss_bytes": peak,
-        "peak_rss_exact": exact,
-        "statistics": len(stats),
-    }
-    if s.eval_samples > 0:
-        for h in src.handles + tgt.handles:
-            h.remove()
-        b.embed_grad = None
-        held = torch.randint(1, s.vocab, (s.eval_samples, s.seq))
-        runs = []
-        with torch.no_grad():
-            for r in range(s.eval_repeats):
-                t0 = time.perf_counter()
-                b(held)
-                runs.append(time.perf_counter() - t0)
-        t = statistics.median(runs)
-        flops = forward_flops(s, s.eval_samples)
-        res.update({"eval_samples": s.eval_samples, "eval_seconds": t, "eval_runs": runs,
-                    "eval_images_per_second": s.eval_samples / t, "eval_gflops": flops / t / 1e9,
-                    "eval_fraction_of_sgemm": flops / t / 1e9 / ceiling})
-        print("reference: evaluation of %d sequences: %.3f s (median of %d)" % (s.eval_samples, t, len(runs)), file=sys.stderr)
-    if not s.skip_transfer:
-        runs = []
-        for r in range(s.repeats):
-            total, svd, transport = transfer_step(a, a, b, stats)
-            runs.append((total, svd, transport))
-            print("reference: transfer step %d/%d: %.3f s (svd %.3f, transport %.3f)" % (r + 1, s.repeats, total, svd, transport), file=sys.stderr)
-        runs.sort()
-        total, svd, transport = runs[len(runs) // 2]
-        res.update({"transfer_seconds": total, "transfer_svd_seconds": svd, "transfer_transport_seconds": transport,
-                    "transfer_runs": [r[0] for r in runs]})
+    batches = [ids[i:i + s.batch] for i in range(0, n, s.batch)]
+    held = torch.randint(1, s.vocab, (s.eval_samples, s.seq)) if s.eval_samples > 0 else None
+    res = measure(s, a, b, batches, one_pass, calib_flops(s), forward_flops(s, s.eval_samples), held, transfer_step, "sequences")
     print(json.dumps(res))
 
 
