@@ -251,13 +251,19 @@ def one_pass(model, batch, rec):
     loss.backward()
 
 
-def transfer_step(a, a_ft, b, stats):
-    """torch.linalg.svd of every statistic and the transport of every site."""
-    t0 = time.perf_counter()
+def svd_maps(stats):
+    """The Procrustes map T = U·Vᵀ of every statistic, by torch.linalg.svd."""
     maps = {}
     for key, st in stats.items():
         u, _, vh = torch.linalg.svd(st.c, full_matrices=False)
         maps[key] = u @ vh
+    return maps
+
+
+def transfer_step(a, a_ft, b, stats):
+    """torch.linalg.svd of every statistic and the transport of every site."""
+    t0 = time.perf_counter()
+    maps = svd_maps(stats)
     t1 = time.perf_counter()
     delta = {}
     for (ma, sin, sout, name), (mft, _, _, _), (mb, _, _, _) in zip(a.sites(), a_ft.sites(), b.sites()):

@@ -39,7 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from calib import measure
+from calib import measure, svd_maps
 
 
 class RMSNorm(nn.Module):
@@ -177,10 +177,7 @@ def one_pass(model, ids, rec):
 def transfer_step(a, a_ft, b, stats):
     """torch.linalg.svd of every statistic and the transport of every site."""
     t0 = time.perf_counter()
-    maps = {}
-    for key, st in stats.items():
-        u, _, vh = torch.linalg.svd(st.c, full_matrices=False)
-        maps[key] = u @ vh
+    maps = svd_maps(stats)
     t1 = time.perf_counter()
     delta = {}
     for (ma, sin, sout, name), (mft, _, _, _) in zip(a.sites(), a_ft.sites()):
