@@ -52,7 +52,7 @@ func PrepareInParts(ctx context.Context, ms Models, calib Samples, method Method
 			label := fmt.Sprintf("part %d/%d: ", i+1, len(parts))
 			p.Options.Progress = func(stage string, done, total int) { progress(label+stage, done, total) }
 		}
-		if err := p.collect(ctx, calib, part, "calibration"); err != nil {
+		if err := p.collect(ctx, calib, part, "calibration", adviceParts); err != nil {
 			return nil, nil, fmt.Errorf("part %d of %d: %w", i+1, len(parts), err)
 		}
 		p.Pairs = part

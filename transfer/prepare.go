@@ -125,7 +125,7 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 	if err != nil {
 		return nil, err
 	}
-	if err := p.collect(ctx, calib, p.Pairs, "calibration"); err != nil {
+	if err := p.collect(ctx, calib, p.Pairs, "calibration", adviceOnePass); err != nil {
 		return nil, err
 	}
 	p.Seconds = time.Since(start).Seconds()
@@ -179,8 +179,9 @@ func (p *Prepared) source() model.Model {
 // collect runs the calibration pass over calib (progress reported as
 // stage), accumulating into p.Stats, which it replaces, the statistics
 // that the sites of pairs need, and the target's parameter gradient when
-// p.Needs asks for it.
-func (p *Prepared) collect(ctx context.Context, calib Samples, pairs []SitePair, stage string) error {
+// p.Needs asks for it. Statistics that cannot fit are refused with advice
+// (checkMemory).
+func (p *Prepared) collect(ctx context.Context, calib Samples, pairs []SitePair, stage, advice string) error {
 	src, tgt := p.source(), p.Models.TargetBase
 	opts, needs := p.Options, p.Needs
 	p.Stats = map[StatKey]*Stat{}
@@ -189,7 +190,7 @@ func (p *Prepared) collect(ctx context.Context, calib Samples, pairs []SitePair,
 	for _, sp := range pairs {
 		p.addStats(sp, rec, acc)
 	}
-	if err := checkMemory(p.Stats, opts.Whiten > 0, memory.Available(), heapInUse()); err != nil {
+	if err := checkMemory(p.Stats, opts.Whiten > 0, memory.Available(), heapInUse(), advice); err != nil {
 		return err
 	}
 	for _, s := range p.Stats {
@@ -364,7 +365,7 @@ func checkCalib(ms Models, calib Samples) error {
 // (available bytes; 0 when unknown), the pass would be killed for want of
 // memory after the work before it. The error says how much they need and
 // which spaces are the largest.
-func checkMemory(stats map[StatKey]*Stat, gram bool, available, inUse int64) error {
+func checkMemory(stats map[StatKey]*Stat, gram bool, available, inUse int64, advice string) error {
 	if available <= 0 {
 		return nil
 	}
@@ -385,10 +386,16 @@ func checkMemory(stats map[StatKey]*Stat, gram bool, available, inUse int64) err
 			same++
 		}
 	}
-	return fmt.Errorf("the calibration statistics need %s (%d statistics in float64; the largest, %d of them, are %d×%d, e.g. %s), and with the %s in use they exceed the %s this machine has: "+
-		"use bico, whose statistics can be collected in parts (PrepareInParts; bico transfer --stat-memory), or a machine with more memory",
-		gib(total), len(stats), same, largest.DA, largest.DB, largest.Key, gib(inUse), gib(available))
+	return fmt.Errorf("the calibration statistics need %s (%d statistics in float64; the largest, %d of them, are %d×%d, e.g. %s), and with the %s in use they exceed the %s this machine has: %s",
+		gib(total), len(stats), same, largest.DA, largest.DB, largest.Key, gib(inUse), gib(available), advice)
 }
+
+// What checkMemory advises after one pass's statistics, and after one
+// part's.
+const (
+	adviceOnePass = "use bico, whose statistics can be collected in parts (PrepareInParts; bico transfer --stat-memory), or a machine with more memory"
+	adviceParts   = "a part holds at least one block, and this one's statistics need a machine with more memory"
+)
 
 // gib formats a byte count in GiB.
 func gib(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }

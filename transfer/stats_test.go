@@ -54,13 +54,13 @@ func TestCheckMemory(t *testing.T) {
 	}
 	const gib = 1 << 30
 	// 2·8192²·8 + 2048²·8 bytes and the row sums: just over 1.03 GiB.
-	if err := checkMemory(stats, false, 2*gib, gib/2); err != nil {
+	if err := checkMemory(stats, false, 2*gib, gib/2, adviceOnePass); err != nil {
 		t.Errorf("1.03 GiB of statistics and 0.5 GiB in use on 2 GiB: %v", err)
 	}
-	if err := checkMemory(stats, false, 0, 100*gib); err != nil {
+	if err := checkMemory(stats, false, 0, 100*gib, adviceOnePass); err != nil {
 		t.Errorf("unknown memory: %v", err)
 	}
-	err := checkMemory(stats, false, 2*gib, gib)
+	err := checkMemory(stats, false, 2*gib, gib, adviceOnePass)
 	if err == nil {
 		t.Fatal("1.03 GiB of statistics and 1 GiB in use on 2 GiB: no error")
 	}
@@ -70,7 +70,7 @@ func TestCheckMemory(t *testing.T) {
 		}
 	}
 	// Gram matrices (whitening) count too.
-	if err := checkMemory(stats, true, 2*gib, gib/2); err == nil {
+	if err := checkMemory(stats, true, 2*gib, gib/2, adviceOnePass); err == nil {
 		t.Error("with Gram matrices the statistics double, but no error")
 	}
 }
