@@ -57,7 +57,7 @@ func PrepareInParts(ctx context.Context, ms Models, calib Samples, method Method
 		}
 		p.Pairs = part
 		deltaStart := time.Now()
-		d, ms, err := method.Delta(p)
+		d, used, err := method.Delta(p)
 		if err != nil {
 			return nil, nil, fmt.Errorf("part %d of %d: %w", i+1, len(parts), err)
 		}
@@ -65,7 +65,7 @@ func PrepareInParts(ctx context.Context, ms Models, calib Samples, method Method
 		for name, t := range d {
 			delta[name] = t
 		}
-		for _, m := range ms {
+		for _, m := range used {
 			stripped := *m
 			stripped.T = nil
 			maps = append(maps, &stripped)
