@@ -130,23 +130,29 @@ func BenchmarkProcrustes(b *testing.B) {
 	}
 }
 
-// BenchmarkNewtonAgainstSVD times, single-threaded on OpenBLAS (as maps
-// computed side by side run), the SVD's Procrustes map and Newton's polar
-// iteration on the cross-covariance of 2n Gaussian rows (condition numbers
-// in the thousands), and reports newton/svd, the ratio of the two times in
-// the same run: the measurement behind AutoMinSize.
-func BenchmarkNewtonAgainstSVD(b *testing.B) {
+// BenchmarkMapMethods times, single-threaded on OpenBLAS (as maps computed
+// side by side run), three ways to the SVD's Procrustes map of the
+// cross-covariance of 2n Gaussian rows (condition numbers in the
+// thousands): the SVD itself, Newton's polar iteration and the eigen path
+// (MethodEig), and reports each one's time over the SVD's in the same run
+// (newton/svd, eig/svd): the measurements behind AutoMinSize and
+// eigMinSize. n = 3072 (the MLP statistics of ViT-B/16) is skipped with
+// -short.
+func BenchmarkMapMethods(b *testing.B) {
 	be, err := OpenBLAS(1)
 	if err != nil {
 		b.Skipf("OpenBLAS: %v", err)
 	}
-	for _, n := range []int{768, 1024, 1536} {
+	for _, n := range []int{128, 256, 512, 768, 1536, 3072} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			if n > 1536 && testing.Short() {
+				b.Skip("large; run without -short")
+			}
 			rng := rand.New(rand.NewPCG(4, uint64(n)))
 			x, y := randMatrix(rng, 2*n, n), randMatrix(rng, 2*n, n)
 			c := make([]float64, n*n)
 			be.Dgemm(true, false, n, n, 2*n, 1, x, n, y, n, 0, c, n)
-			var svd, newton time.Duration
+			var svd, newton, eig time.Duration
 			iters := 0
 			for i := 0; i < b.N; i++ {
 				t0 := time.Now()
@@ -158,12 +164,17 @@ func BenchmarkNewtonAgainstSVD(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				svd, newton, iters = svd+t1.Sub(t0), newton+time.Since(t1), it
+				t2 := time.Now()
+				r, err := ProcrustesWith(be, c, n, n, ProcrustesOptions{Method: MethodEig, SkipOrthError: true})
+				if err != nil || r.Method != MethodEig {
+					b.Fatalf("eig: %v, computed by %v", err, r.Method)
+				}
+				svd, newton, eig, iters = svd+t1.Sub(t0), newton+t2.Sub(t1), eig+time.Since(t2), it
 			}
 			b.ReportMetric(svd.Seconds()/float64(b.N), "svd-s/op")
-			b.ReportMetric(newton.Seconds()/float64(b.N), "newton-s/op")
 			b.ReportMetric(newton.Seconds()/svd.Seconds(), "newton/svd")
-			b.ReportMetric(float64(iters), "steps")
+			b.ReportMetric(eig.Seconds()/svd.Seconds(), "eig/svd")
+			b.ReportMetric(float64(iters), "newton-steps")
 		})
 	}
 }

@@ -21,6 +21,7 @@ const (
 	cblasRowMajor = 101
 	cblasNoTrans  = 111
 	cblasTrans    = 112
+	cblasUpper    = 121
 )
 
 // coreTypeEnv is the variable that overrides OpenBLAS's choice of kernels.
@@ -80,6 +81,7 @@ type openblasLib struct {
 
 	sgemm func(order, transA, transB, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
 	dgemm func(order, transA, transB, m, n, k int32, alpha float64, a *float64, lda int32, b *float64, ldb int32, beta float64, c *float64, ldc int32)
+	dsyrk func(order, uplo, trans, n, k int32, alpha float64, a *float64, lda int32, beta float64, c *float64, ldc int32)
 	// Fortran LAPACK: column-major, every argument by reference, plus the
 	// hidden length of the character argument jobz.
 	sgesdd func(jobz *byte, m, n *int32, a *float32, lda *int32, s, u *float32, ldu *int32, vt *float32, ldvt *int32, work *float32, lwork, iwork, info *int32, jobzLen uintptr)
@@ -87,6 +89,7 @@ type openblasLib struct {
 	dgetrf func(m, n *int32, a *float64, lda, ipiv, info *int32)
 	dgetri func(n *int32, a *float64, lda, ipiv *int32, work *float64, lwork, info *int32)
 	dgetrs func(trans *byte, n, nrhs *int32, a *float64, lda, ipiv *int32, b *float64, ldb, info *int32, transLen uintptr)
+	dsyevd func(jobz, uplo *byte, n *int32, a *float64, lda *int32, w, work *float64, lwork, iwork, liwork, info *int32, jobzLen, uploLen uintptr)
 	dgecon func(norm *byte, n *int32, a *float64, lda *int32, anorm, rcond, work *float64, iwork, info *int32, normLen uintptr)
 
 	setNumThreads func(n int32)
@@ -153,12 +156,14 @@ func bindOpenBLAS(names []string) (*openblasLib, error) {
 	}{
 		{&lib.sgemm, "cblas_sgemm"},
 		{&lib.dgemm, "cblas_dgemm"},
+		{&lib.dsyrk, "cblas_dsyrk"},
 		{&lib.sgesdd, "sgesdd_"},
 		{&lib.dgesdd, "dgesdd_"},
 		{&lib.dgetrf, "dgetrf_"},
 		{&lib.dgetri, "dgetri_"},
 		{&lib.dgetrs, "dgetrs_"},
 		{&lib.dgecon, "dgecon_"},
+		{&lib.dsyevd, "dsyevd_"},
 		{&lib.setNumThreads, "openblas_set_num_threads"},
 		{&lib.getNumThreads, "openblas_get_num_threads"},
 		{&lib.getConfig, "openblas_get_config"},
