@@ -255,7 +255,7 @@ type PairResult struct {
 	TransferMapsSeconds      float64   `json:"transfer_maps_seconds"`
 	TransferTransportSeconds float64   `json:"transfer_transport_seconds"`
 	// TransferMapMethods counts the maps by how they were computed
-	// ("svd", "polar").
+	// ("svd", "eig", "polar": linalg.Method's names).
 	TransferMapMethods map[string]int `json:"transfer_map_methods,omitempty"`
 }
 

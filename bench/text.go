@@ -67,7 +67,8 @@ func (p *PairResult) writeText(b *strings.Builder, ceiling float64) {
 		fmt.Fprintf(b, "transfer     %d statistics, %d sites: %.4g s (median of %d; statistics %.3g, SVD/polar %.3g, transport %.3g)\n",
 			p.Statistics, p.Sites, p.TransferSeconds, len(p.TransferRuns), p.TransferStatsSeconds, p.TransferMapsSeconds, p.TransferTransportSeconds)
 		if len(p.TransferMapMethods) > 0 {
-			fmt.Fprintf(b, "             maps by SVD %d, by Newton's polar iteration %d\n", p.TransferMapMethods["svd"], p.TransferMapMethods["polar"])
+			fmt.Fprintf(b, "             maps by SVD %d, from CᵀC's eigenvectors %d, by Newton's polar iteration %d\n",
+				p.TransferMapMethods["svd"], p.TransferMapMethods["eig"], p.TransferMapMethods["polar"])
 		}
 	}
 	if p.TuneSeconds > 0 {

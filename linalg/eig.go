@@ -7,45 +7,38 @@ import (
 
 // The SVD map of a square statistic from the eigendecomposition of CᵀC.
 //
-// For square C of full numerical rank, MethodSVD's map is the orthogonal
-// polar factor T = C·(CᵀC)^(-1/2). LAPACK's symmetric eigensolver (dsyevd)
-// takes a third of the time of its SVD (dgesdd) on the same matrix (4.4 s
-// against 12.9 s at n = 3072, one thread), because its reduction to
-// tridiagonal form reads half the matrix per step where the SVD's
-// bidiagonal reduction reads all of it, and both are bound by memory.
-// The products around it (CᵀC, (CᵀC)^(-1/2) from the eigenvectors, the
-// product with C and the refinement below) are matrix products at dgemm's
-// rate.
+// procrustesSVD's map of a square C needs C's singular vectors only: the
+// leading ones (above the null threshold) as vectors, the rest as the
+// subspaces they span. LAPACK's symmetric eigensolver (dsyevd) takes a
+// third of the time of its SVD (dgesdd) on the same matrix (4.4 s against
+// 12.9 s at n = 3072, one thread): its reduction to tridiagonal form reads
+// half the matrix per step where the SVD's bidiagonal reduction reads all
+// of it, and both are bound by memory. eigSVD therefore takes
+//
+//	CᵀC = V·Λ·Vᵀ (dsyevd), σᵢ = √λᵢ,
+//	U₁ = C·V₁·Σ₁⁻¹ for the kept directions, orthonormalized by a
+//	Householder QR in order of decreasing σ, whose full Q also gives U₀,
+//	an orthonormal basis of the rest,
+//
+// and hands U, Σ, V to the SVD path's map and null-space completion. The
+// products around the eigensolver run at dgemm's rate.
 //
 // Squaring C costs accuracy in the directions of its smallest singular
-// values: dsyevd is backward stable for CᵀC, so the computed map is that
-// of a C whose Gram matrix is off by about ε·σ₁², which moves the map's
-// entries between directions i and j by about ε·σ₁²/(σᵢ·σⱼ) where the SVD
-// moves them by ε·σ₁/(σᵢ+σⱼ). The path is therefore taken only when every
-// singular value is well above the null threshold (σₙ ≥ eigMargin·NullTol·σ₁),
-// where that error is at most about ε/(eigMargin·NullTol)² ≈ 1e-5 at the
-// default NullTol and far below what the float32 rounding of an accumulated
-// statistic (about 1e-7·‖C‖, see DefaultNullTol) already does to the map:
-// 1e-7·σ₁/(σᵢ+σⱼ), five times larger at the worst pair and relatively more
-// everywhere else. TestEigMatchesSVD measures both on ill-conditioned
-// matrices. The loss of orthogonality it causes (TᵀT = I + O(ε·κ²)) is
-// removed by Newton–Schulz steps T ← T·(3I − TᵀT)/2, which converge
-// quadratically to the nearest orthogonal matrix.
+// values. dsyevd is backward stable for CᵀC, so the factors are those of a
+// C whose Gram matrix is off by about ε·σ₁²: the map's entries between
+// directions i and j move by about ε·σ₁²/(σᵢ·σⱼ), where the SVD's move by
+// ε·σ₁/(σᵢ+σⱼ). The float32 rounding that an accumulated statistic carries
+// (about 1e-7·‖C‖, see DefaultNullTol) already moves the map by
+// 1e-7·σ₁/(σᵢ+σⱼ), which is larger by a factor of about 1e9·σ/σ₁: 1000 at
+// the null threshold (σ = NullTol·σ₁ = 1e-6·σ₁ by default), more above it.
+// TestEigMatchesSVD measures both. Likewise a direction whose σ lies within
+// about a relative 1e-4 of the threshold may be kept by one method and
+// completed by the other, where the statistic's noise moves such a σ by
+// 10%.
 
-const (
-	// eigMargin is how far above the null threshold σₙ must lie for the
-	// eigen path: the computed eigenvalues of CᵀC carry an absolute error
-	// of about ε·σ₁², so a margin keeps the rank decision the SVD's.
-	eigMargin = 4
-	// eigOrthTol is the orthogonality the refinement brings T to:
-	// ‖TᵀT − I‖_F/√n.
-	eigOrthTol = 1e-12
-	// eigMaxRefine bounds the Newton–Schulz steps.
-	eigMaxRefine = 4
-)
-
-// symEigener is implemented by backends with a symmetric eigensolver.
-type symEigener interface {
+// eigSolver is implemented by backends with the LAPACK routines eigSVD
+// uses.
+type eigSolver interface {
 	// symEig returns the eigenvalues w of the symmetric n×n matrix a in
 	// ascending order and the eigenvectors as the rows of the row-major
 	// n×n z (row i belongs to w[i]); a is not modified.
@@ -53,86 +46,66 @@ type symEigener interface {
 	// gram sets g (n×n) to alpha·XᵀX for the row-major m×n x, both
 	// triangles.
 	gram(m, n int, alpha float64, x, g []float64)
+	// completeBasis replaces the column-major n×n a, whose first k
+	// columns are linearly independent, by an orthogonal matrix Q whose
+	// first k columns are those columns orthonormalized in order
+	// (a_j = Σ_{i≤j} R_ij·q_i with R_jj > 0, as Gram–Schmidt gives them).
+	completeBasis(n, k int, a []float64) error
 }
 
-// procrustesEig fills res with the SVD map of the square n×n c computed
-// from the eigendecomposition of CᵀC, and returns true; it returns false,
-// leaving res alone, when c's smallest singular value is too close to the
-// null threshold for that (then C may have a null space, which the SVD
-// path completes).
-func procrustesEig(be Backend, eig symEigener, c []float64, n int, nullTol float64, res *ProcrustesResult) (bool, error) {
-	scale := 1 / frobenius(c[:n*n]) // T is invariant to scaling C; keep CᵀC near 1
+// procrustesEig fills res with procrustesSVD's map of the square n×n c,
+// computed from eigSVD's factors.
+func procrustesEig(be Backend, eig eigSolver, c []float64, n int, nullTol float64, res *ProcrustesResult) error {
+	u, s, vt, err := eigSVD(be, eig, c, n, nullTol)
+	if err != nil {
+		return fmt.Errorf("linalg: Procrustes: %w", err)
+	}
+	res.Method = MethodEig
+	return mapFromSVD(be, c, u, s, vt, n, n, nullTol, res)
+}
+
+// eigSVD returns an SVD c = u·diag(s)·vt of the square row-major n×n c
+// from the eigendecomposition of CᵀC, in the layout of Backend.SVD. The
+// columns of u for singular values at or below nullTol·s[0] are only an
+// orthonormal basis of the space the others leave.
+func eigSVD(be Backend, eig eigSolver, c []float64, n int, nullTol float64) (u, s, vt []float64, err error) {
+	scale := 1 / frobenius(c[:n*n]) // keeps CᵀC near 1 whatever C's scale
 	g := make([]float64, n*n)
 	eig.gram(n, n, scale*scale, c, g)
 	w, z, err := eig.symEig(n, g)
 	if err != nil {
-		return false, fmt.Errorf("linalg: Procrustes: eigendecomposition of CᵀC: %w", err)
+		return nil, nil, nil, fmt.Errorf("eigendecomposition of CᵀC: %w", err)
 	}
-	top := w[n-1]
-	if lim := eigMargin * nullTol; !(top > 0 && w[0] > lim*lim*top) {
-		return false, nil
+	// Decreasing order: σᵢ = √λ/scale, V's rows in the same order.
+	s, vt = make([]float64, n), z
+	for i := range n / 2 {
+		a, b := vt[i*n:i*n+n], vt[(n-1-i)*n:(n-i)*n]
+		for j := range a {
+			a[j], b[j] = b[j], a[j]
+		}
 	}
-	// (s²·CᵀC)^(-1/2) = Yᵀ·Y with the rows yᵢ = zᵢ·wᵢ^(-1/4).
 	for i := range n {
-		f := 1 / math.Sqrt(math.Sqrt(w[i]))
-		row := z[i*n : i*n+n]
-		for j := range row {
-			row[j] *= f
+		s[i] = math.Sqrt(max(w[n-1-i], 0)) / scale
+	}
+	keep := 1
+	for keep < n && s[keep] > nullTol*s[0] {
+		keep++
+	}
+	// U₁ᵀ = Σ₁⁻¹·V₁ᵀ·Cᵀ (keep×n row-major) is U₁ column-major.
+	y := g[:keep*n]
+	for i := range keep {
+		f := 1 / s[i]
+		for j, v := range vt[i*n : i*n+n] {
+			y[i*n+j] = v * f
 		}
 	}
-	eig.gram(n, n, 1, z, g)
-	// T = C·(CᵀC)^(-1/2) = s·C·(s²·CᵀC)^(-1/2).
-	t := make([]float64, n*n)
-	be.Dgemm(false, false, n, n, n, scale, c, n, g, n, 0, t, n)
-	t, steps := refineOrthogonal(be, eig, t, z, g, n)
-
-	res.T, res.Method, res.Iterations, res.Rank = t, MethodEig, steps, n
-	res.Singular = make([]float64, n)
-	nuclear := 0.0
-	for i := range n {
-		s := math.Sqrt(w[n-1-i]) / scale
-		res.Singular[i] = s
-		nuclear += s
+	q := make([]float64, n*n)
+	be.Dgemm(false, true, keep, n, n, 1, y, n, c, n, 0, q, n)
+	if err := eig.completeBasis(n, keep, q); err != nil {
+		return nil, nil, nil, fmt.Errorf("orthonormalizing C·V: %w", err)
 	}
-	res.Quality = dot(t, c[:n*n]) / nuclear
-	return true, nil
-}
-
-// refineOrthogonal applies Newton–Schulz steps T ← T·(3I − TᵀT)/2 to the
-// n×n t, nearly orthogonal, until ‖TᵀT − I‖_F/√n is at most eigOrthTol
-// (checked, or implied by the quadratic convergence from the last check),
-// using tmp and s (n×n each) as scratch. It returns the refined matrix
-// (t or tmp) and the number of steps.
-func refineOrthogonal(be Backend, eig symEigener, t, tmp, s []float64, n int) ([]float64, int) {
-	sqrtN := math.Sqrt(float64(n))
-	for step := 0; step < eigMaxRefine; step++ {
-		eig.gram(n, n, 1, t, s)
-		e := 0.0
-		for i := range n {
-			s[i*n+i]--
-			for _, v := range s[i*n : i*n+n] {
-				e += v * v
-			}
-		}
-		e = math.Sqrt(e) / sqrtN
-		if e <= eigOrthTol {
-			return t, step
-		}
-		// S ← (3I − TᵀT)/2 = I − (TᵀT − I)/2.
-		for i := range s {
-			s[i] *= -0.5
-		}
-		for i := range n {
-			s[i*n+i]++
-		}
-		be.Dgemm(false, false, n, n, n, 1, t, n, s, n, 0, tmp, n)
-		t, tmp = tmp, t
-		if e*e <= eigOrthTol {
-			// The step leaves an error of about 3e²/4.
-			return t, step + 1
-		}
-	}
-	return t, eigMaxRefine
+	// q is Q column-major, that is Qᵀ row-major.
+	return transposeOf(q, n, n), s, vt, nil
 }
 
 // gram sets g to alpha·XᵀX with dsyrk on one thread, then mirrors the
@@ -223,26 +196,77 @@ func (o *OpenBLASBackend) symEig(n int, a []float64) (w, z []float64, err error)
 }
 
 // eigMinSize is the least size of square statistic MethodAuto maps by
-// MethodEig on a backend with an eigensolver. BenchmarkMapMethods
+// MethodEig on a backend with an eigensolver (smaller ones go to the SVD). BenchmarkMapMethods
 // measures the eigen path's time over the SVD's (single-threaded OpenBLAS
 // 0.3.21, AVX-512): n = 128 0.92, 256 0.59, 512 0.60, 768 0.69, 1536 0.52,
 // 3072 0.56. Tests lower it.
 var eigMinSize = 256
 
-// procrustesEigOrSVD is ProcrustesWith for square n×n c by the eigen path,
-// or by the SVD when c's smallest singular value is too close to the null
-// threshold for it.
-func procrustesEigOrSVD(be Backend, eig symEigener, c []float64, n int, opt ProcrustesOptions, res ProcrustesResult) (ProcrustesResult, error) {
-	ok, err := procrustesEig(be, eig, c, n, nullTol(opt), &res)
-	if err != nil {
+// procrustesEigResult is ProcrustesWith for square n×n c by the eigen path.
+func procrustesEigResult(be Backend, eig eigSolver, c []float64, n int, opt ProcrustesOptions, res ProcrustesResult) (ProcrustesResult, error) {
+	if err := procrustesEig(be, eig, c, n, nullTol(opt), &res); err != nil {
 		return res, err
-	}
-	if !ok {
-		res.Method = MethodSVD
-		if err := procrustesSVD(be, c, n, n, nullTol(opt), &res); err != nil {
-			return res, err
-		}
 	}
 	res.OrthError = orthErrorUnless(opt.SkipOrthError, be, res.T, n, n)
 	return res, nil
+}
+
+// completeBasis orthonormalizes the first k columns of the column-major
+// n×n a in order and completes them to an orthogonal Q (dgeqrf, dorgqr,
+// one thread), with the signs of Q's first k columns set so that R's
+// diagonal is positive.
+func (o *OpenBLASBackend) completeBasis(n, k int, a []float64) error {
+	if n == 0 {
+		return nil
+	}
+	if k < 1 || k > n || len(a) < n*n {
+		return fmt.Errorf("linalg: completeBasis: %d of %d columns, %d elements", k, n, len(a))
+	}
+	if n > math.MaxInt32/64 {
+		return fmt.Errorf("linalg: QR of a %d×%d matrix: too large for 32-bit LAPACK", n, k)
+	}
+	var (
+		ln, lk = int32(n), int32(k)
+		lwork  = int32(-1)
+		info   int32
+		q      [1]float64
+	)
+	tau := make([]float64, k)
+	o.pool.acquire()
+	defer o.pool.release()
+	o.lib.dgeqrf(&ln, &lk, &a[0], &ln, &tau[0], &q[0], &lwork, &info)
+	if info != 0 {
+		return fmt.Errorf("linalg: dgeqrf workspace query for a %d×%d matrix failed: info=%d", n, k, info)
+	}
+	lwork = int32(max(q[0], float64(n)))
+	work := make([]float64, lwork)
+	o.lib.dgeqrf(&ln, &lk, &a[0], &ln, &tau[0], &work[0], &lwork, &info)
+	if info != 0 {
+		return fmt.Errorf("linalg: dgeqrf rejected argument %d for a %d×%d matrix", -info, n, k)
+	}
+	negative := make([]bool, k)
+	for j := range k {
+		negative[j] = a[j*n+j] < 0
+	}
+	lwork = -1
+	o.lib.dorgqr(&ln, &ln, &lk, &a[0], &ln, &tau[0], &q[0], &lwork, &info)
+	if info == 0 {
+		if need := int32(q[0]); need > int32(len(work)) {
+			work = make([]float64, need)
+		}
+		lwork = int32(len(work))
+		o.lib.dorgqr(&ln, &ln, &lk, &a[0], &ln, &tau[0], &work[0], &lwork, &info)
+	}
+	if info != 0 {
+		return fmt.Errorf("linalg: dorgqr for a %d×%d matrix: info=%d", n, n, info)
+	}
+	for j, neg := range negative {
+		if neg {
+			col := a[j*n : j*n+n]
+			for i := range col {
+				col[i] = -col[i]
+			}
+		}
+	}
+	return nil
 }

@@ -90,6 +90,8 @@ type openblasLib struct {
 	dgetri func(n *int32, a *float64, lda, ipiv *int32, work *float64, lwork, info *int32)
 	dgetrs func(trans *byte, n, nrhs *int32, a *float64, lda, ipiv *int32, b *float64, ldb, info *int32, transLen uintptr)
 	dsyevd func(jobz, uplo *byte, n *int32, a *float64, lda *int32, w, work *float64, lwork, iwork, liwork, info *int32, jobzLen, uploLen uintptr)
+	dgeqrf func(m, n *int32, a *float64, lda *int32, tau, work *float64, lwork, info *int32)
+	dorgqr func(m, n, k *int32, a *float64, lda *int32, tau, work *float64, lwork, info *int32)
 	dgecon func(norm *byte, n *int32, a *float64, lda *int32, anorm, rcond, work *float64, iwork, info *int32, normLen uintptr)
 
 	setNumThreads func(n int32)
@@ -164,6 +166,8 @@ func bindOpenBLAS(names []string) (*openblasLib, error) {
 		{&lib.dgetrs, "dgetrs_"},
 		{&lib.dgecon, "dgecon_"},
 		{&lib.dsyevd, "dsyevd_"},
+		{&lib.dgeqrf, "dgeqrf_"},
+		{&lib.dorgqr, "dorgqr_"},
 		{&lib.setNumThreads, "openblas_set_num_threads"},
 		{&lib.getNumThreads, "openblas_get_num_threads"},
 		{&lib.getConfig, "openblas_get_config"},

@@ -23,8 +23,11 @@ type Map struct {
 	// Quality is tr(TᵀC)/‖C‖_*: 1 when C is exactly explained by T.
 	Quality float64
 	// Method says how T was computed: "svd" (a full SVD, or the leading
-	// singular pairs of a low-rank statistic) or "polar" (Newton's
-	// iteration on a well-conditioned square statistic).
+	// singular pairs of a low-rank statistic), "eig" (a square statistic
+	// of 256 rows or more on OpenBLAS: the SVD's map from the
+	// eigendecomposition of CᵀC, linalg.MethodEig) or "polar" (Newton's
+	// iteration: --polar, or the pure-Go backend's well-conditioned
+	// square statistics).
 	Method string
 	// Alignment is how well T maps the target's rows onto the source's:
 	// Σ⟨a, T·b⟩ / √(Σ‖a‖²·Σ‖b‖²) = tr(TᵀC)/√(Σ‖a‖²·Σ‖b‖²) over the
