@@ -27,14 +27,21 @@ import (
 // values. dsyevd is backward stable for CᵀC, so the factors are those of a
 // C whose Gram matrix is off by about ε·σ₁²: the map's entries between
 // directions i and j move by about ε·σ₁²/(σᵢ·σⱼ), where the SVD's move by
-// ε·σ₁/(σᵢ+σⱼ). The float32 rounding that an accumulated statistic carries
-// (about 1e-7·‖C‖, see DefaultNullTol) already moves the map by
-// 1e-7·σ₁/(σᵢ+σⱼ), which is larger by a factor of about 1e9·σ/σ₁: 1000 at
-// the null threshold (σ = NullTol·σ₁ = 1e-6·σ₁ by default), more above it.
-// TestEigMatchesSVD measures both. Likewise a direction whose σ lies within
+// ε·σ₁/(σᵢ+σⱼ), and near-equal singular values near the null threshold
+// (σ = NullTol·σ₁, 1e-6·σ₁ by default) mix more than in the SVD. A
+// statistic accumulated from float32 rows carries rounding noise of about
+// 1e-7·‖C‖ or more (see DefaultNullTol), which moves the SVD's own map in
+// those same directions. TestEigMatchesSVD checks that the eigen path's
+// difference from the SVD's map stays a hundred times below what rounding
+// C's entries to float32 does, on matrices with close singular values down
+// to κ = 10⁵, a null space, and a spectrum running through the threshold.
+// On the 99 statistics of 768 rows of a random ViT-B/16 pair (spectra
+// dense around the threshold: ranks 250 to 768) the difference was below
+// the change in the SVD's map between the statistic accumulated in batches
+// of 8 and of 4 (float32 rounding alone) on every one, by a median factor
+// of 400 and by 1.1 to 3 on the worst six. Directions whose σ lies within
 // about a relative 1e-4 of the threshold may be kept by one method and
-// completed by the other, where the statistic's noise moves such a σ by
-// 10%.
+// completed by the other, where that noise moves σ by 10%.
 
 // eigSolver is implemented by backends with the LAPACK routines eigSVD
 // uses.

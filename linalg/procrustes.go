@@ -46,9 +46,9 @@ const (
 	MethodAuto
 	// MethodEig computes MethodSVD's map of a square C from an SVD taken
 	// from the symmetric eigendecomposition of CᵀC (see eigSVD): 0.5–0.7
-	// of the SVD's time on C of 256 rows or more, and accurate to far
-	// below the rounding noise of a statistic accumulated from float32
-	// rows. Its singular values at or below the null threshold are only
+	// of the SVD's time on C of 256 rows or more. Its map differs from
+	// the SVD's by less than float32 rounding of the statistic changes the
+	// SVD's map (see eig.go for the measurements). Its singular values at or below the null threshold are only
 	// accurate to about √ε·σ₁ (1.5e-8·σ₁). Rectangular C, and every C on a
 	// backend without a symmetric eigensolver (pure Go), go to MethodSVD.
 	MethodEig
