@@ -61,8 +61,14 @@ type eigSolver interface {
 }
 
 // procrustesEig fills res with procrustesSVD's map of the square n×n c,
-// computed from eigSVD's factors.
+// computed from eigSVD's factors (by the SVD itself when c's norm is so
+// large or small that CᵀC would overflow or underflow).
 func procrustesEig(be Backend, eig eigSolver, c []float64, n int, nullTol float64, res *ProcrustesResult) error {
+	if scale := 1 / frobenius(c[:n*n]); !(scale*scale > 0 && !math.IsInf(scale*scale, 0)) {
+		// ‖C‖ beyond 1e±154: CᵀC would not be representable.
+		res.Method = MethodSVD
+		return procrustesSVD(be, c, n, n, nullTol, res)
+	}
 	u, s, vt, err := eigSVD(be, eig, c, n, nullTol)
 	if err != nil {
 		return fmt.Errorf("linalg: Procrustes: %w", err)

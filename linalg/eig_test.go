@@ -144,6 +144,18 @@ func TestEigWithoutSolver(t *testing.T) {
 				t.Errorf("%v: map differs from the SVD's by %g", m, d)
 			}
 		}
+		// A norm whose square overflows goes to the SVD, with its map.
+		huge := append([]float64(nil), c...)
+		for i := range huge {
+			huge[i] *= 1e200
+		}
+		got, err := ProcrustesWith(be, huge, n, n, ProcrustesOptions{Method: MethodEig})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Method != MethodSVD || maxAbsDiff(got.T, want.T) > 1e-10 {
+			t.Errorf("‖C‖ = 1e200: computed by %v, differs from the SVD's map by %g", got.Method, maxAbsDiff(got.T, want.T))
+		}
 	})
 }
 
