@@ -135,7 +135,20 @@ func addRowSums(threads int, sum, sq []float64, x []float32, d int) {
 	const grain = 1 << 16 // elements per goroutine at least
 	split(min(threads, len(x)/grain, d/64), d, func(c0, c1 int) {
 		s, q := sum[c0:c1], sq[c0:c1]
-		for r := 0; r+d <= len(x); r += d {
+		r := 0
+		// Four rows at a time: one load and store of each sum per four
+		// elements.
+		for ; r+4*d <= len(x); r += 4 * d {
+			x0, x1, x2, x3 := x[r+c0:r+c1], x[r+d+c0:r+d+c1], x[r+2*d+c0:r+2*d+c1], x[r+3*d+c0:r+3*d+c1]
+			q := q[:len(s)]
+			x0, x1, x2, x3 = x0[:len(s)], x1[:len(s)], x2[:len(s)], x3[:len(s)]
+			for j := range s {
+				a, b, c, e := float64(x0[j]), float64(x1[j]), float64(x2[j]), float64(x3[j])
+				s[j] += (a + b) + (c + e)
+				q[j] += (a*a + b*b) + (c*c + e*e)
+			}
+		}
+		for ; r+d <= len(x); r += d {
 			for j, v := range x[r+c0 : r+c1] {
 				f := float64(v)
 				s[j] += f
