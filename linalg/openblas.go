@@ -22,6 +22,8 @@ const (
 	cblasNoTrans  = 111
 	cblasTrans    = 112
 	cblasUpper    = 121
+	cblasLeft     = 141
+	cblasNonUnit  = 131
 )
 
 // coreTypeEnv is the variable that overrides OpenBLAS's choice of kernels.
@@ -82,6 +84,7 @@ type openblasLib struct {
 	sgemm func(order, transA, transB, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
 	dgemm func(order, transA, transB, m, n, k int32, alpha float64, a *float64, lda int32, b *float64, ldb int32, beta float64, c *float64, ldc int32)
 	dsyrk func(order, uplo, trans, n, k int32, alpha float64, a *float64, lda int32, beta float64, c *float64, ldc int32)
+	dtrsm func(order, side, uplo, trans, diag, m, n int32, alpha float64, a *float64, lda int32, b *float64, ldb int32)
 	// Fortran LAPACK: column-major, every argument by reference, plus the
 	// hidden length of the character argument jobz.
 	sgesdd func(jobz *byte, m, n *int32, a *float32, lda *int32, s, u *float32, ldu *int32, vt *float32, ldvt *int32, work *float32, lwork, iwork, info *int32, jobzLen uintptr)
@@ -90,6 +93,7 @@ type openblasLib struct {
 	dgetri func(n *int32, a *float64, lda, ipiv *int32, work *float64, lwork, info *int32)
 	dgetrs func(trans *byte, n, nrhs *int32, a *float64, lda, ipiv *int32, b *float64, ldb, info *int32, transLen uintptr)
 	dsyevd func(jobz, uplo *byte, n *int32, a *float64, lda *int32, w, work *float64, lwork, iwork, liwork, info *int32, jobzLen, uploLen uintptr)
+	dpotrf func(uplo *byte, n *int32, a *float64, lda, info *int32, uploLen uintptr)
 	dgeqrf func(m, n *int32, a *float64, lda *int32, tau, work *float64, lwork, info *int32)
 	dorgqr func(m, n, k *int32, a *float64, lda *int32, tau, work *float64, lwork, info *int32)
 	dgecon func(norm *byte, n *int32, a *float64, lda *int32, anorm, rcond, work *float64, iwork, info *int32, normLen uintptr)
@@ -159,6 +163,7 @@ func bindOpenBLAS(names []string) (*openblasLib, error) {
 		{&lib.sgemm, "cblas_sgemm"},
 		{&lib.dgemm, "cblas_dgemm"},
 		{&lib.dsyrk, "cblas_dsyrk"},
+		{&lib.dtrsm, "cblas_dtrsm"},
 		{&lib.sgesdd, "sgesdd_"},
 		{&lib.dgesdd, "dgesdd_"},
 		{&lib.dgetrf, "dgetrf_"},
@@ -166,6 +171,7 @@ func bindOpenBLAS(names []string) (*openblasLib, error) {
 		{&lib.dgetrs, "dgetrs_"},
 		{&lib.dgecon, "dgecon_"},
 		{&lib.dsyevd, "dsyevd_"},
+		{&lib.dpotrf, "dpotrf_"},
 		{&lib.dgeqrf, "dgeqrf_"},
 		{&lib.dorgqr, "dorgqr_"},
 		{&lib.setNumThreads, "openblas_set_num_threads"},

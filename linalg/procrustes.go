@@ -656,12 +656,14 @@ func procrustesSVD(be Backend, c []float64, dA, dB int, nullTol float64, res *Pr
 	if err != nil {
 		return fmt.Errorf("linalg: Procrustes: %w", err)
 	}
-	return mapFromSVD(be, c, u, s, vt, dA, dB, nullTol, res)
+	return mapFromSVD(be, c, u, s, vt, dA, dB, nullTol, true, res)
 }
 
 // mapFromSVD fills res with procrustesSVD's map of c from the thin SVD
-// c = u·diag(s)·vt.
-func mapFromSVD(be Backend, c, u, s, vt []float64, dA, dB int, nullTol float64, res *ProcrustesResult) error {
+// c = u·diag(s)·vt. With haveU0 false only u's columns for the kept
+// directions are set (the rest may be anything), and the completion works
+// from them alone.
+func mapFromSVD(be Backend, c, u, s, vt []float64, dA, dB int, nullTol float64, haveU0 bool, res *ProcrustesResult) error {
 	r := min(dA, dB)
 	res.Singular = s
 	keep := 0
@@ -671,7 +673,7 @@ func mapFromSVD(be Backend, c, u, s, vt []float64, dA, dB int, nullTol float64, 
 	res.T = make([]float64, dA*dB)
 	be.Dgemm(false, false, dA, dB, keep, 1, u, r, vt, dB, 0, res.T, dB)
 	if keep < r {
-		if err := completeNull(be, u, vt, dA, dB, keep, res.T); err != nil {
+		if err := completeNull(be, u, vt, dA, dB, keep, haveU0, res.T); err != nil {
 			return fmt.Errorf("linalg: Procrustes: null-space completion: %w", err)
 		}
 	}
@@ -686,14 +688,18 @@ func mapFromSVD(be Backend, c, u, s, vt []float64, dA, dB int, nullTol float64, 
 
 // completeNull adds the null-space part of procrustesSVD's map to t, from
 // the thin SVD factors u (d_A×r) and vt (r×d_B) of which the first keep
-// directions are kept.
-func completeNull(be Backend, u, vt []float64, dA, dB, keep int, t []float64) error {
+// directions are kept. haveU0 says whether u's other columns are set.
+func completeNull(be Backend, u, vt []float64, dA, dB, keep int, haveU0 bool, t []float64) error {
 	r := min(dA, dB)
 	n := r - keep
 	if dA == dB {
-		return completeNullSquare(be, u, vt, dA, keep, t)
+		done, err := completeNullSquare(be, u, vt, dA, keep, haveU0, t)
+		if done || err != nil {
+			return err
+		}
+		// Without U₀: the d_A ≥ d_B form below, which needs U₁ only.
 	}
-	if dA > dB {
+	if dA >= dB {
 		// W = E·V₀ (d_A×n): row k < d_B is row k of V₀, i.e. column k of V₀ᵀ.
 		v0t := vt[keep*dB:]
 		w := make([]float64, dA*n)
@@ -742,32 +748,36 @@ func completeNull(be Backend, u, vt []float64, dA, dB, keep int, t []float64) er
 // spaces. Its SVD is cheaper than that of the n×n₀ matrix P_A·E·V₀, whose
 // bidiagonal reduction works on n rows instead of n₀. When few directions
 // are kept (keep²·n < n₀³), lowRankCompletion's closed form, whose SVD is
-// keep×n, is cheaper still.
-func completeNullSquare(be Backend, u, vt []float64, n, keep int, t []float64) error {
+// keep×n, is cheaper still. Without U₀ (haveU0 false) it does only the
+// latter, and returns false when that does not apply.
+func completeNullSquare(be Backend, u, vt []float64, n, keep int, haveU0 bool, t []float64) (bool, error) {
 	n0 := n - keep
 	if fk, fn := float64(keep), float64(n0); keep > 0 && fk*fk*float64(n) < fn*fn*fn {
 		t0, ok, err := lowRankCompletion(be, leadingColumns(u, n, n, keep), vt[:keep*n], n, n, keep)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if ok {
 			for i, v := range t0 {
 				t[i] += v
 			}
-			return nil
+			return true, nil
 		}
+	}
+	if !haveU0 {
+		return false, nil
 	}
 	u0, v0t := u[keep:], vt[keep*n:] // U₀ (n×n₀, row stride n) and V₀ᵀ (n₀×n)
 	k := make([]float64, n0*n0)
 	be.Dgemm(true, true, n0, n0, n, 1, u0, n, v0t, n, 0, k, n0)
 	z, err := polarSVD(be, k, n0, n0)
 	if err != nil {
-		return err
+		return false, err
 	}
 	uz := make([]float64, n*n0)
 	be.Dgemm(false, false, n, n0, n0, 1, u0, n, z, n0, 0, uz, n0)
 	be.Dgemm(false, false, n, n, n0, 1, uz, n0, v0t, n, 1, t, n)
-	return nil
+	return true, nil
 }
 
 // polarSVD returns the polar factor X·Yᵀ of the row-major m×n matrix a from
