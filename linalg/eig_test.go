@@ -198,3 +198,52 @@ func TestSymEig(t *testing.T) {
 		t.Error("NaN element: no error")
 	}
 }
+
+// TestQRs checks the two orthonormalizations of eigSVD against each other
+// and against what they promise: Cholesky QR gives orthonormal rows y′ with
+// y = Rᵀ·y′ for an upper triangular R with a positive diagonal (so y·y′ᵀ is
+// lower triangular with a positive diagonal), completeBasis the same first
+// k vectors (Gram–Schmidt's, unique) completed to an orthogonal matrix.
+func TestQRs(t *testing.T) {
+	be := openblasOrSkip(t, 1)
+	rng := rand.New(rand.NewPCG(37, 38))
+	k, n := 30, 50
+	y := randMatrix(rng, k, n)
+	chol := append([]float64(nil), y...)
+	ok, err := be.cholQR(k, n, chol)
+	if err != nil || !ok {
+		t.Fatalf("cholQR: %v, %v", ok, err)
+	}
+	if e := gramError(chol, k, n, false); e > 1e-13 {
+		t.Errorf("Cholesky QR rows not orthonormal: %g", e)
+	}
+	l := mul(y, transpose(chol, k, n), k, n, k)
+	for i := range k {
+		if l[i*k+i] <= 0 {
+			t.Errorf("R[%d][%d] = %g, want > 0", i, i, l[i*k+i])
+		}
+		for j := i + 1; j < k; j++ {
+			if math.Abs(l[i*k+j]) > 1e-12 {
+				t.Fatalf("y·y′ᵀ[%d][%d] = %g, want 0", i, j, l[i*k+j])
+			}
+		}
+	}
+	q := make([]float64, n*n)
+	copy(q, y) // column-major n×n with y's rows as its first k columns
+	if err := be.completeBasis(n, k, q); err != nil {
+		t.Fatal(err)
+	}
+	if e := gramError(q, n, n, false); e > 1e-13 {
+		t.Errorf("completeBasis not orthogonal: %g", e)
+	}
+	if d := maxAbsDiff(q[:k*n], chol); d > 1e-12 {
+		t.Errorf("completeBasis and cholQR differ by %g", d)
+	}
+	// A rank-deficient y (a zero row: an exactly zero pivot) is refused by
+	// Cholesky QR and left unchanged.
+	clear(y[n : 2*n])
+	dup := append([]float64(nil), y...)
+	if ok, err := be.cholQR(k, n, dup); err != nil || ok || maxAbsDiff(dup, y) != 0 {
+		t.Errorf("rank-deficient rows: ok %v, err %v, changed %v", ok, err, maxAbsDiff(dup, y) != 0)
+	}
+}
