@@ -48,15 +48,17 @@ const (
 	// from the symmetric eigendecomposition of CᵀC (see eigSVD): 0.5–0.7
 	// of the SVD's time on C of 256 rows or more. Its map differs from
 	// the SVD's by less than float32 rounding of the statistic changes the
-	// SVD's map (see eig.go for the measurements). Its singular values at or below the null threshold are only
-	// accurate to about √ε·σ₁ (1.5e-8·σ₁). Rectangular C, and every C on a
-	// backend without a symmetric eigensolver (pure Go), go to MethodSVD.
+	// SVD's map (see eig.go for the measurements). Its singular values at
+	// or below the null threshold are only accurate to about √ε·σ₁
+	// (1.5e-8·σ₁). Rectangular C, and every C on a backend without a
+	// symmetric eigensolver (pure Go), go to MethodSVD.
 	MethodEig
 )
 
 // AutoMinSize is the least size of square statistic MethodAuto computes by
-// Newton's iteration on a LAPACK backend (64 on the pure-Go one, whose SVD
-// is slow). BenchmarkMapMethods measures it (single-threaded
+// Newton's iteration on a backend with LAPACK but no symmetric eigensolver
+// (64 on the pure-Go one, whose SVD is slow; OpenBLAS takes MethodEig
+// from 256 rows instead). BenchmarkMapMethods measures it (single-threaded
 // OpenBLAS 0.3.21, AVX-512, cross-covariances of Gaussian rows, Newton with
 // Byers–Xu scaling in 7 steps). Newton's time over the SVD's, measured so
 // on this machine while it ran other work: n = 768 0.93, n = 1024 0.80,
