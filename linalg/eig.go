@@ -230,10 +230,11 @@ func (o *OpenBLASBackend) symEig(n int, a []float64) (w, z []float64, err error)
 }
 
 // eigMinSize is the least size of square statistic MethodAuto maps by
-// MethodEig on a backend with an eigensolver (smaller ones go to the SVD). BenchmarkMapMethods
-// measures the eigen path's time over the SVD's (single-threaded OpenBLAS
-// 0.3.21, AVX-512): n = 128 0.92, 256 0.59, 512 0.60, 768 0.69, 1536 0.52,
-// 3072 0.56. Tests lower it.
+// MethodEig on a backend with an eigensolver (smaller ones go to the SVD).
+// BenchmarkMapMethods measures the eigen path's time over the SVD's
+// (single-threaded OpenBLAS 0.3.21, AVX-512, full-rank statistics), in one
+// run at f6b7d56: n = 128 0.80, 256 0.68, 512 0.74, 768 0.71, 1536 0.57,
+// 3072 0.57. Tests lower it.
 var eigMinSize = 256
 
 // procrustesEigResult is ProcrustesWith for square n×n c by the eigen path.

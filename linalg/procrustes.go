@@ -45,7 +45,7 @@ const (
 	// the last two.
 	MethodAuto
 	// MethodEig computes MethodSVD's map of a square C from an SVD taken
-	// from the symmetric eigendecomposition of CᵀC (see eigSVD): 0.5–0.7
+	// from the symmetric eigendecomposition of CᵀC (see eigSVD): 0.55–0.75
 	// of the SVD's time on C of 256 rows or more. Its map differs from
 	// the SVD's by less than float32 rounding of the statistic changes the
 	// SVD's map (see eig.go for the measurements). Its singular values at
