@@ -36,11 +36,12 @@ import (
 // difference from the SVD's map stays a hundred times below what rounding
 // C's entries to float32 does, on matrices with close singular values down
 // to κ = 10⁵, a null space, and a spectrum running through the threshold.
-// On the 99 statistics of 768 rows of a random ViT-B/16 pair (spectra
-// dense around the threshold: ranks 250 to 768) the difference was below
-// the change in the SVD's map between the statistic accumulated in batches
-// of 8 and of 4 (float32 rounding alone) on every one, by a median factor
-// of 400 and by 1.1 to 3 on the worst six. Directions whose σ lies within
+// On the 99 statistics of 768 rows of the bench's random ViT-B/16 pair
+// (spectra dense around the threshold: ranks 250 to 768) the difference was
+// below the change in the SVD's map between the statistic accumulated in
+// batches of 8 and of 4 (float32 rounding alone) on every one, by a median
+// factor of 396 and at least 1.15, with the same ranks
+// (bench.BenchmarkEigAgainstRounding, 3 minutes). Directions whose σ lies within
 // about a relative 1e-4 of the threshold may be kept by one method and
 // completed by the other, where that noise moves σ by 10%.
 
