@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/transfer"
@@ -62,6 +63,26 @@ func Models(src, tgt Arch, seed uint64) (a, b model.Model, err error) {
 		return nil, nil, err
 	}
 	return a, b, nil
+}
+
+// FineTune returns a copy of m with every parameter moved by seeded
+// Gaussian noise of standard deviation 1e-3: a stand-in for a full
+// fine-tune. Its task vector is non-zero at every site, so a transfer from
+// it does the work a real full fine-tune's does (a transfer leaves out the
+// sites a fine-tune did not change).
+func FineTune(m model.Model, seed uint64) (model.Model, error) {
+	ft, err := model.Clone(m)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x66696e65)) // "fine"
+	for _, name := range ft.ParamNames() {
+		d := ft.Param(name).Value.Data
+		for i := range d {
+			d[i] += float32(1e-3 * rng.NormFloat64())
+		}
+	}
+	return ft, nil
 }
 
 // Samples returns n random samples for shape s with random labels below

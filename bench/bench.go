@@ -360,6 +360,9 @@ func RunPair(ctx context.Context, src, tgt Arch, batches, repeats int, ceiling f
 			return nil, err
 		}
 	}
+	if ft, err = FineTune(ft, opts.Seed+4); err != nil {
+		return nil, err
+	}
 	calib := Samples(src, opts.Batch*batches, classes, opts.Seed)
 	method, err := transfer.Lookup(opts.Method)
 	if err != nil {

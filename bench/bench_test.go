@@ -12,6 +12,7 @@ import (
 
 	"github.com/bico-dev/bico/eval"
 	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/transfer"
 )
 
@@ -29,6 +30,17 @@ func (c *counting) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []fl
 // TestCalibFLOPs checks the analytic count against the products the
 // calibration pass really runs, for equal shapes and for a target with
 // another patch size (and so another token count).
+// fineTuned is FineTune(m) for a test: every site of a transfer from it
+// has a non-zero task vector.
+func fineTuned(tb testing.TB, m model.Model) model.Model {
+	tb.Helper()
+	ft, err := FineTune(m, 9)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ft
+}
+
 func TestCalibFLOPs(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -48,7 +60,7 @@ func TestCalibFLOPs(t *testing.T) {
 			}
 			m, _ := transfer.Lookup("bico")
 			calib := Samples(tc.src, batch, min(5, tc.src.NumLabels()), 2)
-			p, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: a, TargetBase: b}, calib, m.Needs(), transfer.Options{Backend: be, BatchSize: batch})
+			p, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: fineTuned(t, a), TargetBase: b}, calib, m.Needs(), transfer.Options{Backend: be, BatchSize: batch})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,7 +249,7 @@ func BenchmarkCalibration(b *testing.B) {
 					start = time.Now()
 				}
 			}}
-			if _, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: a, TargetBase: m}, calib, bico.Needs(), opts); err != nil {
+			if _, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: fineTuned(b, a), TargetBase: m}, calib, bico.Needs(), opts); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
@@ -255,7 +267,7 @@ func BenchmarkTransfer(b *testing.B) {
 		b.Fatal(err)
 	}
 	bico, _ := transfer.Lookup("bico")
-	p, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: a, TargetBase: m}, Samples(Small, 32, 10, 2), bico.Needs(), transfer.Options{Backend: be, BatchSize: 8})
+	p, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: fineTuned(b, a), TargetBase: m}, Samples(Small, 32, 10, 2), bico.Needs(), transfer.Options{Backend: be, BatchSize: 8})
 	if err != nil {
 		b.Fatal(err)
 	}

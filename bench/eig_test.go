@@ -32,9 +32,10 @@ func BenchmarkEigAgainstRounding(b *testing.B) {
 		b.Fatal(err)
 	}
 	calib := Samples(s, 24, 1000, 1)
+	ft := fineTuned(b, a)
 	m, _ := transfer.Lookup("bico")
 	stats := func(batch int) map[transfer.StatKey]*transfer.Stat {
-		p, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: a, TargetBase: t}, calib, m.Needs(), transfer.Options{Backend: be, BatchSize: batch})
+		p, err := transfer.Prepare(context.Background(), transfer.Models{SourceBase: a, SourceFinetuned: ft, TargetBase: t}, calib, m.Needs(), transfer.Options{Backend: be, BatchSize: batch})
 		if err != nil {
 			b.Fatal(err)
 		}

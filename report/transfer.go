@@ -25,8 +25,11 @@ type Transfer struct {
 	AlphaCurve      []AlphaPoint      `json:"alpha_curve,omitempty"`
 	Sites           []SiteMap         `json:"maps,omitempty"`
 	Unpaired        []string          `json:"unpaired_target_sites,omitempty"`
-	TaskHead        *TaskHead         `json:"task_head,omitempty"`
-	Seconds         Timings           `json:"seconds"`
+	// Unchanged are the target sites whose source partner the fine-tune
+	// did not change (zero delta): left out, with no statistics or maps.
+	Unchanged []string  `json:"unchanged_sites,omitempty"`
+	TaskHead  *TaskHead `json:"task_head,omitempty"`
+	Seconds   Timings   `json:"seconds"`
 }
 
 // TaskHead says which base models were given the fine-tuned source's head
@@ -129,6 +132,9 @@ func (r *Transfer) Markdown() string {
 	}
 	if len(r.Unpaired) > 0 {
 		fmt.Fprintf(&b, "\nTarget sites without a source partner (no delta): %s\n", strings.Join(r.Unpaired, ", "))
+	}
+	if len(r.Unchanged) > 0 {
+		fmt.Fprintf(&b, "\nTarget sites whose source partner the fine-tune did not change (zero delta, no statistics or maps): %s\n", strings.Join(r.Unchanged, ", "))
 	}
 	return b.String()
 }

@@ -150,6 +150,9 @@ func (p *Prepared) Maps(in, out Kind) (map[StatKey]*Map, error) {
 		}
 	}
 	if len(keys) == 0 {
+		if len(p.Pairs) == 0 {
+			return res, nil // every pair left out as unchanged: nothing to map
+		}
 		return nil, fmt.Errorf("no %s or %s statistics were collected; prepare with this method's needs", in, out)
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })

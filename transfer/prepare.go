@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -80,6 +81,10 @@ type Prepared struct {
 	Needs    Needs
 	Pairs    []SitePair
 	Unpaired []model.Site // target sites with no source partner: no delta
+	// Unchanged are the site pairs left out because the fine-tune did not
+	// change their source parameters: their delta is zero, and they need
+	// no statistics or maps (see splitUnchanged). Pairs holds the others.
+	Unchanged []SitePair
 	// BlockOf[j] is the source block paired with target block j.
 	BlockOf []int
 	// BlockCKA is the CKA between source (rows) and target (columns)
@@ -163,6 +168,10 @@ func plan(ctx context.Context, ms Models, calib Samples, needs Needs, opts Optio
 	}
 	if err := checkVocabularies(p.Pairs); err != nil {
 		return nil, err
+	}
+	p.Pairs, p.Unchanged = splitUnchanged(ms, src, p.Pairs, opts.SharedQK)
+	if len(p.Pairs) == 0 && head == nil && identical(ms) {
+		return nil, errors.New("the fine-tuned source is identical to the source base (every parameter is equal): its task vector is zero and there is nothing to transfer; check that the fine-tuned model is the fine-tune")
 	}
 	return p, nil
 }

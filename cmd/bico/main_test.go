@@ -449,3 +449,59 @@ func TestTransferInParts(t *testing.T) {
 		t.Errorf("--stat-memory lots: error %v", err)
 	}
 }
+
+// TestTransferLeavesOutUnchangedSites: a fine-tune that changed only the
+// hidden layer leaves the head's pair out (said on the output and in the
+// report), and one equal to its base is refused with a clear error.
+func TestTransferLeavesOutUnchangedSites(t *testing.T) {
+	f := newFixture(t, 20)
+	a, err := model.Load(f.a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aft, err := model.Load(f.aft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := map[string]*tensor.Tensor[float32]{}
+	for _, name := range a.ParamNames() {
+		ps[name] = a.Param(name).Value
+		if strings.HasPrefix(name, "layers.0.") {
+			ps[name] = aft.Param(name).Value
+		}
+	}
+	partial, err := model.WithParams(a, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := model.Save(f.aft, partial, 0); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(f.dir, "out")
+	msg, err := run(t, f.transferArgs(out, "--method", "bico")...)
+	if err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	if !strings.Contains(msg, "1 of 2 site pairs were left out") {
+		t.Errorf("output does not say a pair was left out:\n%s", msg)
+	}
+	var rep struct {
+		Unchanged []string `json:"unchanged_sites"`
+	}
+	js, _ := os.ReadFile(filepath.Join(out, "bico-report.json"))
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Unchanged) != 1 || strings.HasPrefix(rep.Unchanged[0], "layers.0") {
+		t.Errorf("report's unchanged sites: %v, want the head", rep.Unchanged)
+	}
+
+	args := f.transferArgs(filepath.Join(f.dir, "same"))
+	args[5] = f.a // --source-finetuned is the base itself
+	if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "identical to the source base") {
+		t.Errorf("identical fine-tune: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "same")); !os.IsNotExist(err) {
+		t.Errorf("identical fine-tune wrote output: %v", err)
+	}
+}

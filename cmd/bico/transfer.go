@@ -175,6 +175,9 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (method %s, α = %g, %s)\n", f.out, res.Method, res.Alpha, res.AlphaFrom)
+	if n := len(p.Unchanged); n > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "%d of %d site pairs were left out: the fine-tune did not change them (bico-report.md lists them)\n", n, n+len(p.Pairs))
+	}
 	return nil
 }
 
@@ -216,6 +219,9 @@ func fillReport(rep *report.Transfer, p *transfer.Prepared, res *transfer.Result
 	}
 	for _, s := range p.Unpaired {
 		rep.Unpaired = append(rep.Unpaired, s.Name)
+	}
+	for _, sp := range p.Unchanged {
+		rep.Unchanged = append(rep.Unchanged, sp.B.Name)
 	}
 	if h := p.Head; h != nil {
 		rep.TaskHead = &report.TaskHead{Labels: h.Labels, SourceBase: h.SourceBase, TargetBase: h.TargetBase, Seconds: h.Seconds}

@@ -1,0 +1,151 @@
+package transfer
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/model"
+)
+
+// partialFineTune returns a with the parameters named in changed taken
+// from aft: a fine-tune that left every other parameter as it was.
+func partialFineTune(t *testing.T, a, aft model.Model, changed ...string) model.Model {
+	t.Helper()
+	ps := params{}
+	for _, n := range a.ParamNames() {
+		ps[n] = a.Param(n).Value.Clone()
+	}
+	for _, n := range changed {
+		if aft.Param(n) == nil {
+			t.Fatalf("no parameter %q", n)
+		}
+		ps[n] = aft.Param(n).Value.Clone()
+	}
+	m, err := model.WithParams(a, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// allPairs prepares like Prepare but keeps every site pair, unchanged or
+// not: the transfer as it was before unchanged pairs were left out.
+func allPairs(t *testing.T, ms Models, calib Samples, needs Needs, opts Options) *Prepared {
+	t.Helper()
+	p, err := plan(context.Background(), ms, calib, needs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := p.source()
+	if p.Pairs, _, err = pairSites(src.Sites(), p.Models.TargetBase.Sites(), p.BlockOf); err != nil {
+		t.Fatal(err)
+	}
+	p.Unchanged = nil
+	if err := p.collect(context.Background(), calib, p.Pairs, "calibration", adviceOnePass); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestUnchangedSitesLeftOut: a fine-tune that changed one query projection
+// and one LayerNorm scale. The transfer leaves out the pairs whose delta
+// is zero, keeps the query's and those reading the changed norm's output
+// (the norm is moved with their map), collects fewer statistics, and gives
+// the same delta as the transfer of every pair, for BiCo and, with shared
+// query-key maps, for the key as well.
+func TestUnchangedSitesLeftOut(t *testing.T) {
+	// B unrelated to A, so that each map depends on its statistics.
+	a, aftFull, _, _ := permutedViT(t)
+	b := tinyViT(t, 7)
+	const query = "vit.encoder.layer.1.attention.attention.query"
+	const norm = "vit.encoder.layer.0.layernorm_after"
+	aft := partialFineTune(t, a, aftFull, query+".weight", query+".bias", norm+".weight")
+	calib := randomSamples(32, 3, 9, 1, 8, 8)
+	ms := Models{a, aft, b}
+	bico, _ := Lookup("bico")
+	for _, c := range []struct {
+		name string
+		opts Options
+		kept []string // target sites that must be kept
+	}{
+		{"default", Options{}, []string{query, "vit.encoder.layer.0.intermediate.dense"}},
+		{"shared-qk", Options{SharedQK: true}, []string{query, "vit.encoder.layer.1.attention.attention.key", "vit.encoder.layer.0.intermediate.dense"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			opts := c.opts
+			opts.Backend, opts.BatchSize = linalg.MustDefault(), 16
+			p, err := Prepare(context.Background(), ms, calib, bico.Needs(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full := allPairs(t, ms, calib, bico.Needs(), opts)
+			if len(p.Unchanged) == 0 || len(p.Pairs)+len(p.Unchanged) != len(full.Pairs) {
+				t.Fatalf("%d pairs kept and %d left out, of %d", len(p.Pairs), len(p.Unchanged), len(full.Pairs))
+			}
+			for _, name := range c.kept {
+				if !hasPair(p.Pairs, name) {
+					t.Errorf("pair of %s left out", name)
+				}
+			}
+			if len(p.Stats) >= len(full.Stats) {
+				t.Errorf("%d statistics collected, as many as with every pair (%d)", len(p.Stats), len(full.Stats))
+			}
+			got, err := Finish(context.Background(), p, bico, Samples{}, 1, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Finish(context.Background(), full, bico, Samples{}, 1, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nonzero := 0
+			for name, w := range want.Delta {
+				g, ok := got.Delta[name]
+				if !ok {
+					if d := maxAbs(w.Data); d != 0 {
+						t.Errorf("%s: left out, but its delta is %g", name, d)
+					}
+					continue
+				}
+				nonzero++
+				if e := relErr(g, w); e > 1e-6 {
+					t.Errorf("%s: delta differs from the transfer of every pair by %.3g", name, e)
+				}
+			}
+			if nonzero == 0 {
+				t.Error("no delta in common")
+			}
+		})
+	}
+}
+
+// TestIdenticalFineTuneRefused: a "fine-tune" equal to its base has a zero
+// task vector; the transfer says so before the calibration pass.
+func TestIdenticalFineTuneRefused(t *testing.T) {
+	a, _, b, _ := permutedViT(t)
+	bico, _ := Lookup("bico")
+	_, err := Prepare(context.Background(), Models{a, a, b}, randomSamples(8, 3, 9, 1, 8, 8), bico.Needs(), Options{Backend: linalg.MustDefault()})
+	if err == nil || !strings.Contains(err.Error(), "identical to the source base") {
+		t.Fatalf("got %v, want the identical-models error", err)
+	}
+}
+
+func hasPair(pairs []SitePair, target string) bool {
+	for _, sp := range pairs {
+		if sp.B.Name == target {
+			return true
+		}
+	}
+	return false
+}
+
+func maxAbs(x []float32) float64 {
+	m := 0.0
+	for _, v := range x {
+		m = max(m, math.Abs(float64(v)))
+	}
+	return m
+}
