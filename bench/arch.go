@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/transfer"
@@ -65,18 +66,30 @@ func Models(src, tgt Arch, seed uint64) (a, b model.Model, err error) {
 	return a, b, nil
 }
 
-// FineTune returns a copy of m with every parameter moved by seeded
-// Gaussian noise of standard deviation 1e-3: a stand-in for a full
-// fine-tune. Its task vector is non-zero at every site, so a transfer from
-// it does the work a real full fine-tune's does (a transfer leaves out the
-// sites a fine-tune did not change).
-func FineTune(m model.Model, seed uint64) (model.Model, error) {
+// FineTune returns a copy of m with parameters moved by seeded Gaussian
+// noise of standard deviation 1e-3: a stand-in for a fine-tune. With no
+// roles every parameter moves (a full fine-tune, whose task vector is
+// non-zero at every site, so that a transfer from it does the work a real
+// full fine-tune's does); with roles only the weights and biases of the
+// sites of those roles ("query", "value", "mlp_in": model.Site.Role) move,
+// as a merged LoRA on those projections changes them, and a transfer
+// leaves the other sites out.
+func FineTune(m model.Model, seed uint64, roles ...string) (model.Model, error) {
 	ft, err := model.Clone(m)
 	if err != nil {
 		return nil, err
 	}
+	move := map[string]bool{}
+	for _, s := range ft.Sites() {
+		if len(roles) == 0 || slices.Contains(roles, s.Role) {
+			move[s.Weight], move[s.Bias] = true, s.Bias != ""
+		}
+	}
 	rng := rand.New(rand.NewPCG(seed, 0x66696e65)) // "fine"
 	for _, name := range ft.ParamNames() {
+		if len(roles) > 0 && !move[name] {
+			continue
+		}
 		d := ft.Param(name).Value.Data
 		for i := range d {
 			d[i] += float32(1e-3 * rng.NormFloat64())
