@@ -51,7 +51,11 @@ With --alpha auto, α is chosen on a held-out part of the calibration samples
 When the fine-tune's head has other labels (id2label) than a base's, or a base
 has no head (a ViTModel checkpoint), that base is first given the task's head: the source base the fine-tuned head, the target
 base that head through the map of the head's input (one more forward pass of
-both bases). The output carries the fine-tune's labels.`,
+both bases). The output carries the fine-tune's labels.
+
+Sites whose weight and bias the fine-tune left exactly unchanged (a merged LoRA
+on some projections, a frozen backbone) get a zero delta and are left out: no
+statistics or maps for them. A fine-tune identical to its base is refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTransfer(cmd, f) },
 	}
