@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,7 +17,8 @@ type llamaModel struct {
 	eps, theta                                            float64
 	freq                                                  []float64 // rotary frequencies, scaled as rope_scaling says
 	qkvBias, oBias, mlpBias                               bool
-	padID                                                 int // −1: no pad token
+	qkNorm                                                bool // qwen3: RMSNorm of each query and key head (q_norm, k_norm)
+	padID                                                 int  // −1: no pad token
 	act                                                   string
 	window                                                int  // sliding_window of a mistral model, 0: none
 	causal                                                bool // a causal language model (…ForCausalLM): lm_head on every token
@@ -81,9 +83,14 @@ type llamaModel struct {
 // or "llama3" (Llama 3.1 and later).
 //
 // The same code builds model_type "mistral" (MistralForSequenceClassification:
-// no biases; sequences must fit in its sliding_window, which is not applied)
-// and "qwen2" (Qwen2ForSequenceClassification: biases on q_proj, k_proj and
-// v_proj), whose parameter names are Llama's.
+// no biases; sequences must fit in its sliding_window, which is not applied),
+// "qwen2" (Qwen2ForSequenceClassification: biases on q_proj, k_proj and
+// v_proj) and "qwen3" (Qwen3ForSequenceClassification: attention_bias as
+// Llama's; each head of the query and of the key goes through an RMSNorm of
+// width head_dim, self_attn.q_norm and self_attn.k_norm, before the rotary
+// embedding), whose parameter names are Llama's. Qwen3's two head norms are
+// vectors of role "head_norm_weight" in the space of the projection they
+// follow, one weight shared by all its heads.
 type LlamaConfig struct {
 	VocabSize        int      // 32000
 	HiddenSize       int      // 4096
@@ -155,9 +162,10 @@ func (c LlamaConfig) Map() map[string]any {
 func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	m := &llamaModel{}
 	m.modelType = "llama"
-	if mt, _ := cfg["model_type"].(string); mt == "mistral" || mt == "qwen2" {
+	if mt, _ := cfg["model_type"].(string); slices.Contains(llamaVariants, mt) {
 		m.modelType = mt
 	}
+	m.qkNorm = m.modelType == "qwen3"
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("vocab_size", 32000, &m.vocab)
 	r.get("hidden_size", 4096, &m.hidden)
@@ -240,7 +248,7 @@ func (m *llamaModel) parseBiases(cfg map[string]any) error {
 	switch m.modelType {
 	case "qwen2":
 		m.qkvBias = true
-	case "llama":
+	case "llama", "qwen3":
 		m.qkvBias, err = ConfigBoolOr(cfg, "attention_bias", false)
 		m.oBias = m.qkvBias
 	}
@@ -258,7 +266,7 @@ func slidingWindow(cfg map[string]any, modelType string) (int, error) {
 	if modelType == "llama" {
 		return 0, nil
 	}
-	if modelType == "qwen2" {
+	if modelType == "qwen2" || modelType == "qwen3" {
 		if use, err := ConfigBoolOr(cfg, "use_sliding_window", false); err != nil || !use {
 			return 0, err
 		}
@@ -416,6 +424,10 @@ func (m *llamaModel) specs() []paramSpec {
 		lin(l+".self_attn.k_proj", kv, d, m.qkvBias)
 		lin(l+".self_attn.v_proj", kv, d, m.qkvBias)
 		lin(l+".self_attn.o_proj", d, q, m.oBias)
+		if m.qkNorm {
+			s = append(s, paramSpec{name: l + ".self_attn.q_norm.weight", shape: []int{m.headDim}, init: initOnes},
+				paramSpec{name: l + ".self_attn.k_norm.weight", shape: []int{m.headDim}, init: initOnes})
+		}
 		lin(l+".mlp.gate_proj", m.inter, d, m.mlpBias)
 		lin(l+".mlp.up_proj", m.inter, d, m.mlpBias)
 		lin(l+".mlp.down_proj", d, m.inter, m.mlpBias)
@@ -461,6 +473,13 @@ func (m *llamaModel) describe() {
 		)
 		norm(in, i)
 		norm(post, i)
+		if m.qkNorm {
+			// Shared by every head: the space is the projection's output,
+			// of which each head is a block (transfer.headVector).
+			for _, p := range []string{"q", "k"} {
+				m.vectors = append(m.vectors, Vector{Name: l + ".self_attn." + p + "_norm.weight", Role: "head_norm_weight", Block: i, Space: l + ".self_attn." + p + "_proj"})
+			}
+		}
 	}
 	norm(llamaNorm, -1)
 	switch {
@@ -527,9 +546,10 @@ func llamaSpecs(cfg map[string]any) ([]paramSpec, error) {
 }
 
 // llamaVariants are the model types built as Llama: Mistral (no biases; a
-// sliding attention window, which inputs must fit in) and Qwen2 (biases on
-// query, key and value).
-var llamaVariants = []string{"llama", "mistral", "qwen2"}
+// sliding attention window, which inputs must fit in), Qwen2 (biases on
+// query, key and value) and Qwen3 (no biases; an RMSNorm of each query and
+// key head before the rotary embedding).
+var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3"}
 
 func init() {
 	for _, mt := range llamaVariants {
@@ -658,8 +678,12 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 			return t.Linear(l+name, x, P[l+name+".weight"], bias(l+name, on))
 		}
 		a := t.RMSNorm(h, P[l+".input_layernorm.weight"], m.eps)
-		q := t.RoPEFreqs(lin(".self_attn.q_proj", a, m.qkvBias), m.heads, 0, m.freq)
-		k := t.RoPEFreqs(lin(".self_attn.k_proj", a, m.qkvBias), m.kvHeads, 0, m.freq)
+		q, k := lin(".self_attn.q_proj", a, m.qkvBias), lin(".self_attn.k_proj", a, m.qkvBias)
+		if m.qkNorm {
+			q = headNorm(t, q, m.heads, P[l+".self_attn.q_norm.weight"], m.eps)
+			k = headNorm(t, k, m.kvHeads, P[l+".self_attn.k_norm.weight"], m.eps)
+		}
+		q, k = t.RoPEFreqs(q, m.heads, 0, m.freq), t.RoPEFreqs(k, m.kvHeads, 0, m.freq)
 		v := lin(".self_attn.v_proj", a, m.qkvBias)
 		ctx := t.Attention(q, k, v, m.heads, m.kvHeads, true)
 		h = t.Add(h, lin(".self_attn.o_proj", ctx, m.oBias))
@@ -684,4 +708,12 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 	}
 	pooled := t.SelectTokens(h, m.lastTokens(ids, B, T))
 	return t.Linear(llamaHeadSite, pooled, P[llamaHeadSite+".weight"], nil)
+}
+
+// headNorm applies RMSNorm with the weight gamma [head_dim] to each of the
+// heads of x [..., heads·head_dim] (Qwen3's q_norm and k_norm).
+func headNorm(t *Tape, x *Var, heads int, gamma *Var, eps float64) *Var {
+	shape := x.Value.Shape
+	dims := append(slices.Clone(shape[:len(shape)-1]), heads, shape[len(shape)-1]/heads)
+	return t.Reshape(t.RMSNorm(t.Reshape(x, dims...), gamma, eps), shape...)
 }

@@ -723,6 +723,27 @@ func TestCausalLMsMatchTorchFixtures(t *testing.T) {
 	checkTorchFixture(t, "testdata/qwen2_lm_fixture")
 }
 
+// TestQwen3MatchesTorchFixture: a tied Qwen3ForCausalLM, whose query and key
+// heads go through RMSNorms (q_norm, k_norm) and whose heads are twice as
+// wide as the residual stream over their count (head_dim 8, width 16, 4
+// heads).
+func TestQwen3MatchesTorchFixture(t *testing.T) {
+	checkTorchFixture(t, "testdata/qwen3_lm_fixture")
+	m, err := Load("testdata/qwen3_lm_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var roles []string
+	for _, v := range m.Vectors() {
+		if v.Role == "head_norm_weight" {
+			roles = append(roles, v.Name+" in "+v.Space)
+		}
+	}
+	if want := "model.layers.0.self_attn.q_norm.weight in model.layers.0.self_attn.q_proj"; len(roles) != 4 || roles[0] != want {
+		t.Errorf("head norms %v, want 4 starting with %q", roles, want)
+	}
+}
+
 // TestQwen2MatchesTorchFixture: biases on query, key and value.
 func TestQwen2MatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/qwen2_fixture") }
 

@@ -67,6 +67,11 @@ func (p llamaPerms) apply(src params) params {
 			set(b+"self_attn.k_proj.bias", p.k[l])
 			set(b+"self_attn.v_proj.bias", p.v[l])
 		}
+		for _, n := range []string{"q_norm", "k_norm"} { // qwen3: within-head coordinates are kept
+			if w := src[b+"self_attn."+n+".weight"]; w != nil {
+				out[b+"self_attn."+n+".weight"] = w.Clone()
+			}
+		}
 		set(b+"self_attn.o_proj.weight", res, p.o[l])
 		set(b+"mlp.gate_proj.weight", p.mlp[l], res)
 		set(b+"mlp.up_proj.weight", p.mlp[l], res)
@@ -85,7 +90,8 @@ func (p llamaPerms) apply(src params) params {
 
 func tinyLlama(t *testing.T, seed uint64) model.Model { return tinyLlamaOf(t, "llama", seed) }
 
-// tinyLlamaOf is a tiny model of a Llama model type (llama, qwen2, mistral).
+// tinyLlamaOf is a tiny model of a Llama model type (llama, qwen2, qwen3,
+// mistral).
 func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 	t.Helper()
 	pad := 0
@@ -123,7 +129,7 @@ func tokenSamples(n, T, vocab, classes int, seed uint64) Samples {
 // return the permuted τ_A, the token-embedding table's included, and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedLlama(t *testing.T) {
-	for _, mt := range []string{"llama", "qwen2"} {
+	for _, mt := range []string{"llama", "qwen2", "qwen3"} {
 		t.Run(mt, func(t *testing.T) { checkPermutedLlama(t, mt) })
 	}
 }
@@ -173,6 +179,31 @@ func TestEveryMethodOnLlama(t *testing.T) {
 				t.Errorf("non-finite logits")
 			}
 		})
+	}
+}
+
+// TestQwen2ToQwen3: a Qwen2 fine-tune moves to a Qwen3 base (the likely
+// upgrade): the projections' deltas take the target's shapes, the source's
+// query, key and value biases have no target parameter to go to, and the
+// target's head norms (q_norm, k_norm), which the source lacks, get none.
+func TestQwen2ToQwen3(t *testing.T) {
+	a, b := tinyLlamaOf(t, "qwen2", 1), tinyLlamaOf(t, "qwen3", 7)
+	aft := perturbed(t, a, 2, 0.05)
+	calib := tokenSamples(32, 6, 20, 3, 9)
+	res := runMethod(t, Models{a, aft, b}, calib, "bico", 1)
+	for name, d := range res.Delta {
+		if strings.Contains(name, "_norm.weight") && strings.Contains(name, "self_attn") || strings.HasSuffix(name, "_proj.bias") {
+			t.Errorf("%s: a delta, from no source parameter", name)
+		}
+		if p := b.Param(name); p == nil || !tensor.SameShape(p.Value.Shape, d.Shape) {
+			t.Errorf("%s: delta %v does not fit the target", name, d.Shape)
+		}
+	}
+	if res.Delta["model.layers.1.self_attn.q_proj.weight"] == nil {
+		t.Error("no delta for a query projection")
+	}
+	if l := logits(res.Model, calib.Inputs); l.FirstNonFinite() >= 0 {
+		t.Errorf("non-finite logits")
 	}
 }
 

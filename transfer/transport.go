@@ -155,6 +155,16 @@ func (p *Prepared) transportVectors(maps map[string]spaceMap, delta Delta) error
 		if err != nil {
 			return err
 		}
+		if vb.Role == "head_norm_weight" {
+			d, err := headVector(p.Options.Backend, tau.Data, m, p.Models.TargetBase.Param(vb.Name).Value.Numel(), p.Options.Norms == NormDiag)
+			if err != nil {
+				return fmt.Errorf("%s: %w", vb.Name, err)
+			}
+			if delta[vb.Name], err = toTarget(p.Models.TargetBase, vb.Name, d); err != nil {
+				return err
+			}
+			continue
+		}
 		rowsB := p.Models.TargetBase.Param(vb.Name).Value.Numel() / m.DB
 		if tau.Numel()%m.DA != 0 {
 			return fmt.Errorf("source vector %q (%v) is not made of rows of width %d", va.Name, tau.Shape, m.DA)
@@ -184,7 +194,39 @@ func (p *Prepared) skipVector(v model.Vector) bool {
 	return p.Options.Embeds == EmbedZero
 }
 
-func isNormRole(role string) bool { return role == "norm_weight" || role == "norm_bias" }
+func isNormRole(role string) bool {
+	return role == "norm_weight" || role == "norm_bias" || role == "head_norm_weight"
+}
+
+// headVector moves the delta of a norm weight shared by every head of a
+// projection (Qwen3's q_norm, k_norm: width head_dim) with the map of the
+// projection's output, whose coordinates are the heads side by side: the
+// delta repeated over the source's heads is moved as a vector of that
+// space (or, with diag, as the diagonal of Tᵀ·diag(Δ)·T), and the target's
+// heads of the result are averaged. When the map permutes whole heads, and
+// so keeps each head's coordinates, this returns the delta itself.
+func headVector(be linalg.Backend, tau []float32, m *Map, widthB int, diag bool) ([]float64, error) {
+	widthA := len(tau)
+	if widthA == 0 || m.DA%widthA != 0 || widthB <= 0 || m.DB%widthB != 0 {
+		return nil, fmt.Errorf("a head norm of width %d (target %d) does not divide its projection's %d (target %d) outputs", widthA, widthB, m.DA, m.DB)
+	}
+	rep := make([]float32, m.DA)
+	for i := range rep {
+		rep[i] = tau[i%widthA]
+	}
+	var y []float64
+	if diag {
+		y = diagTransport(rep, m)
+	} else {
+		y = transportWith(be, rep, 1, m.DA, nil, m)
+	}
+	heads := m.DB / widthB
+	out := make([]float64, widthB)
+	for i, v := range y {
+		out[i%widthB] += v / float64(heads)
+	}
+	return out, nil
+}
 
 func findVector(vs []model.Vector, space, role string) (model.Vector, bool) {
 	for _, v := range vs {

@@ -9,7 +9,11 @@ llama3_fixture/, a Llama with Llama 3.1's rope_scaling, whose parameters
 frequency in each of its three regimes (kept, blended, divided by factor);
 llama_lm_fixture/, a LlamaForCausalLM (lm_head on every token; "logits" are
 [B·T, vocab], sequence by sequence); and qwen2_lm_fixture/, a
-Qwen2ForCausalLM with tie_word_embeddings (lm_head is the embedding table).
+Qwen2ForCausalLM with tie_word_embeddings (lm_head is the embedding table);
+and qwen3_lm_fixture/, a tied Qwen3ForCausalLM (no biases; each query and
+key head goes through an RMSNorm of width head_dim, q_norm and k_norm,
+before the rotary embedding; head_dim 8, so the attention is twice as wide
+as the residual stream).
 
 The forward pass below is written from the semantics of transformers'
 LlamaForSequenceClassification (token embeddings; pre-norm decoder layers
@@ -35,7 +39,7 @@ from make_vit_fixture import write_safetensors
 VOCAB, HIDDEN, LAYERS, HEADS, KV_HEADS, INTER = 40, 16, 2, 4, 2, 24
 EPS, PAD = 1e-6, 0
 HEAD_DIM, THETA, QKV_BIAS, SCALING = 4, 10000.0, False, None  # set per fixture by main
-LM, TIED = False, False
+LM, TIED, QK_NORM = False, False, False
 LABELS = ["negative", "neutral", "positive"]
 
 
@@ -60,6 +64,9 @@ def make_weights(gen):
             w[p + name + ".weight"] = rnd(o, k, std=1 / math.sqrt(k))
             if QKV_BIAS and name in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"):
                 w[p + name + ".bias"] = rnd(o, std=0.3)
+        if QK_NORM:
+            w[p + "self_attn.q_norm.weight"] = 1 + rnd(HEAD_DIM, std=0.2)
+            w[p + "self_attn.k_norm.weight"] = 1 + rnd(HEAD_DIM, std=0.2)
         w[p + "input_layernorm.weight"] = 1 + rnd(d, std=0.2)
         w[p + "post_attention_layernorm.weight"] = 1 + rnd(d, std=0.2)
     w["model.norm.weight"] = 1 + rnd(d, std=0.2)
@@ -113,8 +120,12 @@ def forward(w, ids):
         p = f"model.layers.{i}."
         lin = lambda name, t: F.linear(t, w[p + name + ".weight"], w.get(p + name + ".bias"))
         a = rms_norm(h, w[p + "input_layernorm.weight"])
-        q = rope(heads(lin("self_attn.q_proj", a), HEADS), T)
-        k = rope(heads(lin("self_attn.k_proj", a), KV_HEADS), T)
+        q = heads(lin("self_attn.q_proj", a), HEADS)
+        k = heads(lin("self_attn.k_proj", a), KV_HEADS)
+        if QK_NORM:
+            q = rms_norm(q, w[p + "self_attn.q_norm.weight"])
+            k = rms_norm(k, w[p + "self_attn.k_norm.weight"])
+        q, k = rope(q, T), rope(k, T)
         v = heads(lin("self_attn.v_proj", a), KV_HEADS)
         k = k.repeat_interleave(HEADS // KV_HEADS, dim=1)
         v = v.repeat_interleave(HEADS // KV_HEADS, dim=1)
@@ -174,6 +185,8 @@ def write(name, model_type, arch):
         config.update({"attention_bias": False, "mlp_bias": False, "pretraining_tp": 1})
     else:
         config.update({"use_sliding_window": False, "sliding_window": 4096, "max_window_layers": LAYERS})
+    if model_type == "qwen3":
+        config.update({"attention_bias": False, "sliding_window": None})
     folder = name + "_fixture"
     os.makedirs(folder, exist_ok=True)
     with open(folder + "/config.json", "w") as f:
@@ -186,7 +199,7 @@ def write(name, model_type, arch):
 
 
 def main():
-    global HEAD_DIM, THETA, QKV_BIAS, SCALING, LM, TIED
+    global HEAD_DIM, THETA, QKV_BIAS, SCALING, LM, TIED, QK_NORM
     write("llama", "llama", "LlamaForSequenceClassification")
     QKV_BIAS, THETA = True, 1000000.0
     write("qwen2", "qwen2", "Qwen2ForSequenceClassification")
@@ -197,6 +210,8 @@ def main():
     write("llama_lm", "llama", "LlamaForCausalLM")
     QKV_BIAS, THETA, TIED = True, 1000000.0, True
     write("qwen2_lm", "qwen2", "Qwen2ForCausalLM")
+    QKV_BIAS, HEAD_DIM, QK_NORM = False, 8, True
+    write("qwen3_lm", "qwen3", "Qwen3ForCausalLM")
 
 
 if __name__ == "__main__":
