@@ -163,6 +163,47 @@ func TestTransferCausalLM(t *testing.T) {
 	if err != nil || !strings.Contains(msg, "perplexity") || !strings.Contains(msg, "of 30 sequences") {
 		t.Errorf("eval of the output: %v %s", err, msg)
 	}
+
+	// The fine-tune as a PEFT LoRA adapter on the query and value
+	// projections (bfloat16, as adapters usually are): merged onto the
+	// source base, it leaves every other site out of the transfer.
+	lora := filepath.Join(dir, "lora")
+	var tensors []safetensors.Tensor
+	for l := range 2 {
+		for _, proj := range []string{"q_proj", "v_proj"} {
+			name := fmt.Sprintf("base_model.model.model.layers.%d.self_attn.%s", l, proj)
+			out := a.Param(fmt.Sprintf("model.layers.%d.self_attn.%s.weight", l, proj)).Value.Shape[0]
+			A, B := make([]float32, 4*8), make([]float32, out*4)
+			for i := range A {
+				A[i] = float32(rng.NormFloat64())
+			}
+			for i := range B {
+				B[i] = 0.1 * float32(rng.NormFloat64())
+			}
+			tensors = append(tensors, safetensors.BF16(name+".lora_A.weight", []int{4, 8}, A), safetensors.BF16(name+".lora_B.weight", []int{out, 4}, B))
+		}
+	}
+	if err := os.MkdirAll(lora, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := safetensors.Write(filepath.Join(lora, model.AdapterWeightsFile), tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	adapterCfg := `{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM"}`
+	if err := os.WriteFile(filepath.Join(lora, model.AdapterConfigFile), []byte(adapterCfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := f.transferArgs(filepath.Join(dir, "out-lora"), "--per-class", "24")
+	args[5] = lora
+	msg, err = run(t, args...)
+	if err != nil {
+		t.Fatalf("transfer of a LoRA adapter: %v\n%s", err, msg)
+	}
+	// 2 layers × (q, k, v, o, gate, up, down) + embedding + lm_head = 16
+	// pairs, of which q and v of each layer are kept.
+	if !strings.Contains(msg, "12 of 16 site pairs were left out") {
+		t.Errorf("LoRA transfer output:\n%s", msg)
+	}
 }
 
 // TestTransferClassifierFromCausalBases: bases published as causal LMs

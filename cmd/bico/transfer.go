@@ -53,9 +53,13 @@ has no head (a ViTModel checkpoint), that base is first given the task's head: t
 base that head through the map of the head's input (one more forward pass of
 both bases). The output carries the fine-tune's labels.
 
-Sites whose weight and bias the fine-tune left exactly unchanged (a merged LoRA
-on some projections, a frozen backbone) get a zero delta and are left out: no
-statistics or maps for them. A fine-tune identical to its base is refused.`,
+--source-finetuned may also be a PEFT LoRA adapter (adapter_config.json and
+adapter_model.safetensors): the fine-tune is then the source base with the
+adapter merged, W + (lora_alpha/r)·B·A per adapted module.
+
+Sites whose weight and bias the fine-tune left exactly unchanged (those a LoRA
+adapter does not touch, a frozen backbone) get a zero delta and are left out:
+no statistics or maps for them. A fine-tune identical to its base is refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTransfer(cmd, f) },
 	}
@@ -242,10 +246,18 @@ func fillReport(rep *report.Transfer, p *transfer.Prepared, res *transfer.Result
 func loadModels(sourceBase, sourceFT, targetBase string) (transfer.Models, error) {
 	var ms transfer.Models
 	var err error
-	if ms.SourceFinetuned, err = model.Load(sourceFT); err != nil {
+	if model.IsAdapter(sourceFT) {
+		// A PEFT LoRA adapter: the fine-tune is the source base with it
+		// merged.
+		if ms.SourceBase, err = model.Load(sourceBase); err != nil {
+			return ms, err
+		}
+		if ms.SourceFinetuned, err = model.ApplyLoRA(ms.SourceBase, sourceFT); err != nil {
+			return ms, err
+		}
+	} else if ms.SourceFinetuned, err = model.Load(sourceFT); err != nil {
 		return ms, err
-	}
-	if ms.SourceBase, err = loadBase(sourceBase, ms.SourceFinetuned); err != nil {
+	} else if ms.SourceBase, err = loadBase(sourceBase, ms.SourceFinetuned); err != nil {
 		return ms, err
 	}
 	if ms.TargetBase, err = loadBase(targetBase, ms.SourceFinetuned); err != nil {

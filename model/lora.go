@@ -1,0 +1,321 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/bico-dev/bico/safetensors"
+)
+
+// A LoRA adapter as PEFT saves it.
+//
+// Most fine-tunes of language models are LoRA adapters: a folder with
+// adapter_config.json and adapter_model.safetensors holding, for each
+// adapted module M of the base, lora_A [r, in] and lora_B [out, r] under
+// "base_model.model.M.lora_A.weight" and "….lora_B.weight" (for an
+// embedding table lora_embedding_A [r, vocab] and lora_embedding_B
+// [dim, r]), and possibly whole parameters trained alongside
+// (modules_to_save, biases). Merged, the adapter is the fine-tune
+//
+//	W_ft = W + s·B·A,  s = lora_alpha/r (lora_alpha/√r with use_rslora),
+//
+// with r and lora_alpha per module when rank_pattern or alpha_pattern name
+// it (as PEFT matches them: the pattern against the module name's end).
+// ApplyLoRA builds that fine-tune from the base, so a transfer reads an
+// adapter as it reads a merged checkpoint, and leaves out the sites the
+// adapter does not touch.
+
+// AdapterConfigFile and AdapterWeightsFile are the names of a PEFT
+// adapter's files.
+const (
+	AdapterConfigFile  = "adapter_config.json"
+	AdapterWeightsFile = "adapter_model.safetensors"
+)
+
+// loraConfig is what ApplyLoRA reads of adapter_config.json.
+type loraConfig struct {
+	PeftType     string             `json:"peft_type"`
+	R            int                `json:"r"`
+	Alpha        float64            `json:"lora_alpha"`
+	UseRSLoRA    bool               `json:"use_rslora"`
+	UseDoRA      bool               `json:"use_dora"`
+	FanInFanOut  bool               `json:"fan_in_fan_out"`
+	RankPattern  map[string]int     `json:"rank_pattern"`
+	AlphaPattern map[string]float64 `json:"alpha_pattern"`
+}
+
+// IsAdapter reports whether dir holds a PEFT adapter rather than a model.
+func IsAdapter(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, AdapterConfigFile))
+	return err == nil
+}
+
+// parseLoRAConfig reads adapter_config.json's contents, refusing what
+// ApplyLoRA cannot merge.
+func parseLoRAConfig(data []byte) (loraConfig, error) {
+	c := loraConfig{R: 8, Alpha: 8}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, err
+	}
+	switch {
+	case c.PeftType != "LORA":
+		return c, fmt.Errorf("peft_type %q: only LORA adapters can be merged", c.PeftType)
+	case c.UseDoRA:
+		return c, errors.New("use_dora: a DoRA adapter rescales the merged weights; merge it with PEFT (merge_and_unload) and pass the merged model")
+	case c.FanInFanOut:
+		return c, errors.New("fan_in_fan_out: adapters of transposed (Conv1D) layers are not supported")
+	case c.R <= 0 || !(c.Alpha > 0) || math.IsInf(c.Alpha, 0):
+		return c, fmt.Errorf("r %d and lora_alpha %g: want both positive", c.R, c.Alpha)
+	}
+	for p, r := range c.RankPattern {
+		if r <= 0 {
+			return c, fmt.Errorf("rank_pattern %q: rank %d", p, r)
+		}
+	}
+	for p, a := range c.AlphaPattern {
+		if !(a > 0) || math.IsInf(a, 0) {
+			return c, fmt.Errorf("alpha_pattern %q: alpha %g", p, a)
+		}
+	}
+	for p := range c.RankPattern {
+		if _, err := regexp.Compile(`(.*\.)?(` + p + `)$`); err != nil {
+			return c, fmt.Errorf("rank_pattern %q: %w", p, err)
+		}
+	}
+	for p := range c.AlphaPattern {
+		if _, err := regexp.Compile(`(.*\.)?(` + p + `)$`); err != nil {
+			return c, fmt.Errorf("alpha_pattern %q: %w", p, err)
+		}
+	}
+	return c, nil
+}
+
+// scaling returns s for the module named module (its PEFT name, without the
+// "base_model.model." prefix): its rank and alpha, from the patterns that
+// match its end (the longest pattern when several do), and s.
+func (c loraConfig) scaling(module string) (r int, s float64) {
+	r, alpha := c.R, c.Alpha
+	if p, ok := matchPattern(keys(c.RankPattern), module); ok {
+		r = c.RankPattern[p]
+	}
+	if p, ok := matchPattern(keys(c.AlphaPattern), module); ok {
+		alpha = c.AlphaPattern[p]
+	}
+	if c.UseRSLoRA {
+		return r, alpha / math.Sqrt(float64(r))
+	}
+	return r, alpha / float64(r)
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	// Longest first, then by name: a deterministic choice among patterns
+	// that all match.
+	sort.Slice(out, func(i, j int) bool {
+		if len(out[i]) != len(out[j]) {
+			return len(out[i]) > len(out[j])
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+// matchPattern returns the first pattern p of ps with module matching
+// "(.*\.)?(p)$".
+func matchPattern(ps []string, module string) (string, bool) {
+	for _, p := range ps {
+		if re, err := regexp.Compile(`^(.*\.)?(` + p + `)$`); err == nil && re.MatchString(module) {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// loraPair is one adapted module's two factors.
+type loraPair struct {
+	a, b           []float32
+	aShape, bShape []int
+	embedding      bool
+}
+
+// ApplyLoRA returns the fine-tune that the PEFT LoRA adapter in dir makes of
+// base: a copy of base with every adapted weight merged (see above) and
+// every whole parameter the adapter holds put in place. Errors name the
+// adapter's file and tensor: a module or parameter the base lacks, factors
+// whose shapes do not fit the weight, a rank that adapter_config.json does
+// not give, non-finite values.
+func ApplyLoRA(base Model, dir string) (Model, error) {
+	cfgPath := filepath.Join(dir, AdapterConfigFile)
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := parseLoRAConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	path := filepath.Join(dir, AdapterWeightsFile)
+	f, err := safetensors.Open(path)
+	if err != nil {
+		if _, serr := os.Stat(filepath.Join(dir, "adapter_model.bin")); serr == nil {
+			return nil, fmt.Errorf("%s: a pickled adapter (adapter_model.bin) cannot be read; save it with safe_serialization (the default)", dir)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	params := make(map[string]*Tensor)
+	for name, t := range Params(base) {
+		params[name] = t.Clone()
+	}
+	prefix := basePrefixes[base.Type()]
+	pairs := map[string]*loraPair{}
+	for _, key := range f.Names() {
+		if err := readAdapterTensor(f, key, prefix, params, pairs); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	modules := make([]string, 0, len(pairs))
+	for m := range pairs {
+		modules = append(modules, m)
+	}
+	sort.Strings(modules)
+	for _, m := range modules {
+		if err := mergeLoRA(cfg, m, pairs[m], prefix, params); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return WithParams(base, params)
+}
+
+// readAdapterTensor files one tensor of the adapter: a LoRA factor into
+// pairs (by module), a whole parameter into params.
+func readAdapterTensor(f *safetensors.File, key, prefix string, params map[string]*Tensor, pairs map[string]*loraPair) error {
+	name, ok := strings.CutPrefix(key, "base_model.model.")
+	if !ok {
+		return fmt.Errorf("tensor %q: not a LoRA adapter's (no base_model.model. prefix)", key)
+	}
+	data, shape, err := f.Float32(key)
+	if err != nil {
+		return err
+	}
+	for i, v := range data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("tensor %q: element %d is %g", key, i, v)
+		}
+	}
+	for _, s := range []struct {
+		suffix    string
+		b, embed  bool
+		supported bool
+	}{
+		{".lora_A.weight", false, false, true}, {".lora_B.weight", true, false, true},
+		{".lora_embedding_A", false, true, true}, {".lora_embedding_B", true, true, true},
+		{".lora_magnitude_vector", false, false, false},
+	} {
+		module, ok := strings.CutSuffix(name, s.suffix)
+		if !ok {
+			continue
+		}
+		if !s.supported {
+			return fmt.Errorf("tensor %q: a DoRA magnitude; merge the adapter with PEFT first", key)
+		}
+		p := pairs[module]
+		if p == nil {
+			p = &loraPair{embedding: s.embed}
+			pairs[module] = p
+		}
+		if s.b {
+			p.b, p.bShape = data, shape
+		} else {
+			p.a, p.aShape = data, shape
+		}
+		return nil
+	}
+	// A whole parameter (modules_to_save, a trained bias).
+	name = strings.Replace(name, ".modules_to_save.default.", ".", 1)
+	name = strings.Replace(name, ".modules_to_save.", ".", 1)
+	target := name
+	if params[target] == nil && params[prefix+name] != nil {
+		target = prefix + name
+	}
+	t := params[target]
+	if t == nil {
+		return fmt.Errorf("tensor %q: the base has no parameter %q (a new head must be merged into a full model first)", key, name)
+	}
+	if t.Numel() != len(data) {
+		return fmt.Errorf("tensor %q has shape %v, the base's %q %v", key, shape, target, t.Shape)
+	}
+	copy(t.Data, data)
+	return nil
+}
+
+// mergeLoRA adds s·B·A (its transpose for an embedding table) to the weight
+// of module.
+func mergeLoRA(cfg loraConfig, module string, p *loraPair, prefix string, params map[string]*Tensor) error {
+	if p.a == nil || p.b == nil {
+		return fmt.Errorf("module %q has only one of its two LoRA factors", module)
+	}
+	name := module + ".weight"
+	if params[name] == nil && params[prefix+name] != nil {
+		name = prefix + name
+	}
+	w := params[name]
+	if w == nil {
+		return fmt.Errorf("module %q: the base has no parameter %q", module, module+".weight")
+	}
+	if len(p.aShape) < 2 || len(p.bShape) < 2 || p.aShape[0] == 0 || p.bShape[1] != p.aShape[0] {
+		return fmt.Errorf("module %q: LoRA factors A %v and B %v do not share a rank", module, p.aShape, p.bShape)
+	}
+	rank := p.aShape[0]
+	if r, _ := cfg.scaling(module); rank != r {
+		return fmt.Errorf("module %q: rank %d, adapter_config.json says %d", module, rank, r)
+	}
+	_, s := cfg.scaling(module)
+	// delta = B·A, B [out, r], A [r, in] (trailing dimensions of a
+	// convolution's factors flattened into in). An embedding's A [r, vocab]
+	// and B [dim, r] give its table [vocab, dim] the transpose, Aᵀ·Bᵀ.
+	b, a := p.b, p.a
+	if p.embedding {
+		b, a = transposed(p.a, rank), transposed(p.b, len(p.b)/rank)
+	}
+	out, in := len(b)/rank, len(a)/rank
+	if w.Numel() != in*out || len(w.Shape) == 0 || w.Shape[0] != out {
+		return fmt.Errorf("module %q: B·A is %d×%d, the base's %q %v", module, out, in, name, w.Shape)
+	}
+	delta := make([]float64, in)
+	for i := range out {
+		clear(delta)
+		for k, bik := range b[i*rank : (i+1)*rank] {
+			for j, v := range a[k*in : (k+1)*in] {
+				delta[j] += float64(bik) * float64(v)
+			}
+		}
+		row := w.Data[i*in : (i+1)*in]
+		for j, d := range delta {
+			row[j] = float32(float64(row[j]) + s*d)
+		}
+	}
+	return nil
+}
+
+// transposed returns the transpose of the row-major rows×(len/rows) x.
+func transposed(x []float32, rows int) []float32 {
+	cols := len(x) / rows
+	out := make([]float32, len(x))
+	for i := range rows {
+		for j := range cols {
+			out[j*rows+i] = x[i*cols+j]
+		}
+	}
+	return out
+}

@@ -1,0 +1,207 @@
+package model
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bico-dev/bico/safetensors"
+)
+
+// adapterTensor is one tensor of a test adapter.
+type adapterTensor struct {
+	name  string
+	shape []int
+	data  []float32
+}
+
+func randTensor(rng *rand.Rand, name string, shape ...int) adapterTensor {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	data := make([]float32, n)
+	for i := range data {
+		data[i] = float32(rng.NormFloat64())
+	}
+	return adapterTensor{name, shape, data}
+}
+
+// writeAdapter writes a PEFT adapter folder with the given config and
+// tensors.
+func writeAdapter(t *testing.T, cfg map[string]any, tensors []adapterTensor) string {
+	t.Helper()
+	dir := t.TempDir()
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, AdapterConfigFile), js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ts []safetensors.Tensor
+	for _, a := range tensors {
+		ts = append(ts, safetensors.F32(a.name, a.shape, a.data))
+	}
+	if err := safetensors.Write(filepath.Join(dir, AdapterWeightsFile), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// naiveMerge returns w + s·B·A by the definition, in float64.
+func naiveMerge(w []float32, b, a adapterTensor, s float64) []float64 {
+	r := a.shape[0]
+	out, in := b.shape[0], len(a.data)/r
+	m := make([]float64, len(w))
+	for i := range out {
+		for j := range in {
+			sum := 0.0
+			for k := range r {
+				sum += float64(b.data[i*r+k]) * float64(a.data[k*in+j])
+			}
+			m[i*in+j] = float64(w[i*in+j]) + s*sum
+		}
+	}
+	return m
+}
+
+func tinyCausalLlama(t *testing.T) Model {
+	t.Helper()
+	return mustBuild(t, LlamaConfig{VocabSize: 30, HiddenSize: 8, NumLayers: 2, NumHeads: 2, NumKVHeads: 1, IntermediateSize: 12, CausalLM: true}.Map(), 1)
+}
+
+// TestApplyLoRA merges an adapter with per-module rank and alpha, rsLoRA
+// scaling, an embedding LoRA and a whole parameter, against the definition;
+// every other parameter stays as it was.
+func TestApplyLoRA(t *testing.T) {
+	base := tinyCausalLlama(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	const pre = "base_model.model."
+	q0A, q0B := randTensor(rng, pre+"model.layers.0.self_attn.q_proj.lora_A.weight", 2, 8), randTensor(rng, pre+"model.layers.0.self_attn.q_proj.lora_B.weight", 8, 2)
+	v1A, v1B := randTensor(rng, pre+"model.layers.1.self_attn.v_proj.lora_A.weight", 3, 8), randTensor(rng, pre+"model.layers.1.self_attn.v_proj.lora_B.weight", 4, 3)
+	eA, eB := randTensor(rng, pre+"model.embed_tokens.lora_embedding_A", 2, 30), randTensor(rng, pre+"model.embed_tokens.lora_embedding_B", 8, 2)
+	norm := randTensor(rng, pre+"model.norm.weight", 8)
+	for _, rs := range []bool{false, true} {
+		cfg := map[string]any{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "use_rslora": rs,
+			"rank_pattern": map[string]any{"v_proj": 3}, "alpha_pattern": map[string]any{"layers.1.self_attn.v_proj": 6}}
+		dir := writeAdapter(t, cfg, []adapterTensor{q0A, q0B, v1A, v1B, eA, eB, norm})
+		ft, err := ApplyLoRA(base, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scale := func(alpha float64, r int) float64 {
+			if rs {
+				return alpha / math.Sqrt(float64(r))
+			}
+			return alpha / float64(r)
+		}
+		want := map[string][]float64{
+			"model.layers.0.self_attn.q_proj.weight": naiveMerge(base.Param("model.layers.0.self_attn.q_proj.weight").Value.Data, q0B, q0A, scale(4, 2)),
+			"model.layers.1.self_attn.v_proj.weight": naiveMerge(base.Param("model.layers.1.self_attn.v_proj.weight").Value.Data, v1B, v1A, scale(6, 3)),
+		}
+		// The table [vocab, dim] gets (B·A)ᵀ: row i, column j is Σ_k B[j][k]·A[k][i].
+		table := base.Param("model.embed_tokens.weight").Value.Data
+		e := make([]float64, len(table))
+		for i := range 30 {
+			for j := range 8 {
+				sum := 0.0
+				for k := range 2 {
+					sum += float64(eB.data[j*2+k]) * float64(eA.data[k*30+i])
+				}
+				e[i*8+j] = float64(table[i*8+j]) + scale(4, 2)*sum
+			}
+		}
+		want["model.embed_tokens.weight"] = e
+		want["model.norm.weight"] = make([]float64, 8)
+		for i, v := range norm.data {
+			want["model.norm.weight"][i] = float64(v)
+		}
+		for _, name := range base.ParamNames() {
+			got := ft.Param(name).Value.Data
+			w, changed := want[name]
+			if !changed {
+				for i, v := range base.Param(name).Value.Data {
+					if got[i] != v {
+						t.Fatalf("rslora %v: %s changed at %d, though the adapter does not touch it", rs, name, i)
+					}
+				}
+				continue
+			}
+			for i := range got {
+				if d := math.Abs(float64(got[i]) - w[i]); d > 1e-5*(1+math.Abs(w[i])) {
+					t.Fatalf("rslora %v: %s[%d] = %g, want %g", rs, name, i, got[i], w[i])
+				}
+			}
+		}
+	}
+}
+
+// TestApplyLoRAErrors: what cannot be merged is refused, naming the file
+// and the tensor or setting.
+func TestApplyLoRAErrors(t *testing.T) {
+	base := tinyCausalLlama(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	const q = "base_model.model.model.layers.0.self_attn.q_proj"
+	a, b := randTensor(rng, q+".lora_A.weight", 2, 8), randTensor(rng, q+".lora_B.weight", 8, 2)
+	lora := map[string]any{"peft_type": "LORA", "r": 2, "lora_alpha": 4}
+	with := func(kv ...any) map[string]any {
+		c := map[string]any{}
+		for k, v := range lora {
+			c[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			c[kv[i].(string)] = kv[i+1]
+		}
+		return c
+	}
+	nan := randTensor(rng, q+".lora_A.weight", 2, 8)
+	nan.data[5] = float32(math.NaN())
+	for _, c := range []struct {
+		name    string
+		cfg     map[string]any
+		tensors []adapterTensor
+		want    string
+	}{
+		{"DoRA", with("use_dora", true), []adapterTensor{a, b}, "DoRA"},
+		{"not LoRA", with("peft_type", "IA3"), []adapterTensor{a, b}, "peft_type"},
+		{"rank", with("r", 4), []adapterTensor{a, b}, "rank 2, adapter_config.json says 4"},
+		{"one factor", lora, []adapterTensor{a}, "only one of its two"},
+		{"unknown module", lora, []adapterTensor{randTensor(rng, "base_model.model.model.layers.0.self_attn.x_proj.lora_A.weight", 2, 8), randTensor(rng, "base_model.model.model.layers.0.self_attn.x_proj.lora_B.weight", 8, 2)}, "x_proj"},
+		{"shape", lora, []adapterTensor{a, randTensor(rng, q+".lora_B.weight", 5, 2)}, "B·A is 5×8"},
+		{"NaN", lora, []adapterTensor{nan, b}, "element 5"},
+		{"no prefix", lora, []adapterTensor{randTensor(rng, "model.norm.weight", 8)}, "no base_model.model. prefix"},
+		{"new head", lora, []adapterTensor{randTensor(rng, "base_model.model.score.weight", 3, 8)}, `no parameter "score.weight"`},
+	} {
+		dir := writeAdapter(t, c.cfg, c.tensors)
+		_, err := ApplyLoRA(base, dir)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), dir) {
+			t.Errorf("%s: got %v, want an error naming %s and saying %q", c.name, err, dir, c.want)
+		}
+	}
+}
+
+// FuzzLoRAConfig: adapter_config.json's parser never panics, and what it
+// accepts has positive ranks and alphas.
+func FuzzLoRAConfig(f *testing.F) {
+	for _, s := range []string{
+		`{"peft_type":"LORA","r":8,"lora_alpha":16}`,
+		`{"peft_type":"LORA","r":4,"lora_alpha":8,"use_rslora":true,"rank_pattern":{"v_proj":2},"alpha_pattern":{"q_proj":4}}`,
+		`{"peft_type":"LORA","rank_pattern":{"(":2}}`, `{"peft_type":"LORA","use_dora":true}`, `[]`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := parseLoRAConfig(data)
+		if err != nil {
+			return
+		}
+		if r, s := c.scaling("model.layers.0.self_attn.v_proj"); r <= 0 || !(s > 0) || math.IsInf(s, 0) {
+			t.Fatalf("accepted %q: rank %d, scaling %g", data, r, s)
+		}
+	})
+}
