@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/safetensors"
 )
 
@@ -316,6 +317,145 @@ func transposed(x []float32, rows int) []float32 {
 		for j := range cols {
 			out[j*rows+i] = x[i*cols+j]
 		}
+	}
+	return out
+}
+
+// AdapterRank returns the largest rank of the LoRA adapter in dir (its r
+// and every rank_pattern rank) and its adapter_config.json as read.
+func AdapterRank(dir string) (int, map[string]any, error) {
+	path := filepath.Join(dir, AdapterConfigFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, nil, err
+	}
+	c, err := parseLoRAConfig(data)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return 0, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	r := c.R
+	for _, pr := range c.RankPattern {
+		r = max(r, pr)
+	}
+	return r, raw, nil
+}
+
+// SaveLoRA writes the change from base to tuned (a model of base's
+// architecture) as a PEFT LoRA adapter of base in dir: every changed weight
+// of a linear site as lora_A [rank, in] and lora_B [out, rank] (an embedding
+// table's as lora_embedding_A and lora_embedding_B), with r = lora_alpha =
+// rank (a scaling of 1) and target_modules a regular expression naming
+// exactly the adapted modules. fields (task_type, base_model_name_or_path)
+// are added to adapter_config.json. A change that no adapter of that rank
+// holds (a norm's or a bias's, a weight of higher rank: over 1e-4 of its
+// largest singular value beyond rank) is an error naming the parameter.
+func SaveLoRA(dir string, base, tuned Model, rank int, fields map[string]any, be linalg.Backend) error {
+	sites := map[string]Site{}
+	for _, s := range base.Sites() {
+		if !s.Tied {
+			sites[s.Weight] = s
+		}
+	}
+	var tensors []safetensors.Tensor
+	var modules []string
+	for _, name := range base.ParamNames() {
+		w, t := base.Param(name).Value, tuned.Param(name)
+		if t == nil || t.Value.Numel() != w.Numel() {
+			return fmt.Errorf("model: LoRA adapter: the tuned model's %q does not match the base's %v", name, w.Shape)
+		}
+		d := make([]float64, w.Numel())
+		zero := true
+		for i, v := range t.Value.Data {
+			d[i] = float64(v) - float64(w.Data[i])
+			zero = zero && d[i] == 0
+		}
+		if zero {
+			continue
+		}
+		s, ok := sites[name]
+		if !ok {
+			return fmt.Errorf("model: LoRA adapter: %q changes, and it is not the weight of a linear layer; write a full model", name)
+		}
+		rows, cols := s.Out, s.In
+		if s.IsTable() {
+			rows, cols = s.In, s.Out // the table [vocab, dim]
+		}
+		b, a, tail, err := linalg.LowRank(be, d, rows, cols, rank)
+		if err != nil {
+			return fmt.Errorf("model: LoRA adapter: %q: %w", name, err)
+		}
+		if tail > 1e-4 {
+			return fmt.Errorf("model: LoRA adapter: the change of %q has rank above %d (σ_%d/σ_1 = %.3g); write a full model", name, rank, rank+1, tail)
+		}
+		// Zero directions up to rank, so that every module has one rank.
+		r := len(a) / cols
+		bp, ap := widen(b, rows, r, rank), append(a, make([]float64, (rank-r)*cols)...)
+		module := strings.TrimSuffix(name, ".weight")
+		key := "base_model.model." + module
+		if s.IsTable() {
+			// PEFT's table gets (B·A)ᵀ: A [rank, vocab] = bᵀ, B [dim, rank] = aᵀ.
+			tensors = append(tensors,
+				safetensors.F32(key+".lora_embedding_A", []int{rank, rows}, toFloat32(transpose64(bp, rows, rank))),
+				safetensors.F32(key+".lora_embedding_B", []int{cols, rank}, toFloat32(transpose64(ap, rank, cols))))
+		} else {
+			tensors = append(tensors,
+				safetensors.F32(key+".lora_A.weight", []int{rank, cols}, toFloat32(ap)),
+				safetensors.F32(key+".lora_B.weight", []int{rows, rank}, toFloat32(bp)))
+		}
+		modules = append(modules, regexp.QuoteMeta(module))
+	}
+	if len(modules) == 0 {
+		return fmt.Errorf("model: LoRA adapter: the tuned model equals the base")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	if err := safetensors.Write(filepath.Join(dir, AdapterWeightsFile), tensors, map[string]string{"format": "pt"}); err != nil {
+		return fmt.Errorf("model: LoRA adapter: %w", err)
+	}
+	cfg := map[string]any{
+		"peft_type": "LORA", "r": rank, "lora_alpha": rank, "target_modules": "^(" + strings.Join(modules, "|") + ")$",
+		"bias": "none", "fan_in_fan_out": false, "use_rslora": false, "use_dora": false, "lora_dropout": 0.0,
+		"modules_to_save": nil, "rank_pattern": map[string]any{}, "alpha_pattern": map[string]any{},
+		"inference_mode": true, "init_lora_weights": true,
+	}
+	for k, v := range fields {
+		cfg[k] = v
+	}
+	js, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, AdapterConfigFile), append(js, '\n'), 0o644)
+}
+
+// widen returns the row-major rows×r b with zero columns added up to rank.
+func widen(b []float64, rows, r, rank int) []float64 {
+	out := make([]float64, rows*rank)
+	for i := range rows {
+		copy(out[i*rank:i*rank+r], b[i*r:(i+1)*r])
+	}
+	return out
+}
+
+func transpose64(x []float64, rows, cols int) []float64 {
+	out := make([]float64, len(x))
+	for i := range rows {
+		for j := range cols {
+			out[j*rows+i] = x[i*cols+j]
+		}
+	}
+	return out
+}
+
+func toFloat32(x []float64) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = float32(v)
 	}
 	return out
 }

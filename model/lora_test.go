@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/safetensors"
 )
 
@@ -204,4 +205,56 @@ func FuzzLoRAConfig(f *testing.F) {
 			t.Fatalf("accepted %q: rank %d, scaling %g", data, r, s)
 		}
 	})
+}
+
+// TestSaveLoRARoundTrip: the change an adapter makes, written back as an
+// adapter by SaveLoRA (one rank for all modules, an embedding adapter
+// included), merges to the same model; a change no adapter of that rank
+// holds is refused by name.
+func TestSaveLoRARoundTrip(t *testing.T) {
+	base := tinyCausalLlama(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	const pre = "base_model.model."
+	in := writeAdapter(t, map[string]any{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "rank_pattern": map[string]any{"v_proj": 3}}, []adapterTensor{
+		randTensor(rng, pre+"model.layers.0.self_attn.q_proj.lora_A.weight", 2, 8), randTensor(rng, pre+"model.layers.0.self_attn.q_proj.lora_B.weight", 8, 2),
+		randTensor(rng, pre+"model.layers.1.self_attn.v_proj.lora_A.weight", 3, 8), randTensor(rng, pre+"model.layers.1.self_attn.v_proj.lora_B.weight", 4, 3),
+		randTensor(rng, pre+"model.embed_tokens.lora_embedding_A", 2, 30), randTensor(rng, pre+"model.embed_tokens.lora_embedding_B", 8, 2),
+	})
+	ft, err := ApplyLoRA(base, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rank, _, err := AdapterRank(in)
+	if err != nil || rank != 3 {
+		t.Fatalf("AdapterRank: %d, %v; want 3", rank, err)
+	}
+	out := t.TempDir()
+	if err := SaveLoRA(out, base, ft, rank, map[string]any{"task_type": "CAUSAL_LM"}, linalg.Go()); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ApplyLoRA(base, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range base.ParamNames() {
+		got, want := back.Param(name).Value.Data, ft.Param(name).Value.Data
+		for i := range got {
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("%s[%d]: %g after the round trip, %g before", name, i, got[i], want[i])
+			}
+		}
+	}
+	if err := SaveLoRA(t.TempDir(), base, ft, 1, nil, linalg.Go()); err == nil || !strings.Contains(err.Error(), "rank above 1") {
+		t.Errorf("rank 1: %v, want a rank error", err)
+	}
+	ps := Params(ft)
+	ps["model.norm.weight"] = ps["model.norm.weight"].Clone()
+	ps["model.norm.weight"].Data[0] += 1
+	normed, err := WithParams(ft, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveLoRA(t.TempDir(), base, normed, rank, nil, linalg.Go()); err == nil || !strings.Contains(err.Error(), `"model.norm.weight" changes`) {
+		t.Errorf("a changed norm: %v, want an error naming it", err)
+	}
 }

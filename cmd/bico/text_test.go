@@ -204,6 +204,39 @@ func TestTransferCausalLM(t *testing.T) {
 	if !strings.Contains(msg, "12 of 16 site pairs were left out") {
 		t.Errorf("LoRA transfer output:\n%s", msg)
 	}
+
+	// --save-lora writes the same transfer as an adapter of B, which
+	// merged onto B gives the full model the run above wrote.
+	adapterOut := filepath.Join(dir, "out-lora-adapter")
+	args = f.transferArgs(adapterOut, "--per-class", "24", "--save-lora")
+	args[5] = lora
+	if msg, err := run(t, args...); err != nil {
+		t.Fatalf("transfer --save-lora: %v\n%s", err, msg)
+	}
+	full, err := model.Load(filepath.Join(dir, "out-lora"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := model.Load(f.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := model.ApplyLoRA(b, adapterOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range full.ParamNames() {
+		got, want := merged.Param(name).Value.Data, full.Param(name).Value.Data
+		for i := range got {
+			if d := got[i] - want[i]; d > 1e-5 || d < -1e-5 {
+				t.Fatalf("%s[%d]: B with the written adapter %g, the full output %g", name, i, got[i], want[i])
+			}
+		}
+	}
+	args = f.transferArgs(filepath.Join(dir, "out-full-as-lora"), "--per-class", "24", "--save-lora")
+	if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "not a LoRA adapter") {
+		t.Errorf("--save-lora with a full fine-tune: %v", err)
+	}
 }
 
 // TestTransferClassifierFromCausalBases: bases published as causal LMs

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,6 +33,7 @@ type transferFlags struct {
 	whiten                           float64
 	shardMB                          int64
 	statMemory                       string
+	saveLoRA                         bool
 }
 
 func transferCmd() *cobra.Command {
@@ -89,6 +91,7 @@ no statistics or maps for them. A fine-tune identical to its base is refused.`,
 	fl.BoolVar(&f.force, "force", false, "replace --out if it exists")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress output")
 	fl.Int64Var(&f.shardMB, "max-shard-mb", 5000, "largest safetensors shard written, in MB")
+	fl.BoolVar(&f.saveLoRA, "save-lora", false, "with a LoRA adapter as --source-finetuned: write --out as a LoRA adapter of the target base, of the source adapter's rank, instead of a full model")
 	fl.StringVar(&f.statMemory, "stat-memory", "auto", "largest memory the statistics take at once (e.g. 6GiB): more calibration passes, each for a part of the blocks; auto: a third of the free memory; off: one pass (methods without a setting to choose only)")
 	for _, name := range []string{"source-base", "source-finetuned", "target-base", "calib", "out"} {
 		cmd.MarkFlagRequired(name)
@@ -126,6 +129,9 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	method, err := transfer.Lookup(f.method)
 	if err != nil {
 		return err
+	}
+	if f.saveLoRA && !model.IsAdapter(f.sourceFT) {
+		return fmt.Errorf("--save-lora: %s is not a LoRA adapter (no %s): the transfer of a full fine-tune is written as a full model", f.sourceFT, model.AdapterConfigFile)
 	}
 	alpha := -1.0
 	if f.alpha != "auto" {
@@ -172,9 +178,16 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	}
 	fillReport(rep, p, res)
 
+	if f.saveLoRA && p.Head != nil {
+		return errors.New("--save-lora: the target base was given the task's head, which a LoRA adapter cannot carry; write a full model")
+	}
 	if err := writeModelDir(f.out, f.force, func(dir string) error {
 		start := time.Now()
-		if err := model.Save(dir, res.Model, f.shardMB<<20); err != nil {
+		if f.saveLoRA {
+			if err := saveAdapter(dir, f, p.Models.TargetBase, res.Model, be); err != nil {
+				return err
+			}
+		} else if err := model.Save(dir, res.Model, f.shardMB<<20); err != nil {
 			return err
 		}
 		rep.Seconds.Write = time.Since(start).Seconds()
@@ -214,6 +227,20 @@ func prepare(ctx context.Context, ms transfer.Models, calib transfer.Samples, me
 		return p, method, err
 	}
 	return transfer.PrepareInParts(ctx, ms, calib, method, opts, limit)
+}
+
+// saveAdapter writes the change from the target base to the transferred
+// model as a LoRA adapter of the source adapter's rank (--save-lora).
+func saveAdapter(dir string, f transferFlags, target, tuned model.Model, be linalg.Backend) error {
+	rank, src, err := model.AdapterRank(f.sourceFT)
+	if err != nil {
+		return err
+	}
+	fields := map[string]any{"base_model_name_or_path": f.targetBase}
+	if tt, ok := src["task_type"]; ok {
+		fields["task_type"] = tt
+	}
+	return model.SaveLoRA(dir, target, tuned, rank, fields, be)
 }
 
 // fillReport copies a finished transfer's facts into the report.
