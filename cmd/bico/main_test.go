@@ -69,6 +69,20 @@ func newFixture(t *testing.T, targetHidden int) fixture {
 	return f
 }
 
+// sameParams fails t unless every parameter of a (named what) and b (named
+// other) agree to tol.
+func sameParams(t *testing.T, a, b model.Model, tol float32, what, other string) {
+	t.Helper()
+	for _, name := range a.ParamNames() {
+		x, y := a.Param(name).Value.Data, b.Param(name).Value.Data
+		for i := range x {
+			if d := x[i] - y[i]; d > tol || d < -tol {
+				t.Fatalf("%s[%d]: %s %g, %s %g", name, i, what, x[i], other, y[i])
+			}
+		}
+	}
+}
+
 // fineTuned returns m with small random changes to every parameter, in
 // ParamNames order: a stand-in for a fine-tune.
 func fineTuned(t *testing.T, m model.Model, rng *rand.Rand) model.Model {
@@ -434,14 +448,7 @@ func TestTransferInParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range a.ParamNames() {
-		x, y := a.Param(name).Value.Data, b.Param(name).Value.Data
-		for i := range x {
-			if d := x[i] - y[i]; d > 1e-6 || d < -1e-6 {
-				t.Fatalf("%s[%d]: one pass %g, in parts %g", name, i, x[i], y[i])
-			}
-		}
-	}
+	sameParams(t, a, b, 1e-6, "one pass", "in parts")
 	if _, err := run(t, f.transferArgs(filepath.Join(f.dir, "blend"), "--stat-memory", "1KiB")...); err == nil || !strings.Contains(err.Error(), "use bico") {
 		t.Errorf("bico-blend in parts: error %v, want one suggesting bico", err)
 	}

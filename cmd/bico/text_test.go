@@ -225,14 +225,7 @@ func TestTransferCausalLM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range full.ParamNames() {
-		got, want := merged.Param(name).Value.Data, full.Param(name).Value.Data
-		for i := range got {
-			if d := got[i] - want[i]; d > 1e-5 || d < -1e-5 {
-				t.Fatalf("%s[%d]: B with the written adapter %g, the full output %g", name, i, got[i], want[i])
-			}
-		}
-	}
+	sameParams(t, merged, full, 1e-5, "B with the written adapter", "the full output")
 	args = f.transferArgs(filepath.Join(dir, "out-full-as-lora"), "--per-class", "24", "--save-lora")
 	if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "not a LoRA adapter") {
 		t.Errorf("--save-lora with a full fine-tune: %v", err)
