@@ -150,8 +150,10 @@ type loraPair struct {
 }
 
 // ApplyLoRA returns the fine-tune that the PEFT LoRA adapter in dir makes of
-// base: a copy of base with every adapted weight merged (see above) and
-// every whole parameter the adapter holds put in place. Errors name the
+// base: base with every adapted weight merged (see above) and every whole
+// parameter the adapter holds put in place. The parameters the adapter does
+// not touch are base's own tensors, shared, not copies: neither model may be
+// changed in place afterwards. Errors name the
 // adapter's file and tensor: a module or parameter the base lacks, factors
 // whose shapes do not fit the weight, a rank that adapter_config.json does
 // not give, non-finite values.
@@ -174,10 +176,9 @@ func ApplyLoRA(base Model, dir string) (Model, error) {
 		return nil, err
 	}
 	defer f.Close()
-	params := make(map[string]*Tensor)
-	for name, t := range Params(base) {
-		params[name] = t.Clone()
-	}
+	// The fine-tune shares the tensors the adapter leaves alone with the
+	// base (a LoRA touches a few percent of a model) and copies the others.
+	params := Params(base)
 	prefix := basePrefixes[base.Type()]
 	pairs := map[string]*loraPair{}
 	for _, key := range f.Names() {
@@ -256,7 +257,9 @@ func readAdapterTensor(f *safetensors.File, key, prefix string, params map[strin
 	if t.Numel() != len(data) {
 		return fmt.Errorf("tensor %q has shape %v, the base's %q %v", key, shape, target, t.Shape)
 	}
+	t = t.Clone()
 	copy(t.Data, data)
+	params[target] = t
 	return nil
 }
 
@@ -270,10 +273,10 @@ func mergeLoRA(cfg loraConfig, module string, p *loraPair, prefix string, params
 	if params[name] == nil && params[prefix+name] != nil {
 		name = prefix + name
 	}
-	w := params[name]
-	if w == nil {
+	if params[name] == nil {
 		return fmt.Errorf("module %q: the base has no parameter %q", module, module+".weight")
 	}
+	w := params[name].Clone() // not the base's own
 	if len(p.aShape) < 2 || len(p.bShape) < 2 || p.aShape[0] == 0 || p.bShape[1] != p.aShape[0] {
 		return fmt.Errorf("module %q: LoRA factors A %v and B %v do not share a rank", module, p.aShape, p.bShape)
 	}
@@ -306,6 +309,7 @@ func mergeLoRA(cfg loraConfig, module string, p *loraPair, prefix string, params
 			row[j] = float32(float64(row[j]) + s*d)
 		}
 	}
+	params[name] = w
 	return nil
 }
 
