@@ -2,13 +2,17 @@
 // with bico transfer: a source base A, its "fine-tune" A + noise and a
 // target base B, random-weight Llama causal LMs of SmolLM2-135M's shape
 // (bench.SmolLM2, or -shape qwen for a Qwen2.5-0.5B-sized Llama) saved as
-// Hugging Face folders, and calib.jsonl, 64 sequences of random token ids.
-// The weights are random, so the transfer's accuracy means nothing; its
-// time and memory are those of a real model of that shape.
+// Hugging Face folders, calib.jsonl, 64 sequences of random token ids, and
+// lora/, a PEFT LoRA adapter of A (rank 16 on every query and value
+// projection, as fine-tunes of language models usually are). The weights
+// are random, so the transfer's accuracy means nothing; its time and memory
+// are those of a real model of that shape.
 //
 //	go run ./examples/llmpair -out /tmp/pair
 //	cd /tmp/pair && /usr/bin/time -v bico transfer --source-base a --source-finetuned aft \
 //	    --target-base b --calib calib.jsonl --per-class 64 --method bico --batch 8 --out out
+//	cd /tmp/pair && /usr/bin/time -v bico transfer --source-base a --source-finetuned lora \
+//	    --target-base b --calib calib.jsonl --per-class 64 --method bico --batch 8 --save-lora --out out-lora
 package main
 
 import (
@@ -19,9 +23,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/bico-dev/bico/bench"
 	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/safetensors"
 )
 
 func main() {
@@ -72,6 +78,9 @@ func write(dir string, s bench.LLM, n int) error {
 			return err
 		}
 	}
+	if err := writeLoRA(filepath.Join(dir, "lora"), a, rng); err != nil {
+		return err
+	}
 	f, err := os.Create(filepath.Join(dir, "calib.jsonl"))
 	if err != nil {
 		return err
@@ -88,4 +97,36 @@ func write(dir string, s bench.LLM, n int) error {
 		}
 	}
 	return f.Close()
+}
+
+// writeLoRA saves a PEFT LoRA adapter of m in dir: rank 16, lora_alpha 32,
+// on every q_proj and v_proj, with A of unit-variance entries and B of
+// 0.001·N(0, 1).
+func writeLoRA(dir string, m model.Model, rng *rand.Rand) error {
+	const rank = 16
+	random := func(n int, std float64) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(std * rng.NormFloat64())
+		}
+		return x
+	}
+	var tensors []safetensors.Tensor
+	for _, s := range m.Sites() {
+		if s.Role != "query" && s.Role != "value" {
+			continue
+		}
+		key := "base_model.model." + strings.TrimSuffix(s.Weight, ".weight")
+		tensors = append(tensors,
+			safetensors.F32(key+".lora_A.weight", []int{rank, s.In}, random(rank*s.In, 1)),
+			safetensors.F32(key+".lora_B.weight", []int{s.Out, rank}, random(s.Out*rank, 0.001)))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := safetensors.Write(filepath.Join(dir, model.AdapterWeightsFile), tensors, nil); err != nil {
+		return err
+	}
+	cfg := `{"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 16, "lora_alpha": 32, "target_modules": ["q_proj", "v_proj"]}` + "\n"
+	return os.WriteFile(filepath.Join(dir, model.AdapterConfigFile), []byte(cfg), 0o644)
 }
