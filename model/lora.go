@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/bico-dev/bico/linalg"
@@ -176,6 +178,9 @@ func ApplyLoRA(base Model, dir string) (Model, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if base, err = withAdapterHead(base, f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	// The fine-tune shares the tensors the adapter leaves alone with the
 	// base (a LoRA touches a few percent of a model) and copies the others.
 	params := Params(base)
@@ -244,8 +249,7 @@ func readAdapterTensor(f *safetensors.File, key, prefix string, params map[strin
 		return nil
 	}
 	// A whole parameter (modules_to_save, a trained bias).
-	name = strings.Replace(name, ".modules_to_save.default.", ".", 1)
-	name = strings.Replace(name, ".modules_to_save.", ".", 1)
+	name = wholeParamName(name)
 	target := name
 	if params[target] == nil && params[prefix+name] != nil {
 		target = prefix + name
@@ -261,6 +265,55 @@ func readAdapterTensor(f *safetensors.File, key, prefix string, params map[strin
 	copy(t.Data, data)
 	params[target] = t
 	return nil
+}
+
+// wholeParamName is the parameter name of an adapter's whole tensor, its
+// key less "base_model.model." and the modules_to_save wrapper's segments
+// (which PEFT strips when it saves, though not every writer does).
+func wholeParamName(name string) string {
+	name = strings.Replace(name, ".modules_to_save.default.", ".", 1)
+	return strings.Replace(name, ".modules_to_save.", ".", 1)
+}
+
+// withAdapterHead returns base, or, when the adapter f holds a whole head
+// (modules_to_save: a classifier trained for the task) with another number
+// of classes than base's head, a copy of base with a head of that many
+// classes (labels LABEL_0, LABEL_1, …, as transformers names them without
+// id2label), which the adapter's tensors then fill: the usual LoRA
+// fine-tune of an image classifier on new classes. The head's bias must
+// then come with it.
+func withAdapterHead(base Model, f *safetensors.File) (Model, error) {
+	head, ok := HeadSite(base)
+	if !ok {
+		return base, nil
+	}
+	prefix := basePrefixes[base.Type()]
+	have := map[string]safetensors.TensorInfo{}
+	for _, key := range f.Names() {
+		if name, ok := strings.CutPrefix(key, "base_model.model."); ok {
+			name = wholeParamName(name)
+			if name != head.Weight && prefix+name == head.Weight {
+				name = head.Weight
+			}
+			if info, ok := f.Info(key); ok {
+				have[name] = info
+			}
+		}
+	}
+	w, ok := have[head.Weight]
+	if !ok || len(w.Shape) != 2 || w.Shape[0] == head.Out {
+		return base, nil
+	}
+	if head.Bias != "" {
+		if _, ok := have[head.Bias]; !ok {
+			return nil, fmt.Errorf("a head %q of %d classes (the base's has %d) without its bias %q", head.Weight, w.Shape[0], head.Out, head.Bias)
+		}
+	}
+	labels := make([]string, w.Shape[0])
+	for i := range labels {
+		labels[i] = "LABEL_" + strconv.Itoa(i)
+	}
+	return ReplaceHead(base, labels, 0)
 }
 
 // mergeLoRA adds s·B·A (its transpose for an embedding table) to the weight
@@ -353,11 +406,14 @@ func AdapterRank(dir string) (int, map[string]any, error) {
 // of a linear site as lora_A [rank, in] and lora_B [out, rank] (an embedding
 // table's as lora_embedding_A and lora_embedding_B), with r = lora_alpha =
 // rank (a scaling of 1) and target_modules a regular expression naming
-// exactly the adapted modules. fields (task_type, base_model_name_or_path)
-// are added to adapter_config.json. A change that no adapter of that rank
-// holds (a norm's or a bias's, a weight of higher rank: over 1e-4 of its
-// largest singular value beyond rank) is an error naming the parameter.
-func SaveLoRA(dir string, base, tuned Model, rank int, fields map[string]any, be linalg.Backend) error {
+// exactly the adapted modules. The parameters named in whole (a task head
+// trained for new classes) are written whole, as PEFT's modules_to_save,
+// with their modules listed there. fields (task_type,
+// base_model_name_or_path) are added to adapter_config.json. A change that
+// no adapter of that rank holds (a norm's or a bias's, a weight of higher
+// rank: over 1e-4 of its largest singular value beyond rank) is an error
+// naming the parameter.
+func SaveLoRA(dir string, base, tuned Model, rank int, whole []string, fields map[string]any, be linalg.Backend) error {
 	sites := map[string]Site{}
 	for _, s := range base.Sites() {
 		if !s.Tied {
@@ -365,8 +421,21 @@ func SaveLoRA(dir string, base, tuned Model, rank int, fields map[string]any, be
 		}
 	}
 	var tensors []safetensors.Tensor
-	var modules []string
+	var modules, saved []string
+	for _, name := range whole {
+		t := tuned.Param(name)
+		if t == nil {
+			return fmt.Errorf("model: LoRA adapter: the tuned model has no parameter %q", name)
+		}
+		tensors = append(tensors, safetensors.F32("base_model.model."+name, CheckpointShape(tuned, name), t.Value.Data))
+		if m := name[:strings.LastIndex(name, ".")]; !slices.Contains(saved, m) {
+			saved = append(saved, m)
+		}
+	}
 	for _, name := range base.ParamNames() {
+		if slices.Contains(whole, name) {
+			continue
+		}
 		w, t := base.Param(name).Value, tuned.Param(name)
 		if t == nil || t.Value.Numel() != w.Numel() {
 			return fmt.Errorf("model: LoRA adapter: the tuned model's %q does not match the base's %v", name, w.Shape)
@@ -413,7 +482,7 @@ func SaveLoRA(dir string, base, tuned Model, rank int, fields map[string]any, be
 		modules = append(modules, regexp.QuoteMeta(module))
 	}
 	if len(modules) == 0 {
-		return fmt.Errorf("model: LoRA adapter: the tuned model equals the base")
+		return fmt.Errorf("model: LoRA adapter: no weight of the tuned model differs from the base's")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("model: %w", err)
@@ -421,10 +490,14 @@ func SaveLoRA(dir string, base, tuned Model, rank int, fields map[string]any, be
 	if err := safetensors.Write(filepath.Join(dir, AdapterWeightsFile), tensors, map[string]string{"format": "pt"}); err != nil {
 		return fmt.Errorf("model: LoRA adapter: %w", err)
 	}
+	var toSave any // null, as PEFT writes it, when there is none
+	if len(saved) > 0 {
+		toSave = saved
+	}
 	cfg := map[string]any{
 		"peft_type": "LORA", "r": rank, "lora_alpha": rank, "target_modules": "^(" + strings.Join(modules, "|") + ")$",
 		"bias": "none", "fan_in_fan_out": false, "use_rslora": false, "use_dora": false, "lora_dropout": 0.0,
-		"modules_to_save": nil, "rank_pattern": map[string]any{}, "alpha_pattern": map[string]any{},
+		"modules_to_save": toSave, "rank_pattern": map[string]any{}, "alpha_pattern": map[string]any{},
 		"inference_mode": true, "init_lora_weights": true,
 	}
 	for k, v := range fields {

@@ -229,7 +229,7 @@ func TestSaveLoRARoundTrip(t *testing.T) {
 		t.Fatalf("AdapterRank: %d, %v; want 3", rank, err)
 	}
 	out := t.TempDir()
-	if err := SaveLoRA(out, base, ft, rank, map[string]any{"task_type": "CAUSAL_LM"}, linalg.Go()); err != nil {
+	if err := SaveLoRA(out, base, ft, rank, nil, map[string]any{"task_type": "CAUSAL_LM"}, linalg.Go()); err != nil {
 		t.Fatal(err)
 	}
 	back, err := ApplyLoRA(base, out)
@@ -244,7 +244,7 @@ func TestSaveLoRARoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if err := SaveLoRA(t.TempDir(), base, ft, 1, nil, linalg.Go()); err == nil || !strings.Contains(err.Error(), "rank above 1") {
+	if err := SaveLoRA(t.TempDir(), base, ft, 1, nil, nil, linalg.Go()); err == nil || !strings.Contains(err.Error(), "rank above 1") {
 		t.Errorf("rank 1: %v, want a rank error", err)
 	}
 	ps := Params(ft)
@@ -254,7 +254,44 @@ func TestSaveLoRARoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := SaveLoRA(t.TempDir(), base, normed, rank, nil, linalg.Go()); err == nil || !strings.Contains(err.Error(), `"model.norm.weight" changes`) {
+	if err := SaveLoRA(t.TempDir(), base, normed, rank, nil, nil, linalg.Go()); err == nil || !strings.Contains(err.Error(), `"model.norm.weight" changes`) {
 		t.Errorf("a changed norm: %v, want an error naming it", err)
+	}
+}
+
+// TestApplyLoRANewHead: the usual LoRA fine-tune of an image classifier
+// (LoRA on query and value, the classifier trained whole for 5 new classes
+// as modules_to_save) merges onto a base with a 3-class head into a
+// 5-class model; a head without its bias is refused.
+func TestApplyLoRANewHead(t *testing.T) {
+	base := mustBuild(t, ViTConfig{HiddenSize: 8, NumLayers: 1, NumHeads: 2, IntermediateSize: 12, ImageSize: 8, PatchSize: 4,
+		NumChannels: 1, Labels: []string{"a", "b", "c"}}.Map(), 1)
+	rng := rand.New(rand.NewPCG(9, 10))
+	const q = "base_model.model.vit.encoder.layer.0.attention.attention.query"
+	tensors := []adapterTensor{
+		randTensor(rng, q+".lora_A.weight", 2, 8), randTensor(rng, q+".lora_B.weight", 8, 2),
+		randTensor(rng, "base_model.model.classifier.modules_to_save.default.weight", 5, 8), randTensor(rng, "base_model.model.classifier.bias", 5),
+	}
+	ft, err := ApplyLoRA(base, writeAdapter(t, map[string]any{"peft_type": "LORA", "r": 2, "lora_alpha": 2}, tensors))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ft.NumLabels() != 5 {
+		t.Fatalf("fine-tune has %d classes, want the adapter's 5", ft.NumLabels())
+	}
+	for i, v := range ft.Param("classifier.weight").Value.Data {
+		if v != tensors[2].data[i] {
+			t.Fatalf("classifier.weight[%d] = %g, want the adapter's %g", i, v, tensors[2].data[i])
+		}
+	}
+	want := naiveMerge(base.Param("vit.encoder.layer.0.attention.attention.query.weight").Value.Data, tensors[1], tensors[0], 1)
+	for i, v := range ft.Param("vit.encoder.layer.0.attention.attention.query.weight").Value.Data {
+		if math.Abs(float64(v)-want[i]) > 1e-5 {
+			t.Fatalf("query weight[%d] = %g, want %g", i, v, want[i])
+		}
+	}
+	_, err = ApplyLoRA(base, writeAdapter(t, map[string]any{"peft_type": "LORA", "r": 2, "lora_alpha": 2}, tensors[:3]))
+	if err == nil || !strings.Contains(err.Error(), "without its bias") {
+		t.Errorf("a new head without its bias: %v", err)
 	}
 }

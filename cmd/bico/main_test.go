@@ -512,3 +512,76 @@ func TestTransferLeavesOutUnchangedSites(t *testing.T) {
 		t.Errorf("identical fine-tune wrote output: %v", err)
 	}
 }
+
+// TestTransferLoRANewHead: a LoRA adapter that trains the hidden layer by
+// LoRA and a 6-class classifier whole (modules_to_save), as image
+// classifiers are fine-tuned, on a base with a 4-class head. The transfer
+// gives B the task's head; with --save-lora the adapter of B carries that
+// head whole, and B (any head) with the adapter merged is the full output.
+func TestTransferLoRANewHead(t *testing.T) {
+	f := newFixture(t, 20)
+	a, err := model.Load(f.a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	random := func(n int, std float64) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(std * rng.NormFloat64())
+		}
+		return x
+	}
+	hidden := a.Param("layers.0.weight").Value.Shape // [16, 12]
+	lora := filepath.Join(f.dir, "lora")
+	if err := os.MkdirAll(lora, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tensors := []safetensors.Tensor{
+		safetensors.F32("base_model.model.layers.0.lora_A.weight", []int{2, hidden[1]}, random(2*hidden[1], 1)),
+		safetensors.F32("base_model.model.layers.0.lora_B.weight", []int{hidden[0], 2}, random(hidden[0]*2, 0.1)),
+		safetensors.F32("base_model.model.classifier.weight", []int{6, hidden[0]}, random(6*hidden[0], 0.3)),
+		safetensors.F32("base_model.model.classifier.bias", []int{6}, random(6, 0.1)),
+	}
+	if err := safetensors.Write(filepath.Join(lora, model.AdapterWeightsFile), tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{"peft_type": "LORA", "r": 2, "lora_alpha": 2, "target_modules": ["layers.0"], "modules_to_save": ["classifier"]}`
+	if err := os.WriteFile(filepath.Join(lora, model.AdapterConfigFile), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full, adapter := filepath.Join(f.dir, "full"), filepath.Join(f.dir, "adapter")
+	for _, c := range []struct {
+		out   string
+		extra []string
+	}{{full, nil}, {adapter, []string{"--save-lora"}}} {
+		args := f.transferArgs(c.out, append([]string{"--method", "bico", "--alpha", "1.5"}, c.extra...)...)
+		args[5] = lora
+		if msg, err := run(t, args...); err != nil {
+			t.Fatalf("transfer %v: %v\n%s", c.extra, err, msg)
+		}
+	}
+	want, err := model.Load(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.NumLabels() != 6 {
+		t.Fatalf("output has %d classes, want the adapter head's 6", want.NumLabels())
+	}
+	var saved struct {
+		ModulesToSave []string `json:"modules_to_save"`
+	}
+	js, _ := os.ReadFile(filepath.Join(adapter, model.AdapterConfigFile))
+	if err := json.Unmarshal(js, &saved); err != nil || len(saved.ModulesToSave) != 1 || saved.ModulesToSave[0] != "classifier" {
+		t.Errorf("adapter config %s: want modules_to_save [classifier]", js)
+	}
+	b, err := model.Load(f.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := model.ApplyLoRA(b, adapter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameParams(t, merged, want, 1e-5, "B with the written adapter", "the full output")
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -178,13 +177,10 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	}
 	fillReport(rep, p, res)
 
-	if f.saveLoRA && p.Head != nil {
-		return errors.New("--save-lora: the target base was given the task's head, which a LoRA adapter cannot carry; write a full model")
-	}
 	if err := writeModelDir(f.out, f.force, func(dir string) error {
 		start := time.Now()
 		if f.saveLoRA {
-			if err := saveAdapter(dir, f, p.Models.TargetBase, res.Model, be); err != nil {
+			if err := saveAdapter(dir, f, p, res.Model, be); err != nil {
 				return err
 			}
 		} else if err := model.Save(dir, res.Model, f.shardMB<<20); err != nil {
@@ -230,8 +226,11 @@ func prepare(ctx context.Context, ms transfer.Models, calib transfer.Samples, me
 }
 
 // saveAdapter writes the change from the target base to the transferred
-// model as a LoRA adapter of the source adapter's rank (--save-lora).
-func saveAdapter(dir string, f transferFlags, target, tuned model.Model, be linalg.Backend) error {
+// model as a LoRA adapter of the source adapter's rank (--save-lora). A
+// head the target base was given for the task's classes goes whole into
+// the adapter (modules_to_save), for a target loaded with that many
+// classes.
+func saveAdapter(dir string, f transferFlags, p *transfer.Prepared, tuned model.Model, be linalg.Backend) error {
 	rank, src, err := model.AdapterRank(f.sourceFT)
 	if err != nil {
 		return err
@@ -240,7 +239,16 @@ func saveAdapter(dir string, f transferFlags, target, tuned model.Model, be lina
 	if tt, ok := src["task_type"]; ok {
 		fields["task_type"] = tt
 	}
-	return model.SaveLoRA(dir, target, tuned, rank, fields, be)
+	var whole []string
+	if p.Head != nil && p.Head.TargetBase {
+		if h, ok := model.HeadSite(tuned); ok {
+			whole = append(whole, h.Weight)
+			if h.Bias != "" {
+				whole = append(whole, h.Bias)
+			}
+		}
+	}
+	return model.SaveLoRA(dir, p.Models.TargetBase, tuned, rank, whole, fields, be)
 }
 
 // fillReport copies a finished transfer's facts into the report.
@@ -276,7 +284,7 @@ func loadModels(sourceBase, sourceFT, targetBase string) (transfer.Models, error
 	if model.IsAdapter(sourceFT) {
 		// A PEFT LoRA adapter: the fine-tune is the source base with it
 		// merged.
-		if ms.SourceBase, err = model.Load(sourceBase); err != nil {
+		if ms.SourceBase, err = model.LoadWith(sourceBase, model.LoadOptions{MissingHead: true}); err != nil {
 			return ms, err
 		}
 		if ms.SourceFinetuned, err = model.ApplyLoRA(ms.SourceBase, sourceFT); err != nil {
