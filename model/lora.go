@@ -30,7 +30,12 @@ import (
 //	W_ft = W + s·B·A,  s = lora_alpha/r (lora_alpha/√r with use_rslora),
 //
 // with r and lora_alpha per module when rank_pattern or alpha_pattern name
-// it (as PEFT matches them: the pattern against the module name's end).
+// it (as PEFT matches them: the pattern against the module name's end). A
+// DoRA adapter (use_dora) also holds a magnitude m [out] per module,
+// "….lora_magnitude_vector", and its fine-tune rescales each output row to
+// it: W_ft[i] = m[i]·V[i]/‖V[i]‖ with V = W + s·B·A (the norm over the
+// row's inputs, as PEFT computes it; a convolution's row is its output
+// channel).
 // ApplyLoRA builds that fine-tune from the base, so a transfer reads an
 // adapter as it reads a merged checkpoint, and leaves out the sites the
 // adapter does not touch.
@@ -70,8 +75,6 @@ func parseLoRAConfig(data []byte) (loraConfig, error) {
 	switch {
 	case c.PeftType != "LORA":
 		return c, fmt.Errorf("peft_type %q: only LORA adapters can be merged", c.PeftType)
-	case c.UseDoRA:
-		return c, errors.New("use_dora: a DoRA adapter rescales the merged weights; merge it with PEFT (merge_and_unload) and pass the merged model")
 	case c.FanInFanOut:
 		return c, errors.New("fan_in_fan_out: adapters of transposed (Conv1D) layers are not supported")
 	case c.R <= 0 || !(c.Alpha > 0) || math.IsInf(c.Alpha, 0):
@@ -144,11 +147,12 @@ func matchPattern(ps []string, module string) (string, bool) {
 	return "", false
 }
 
-// loraPair is one adapted module's two factors.
+// loraPair is one adapted module's two factors, and its DoRA magnitude.
 type loraPair struct {
 	a, b           []float32
 	aShape, bShape []int
 	embedding      bool
+	magnitude      []float32
 }
 
 // ApplyLoRA returns the fine-tune that the PEFT LoRA adapter in dir makes of
@@ -221,30 +225,29 @@ func readAdapterTensor(f *safetensors.File, key, prefix string, params map[strin
 		}
 	}
 	for _, s := range []struct {
-		suffix    string
-		b, embed  bool
-		supported bool
+		suffix           string
+		b, embed, magnit bool
 	}{
-		{".lora_A.weight", false, false, true}, {".lora_B.weight", true, false, true},
-		{".lora_embedding_A", false, true, true}, {".lora_embedding_B", true, true, true},
-		{".lora_magnitude_vector", false, false, false},
+		{".lora_A.weight", false, false, false}, {".lora_B.weight", true, false, false},
+		{".lora_embedding_A", false, true, false}, {".lora_embedding_B", true, true, false},
+		{".lora_magnitude_vector", false, false, true}, {".lora_magnitude_vector.weight", false, false, true},
 	} {
 		module, ok := strings.CutSuffix(name, s.suffix)
 		if !ok {
 			continue
 		}
-		if !s.supported {
-			return fmt.Errorf("tensor %q: a DoRA magnitude; merge the adapter with PEFT first", key)
-		}
 		p := pairs[module]
 		if p == nil {
-			p = &loraPair{embedding: s.embed}
+			p = &loraPair{}
 			pairs[module] = p
 		}
-		if s.b {
-			p.b, p.bShape = data, shape
-		} else {
-			p.a, p.aShape = data, shape
+		switch {
+		case s.magnit:
+			p.magnitude = data
+		case s.b:
+			p.b, p.bShape, p.embedding = data, shape, s.embed
+		default:
+			p.a, p.aShape, p.embedding = data, shape, s.embed
 		}
 		return nil
 	}
@@ -322,6 +325,12 @@ func mergeLoRA(cfg loraConfig, module string, p *loraPair, prefix string, params
 	if p.a == nil || p.b == nil {
 		return fmt.Errorf("module %q has only one of its two LoRA factors", module)
 	}
+	if p.magnitude != nil && !cfg.UseDoRA {
+		return fmt.Errorf("module %q has a DoRA magnitude, but adapter_config.json has no use_dora", module)
+	}
+	if p.magnitude == nil && cfg.UseDoRA {
+		return fmt.Errorf("module %q has no DoRA magnitude (lora_magnitude_vector), though adapter_config.json sets use_dora", module)
+	}
 	name := module + ".weight"
 	if params[name] == nil && params[prefix+name] != nil {
 		name = prefix + name
@@ -349,6 +358,12 @@ func mergeLoRA(cfg loraConfig, module string, p *loraPair, prefix string, params
 	if w.Numel() != in*out || len(w.Shape) == 0 || w.Shape[0] != out {
 		return fmt.Errorf("module %q: B·A is %d×%d, the base's %q %v", module, out, in, name, w.Shape)
 	}
+	switch {
+	case p.magnitude != nil && p.embedding:
+		return fmt.Errorf("module %q: DoRA on an embedding table is not supported; merge the adapter with PEFT first", module)
+	case p.magnitude != nil && len(p.magnitude) != out:
+		return fmt.Errorf("module %q: a DoRA magnitude of %d values for %d output rows", module, len(p.magnitude), out)
+	}
 	delta := make([]float64, in)
 	for i := range out {
 		clear(delta)
@@ -358,8 +373,19 @@ func mergeLoRA(cfg loraConfig, module string, p *loraPair, prefix string, params
 			}
 		}
 		row := w.Data[i*in : (i+1)*in]
+		norm, f := 0.0, 1.0
 		for j, d := range delta {
-			row[j] = float32(float64(row[j]) + s*d)
+			delta[j] = float64(row[j]) + s*d // V = W + s·B·A
+			norm += delta[j] * delta[j]
+		}
+		if p.magnitude != nil {
+			if norm == 0 {
+				return fmt.Errorf("module %q: DoRA row %d of W + s·B·A is zero", module, i)
+			}
+			f = float64(p.magnitude[i]) / math.Sqrt(norm)
+		}
+		for j, v := range delta {
+			row[j] = float32(f * v)
 		}
 	}
 	params[name] = w

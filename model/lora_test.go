@@ -168,7 +168,9 @@ func TestApplyLoRAErrors(t *testing.T) {
 		tensors []adapterTensor
 		want    string
 	}{
-		{"DoRA", with("use_dora", true), []adapterTensor{a, b}, "DoRA"},
+		{"DoRA without magnitudes", with("use_dora", true), []adapterTensor{a, b}, "no DoRA magnitude"},
+		{"magnitude without DoRA", lora, []adapterTensor{a, b, randTensor(rng, q+".lora_magnitude_vector", 8)}, "no use_dora"},
+		{"magnitude size", with("use_dora", true), []adapterTensor{a, b, randTensor(rng, q+".lora_magnitude_vector", 5)}, "5 values for 8 output rows"},
 		{"not LoRA", with("peft_type", "IA3"), []adapterTensor{a, b}, "peft_type"},
 		{"rank", with("r", 4), []adapterTensor{a, b}, "rank 2, adapter_config.json says 4"},
 		{"one factor", lora, []adapterTensor{a}, "only one of its two"},
@@ -293,5 +295,32 @@ func TestApplyLoRANewHead(t *testing.T) {
 	_, err = ApplyLoRA(base, writeAdapter(t, map[string]any{"peft_type": "LORA", "r": 2, "lora_alpha": 2}, tensors[:3]))
 	if err == nil || !strings.Contains(err.Error(), "without its bias") {
 		t.Errorf("a new head without its bias: %v", err)
+	}
+}
+
+// TestApplyDoRA: a DoRA adapter's fine-tune is W + s·B·A with each output
+// row rescaled to its magnitude, by the definition in float64.
+func TestApplyDoRA(t *testing.T) {
+	base := tinyCausalLlama(t)
+	rng := rand.New(rand.NewPCG(13, 14))
+	const q = "base_model.model.model.layers.1.self_attn.q_proj"
+	a, b, m := randTensor(rng, q+".lora_A.weight", 2, 8), randTensor(rng, q+".lora_B.weight", 8, 2), randTensor(rng, q+".lora_magnitude_vector", 8)
+	ft, err := ApplyLoRA(base, writeAdapter(t, map[string]any{"peft_type": "LORA", "r": 2, "lora_alpha": 3, "use_dora": true}, []adapterTensor{a, b, m}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := naiveMerge(base.Param("model.layers.1.self_attn.q_proj.weight").Value.Data, b, a, 1.5)
+	got := ft.Param("model.layers.1.self_attn.q_proj.weight").Value.Data
+	for i := range 8 {
+		norm := 0.0
+		for j := range 8 {
+			norm += v[i*8+j] * v[i*8+j]
+		}
+		for j := range 8 {
+			want := float64(m.data[i]) * v[i*8+j] / math.Sqrt(norm)
+			if d := math.Abs(float64(got[i*8+j]) - want); d > 1e-5*(1+math.Abs(want)) {
+				t.Fatalf("[%d][%d] = %g, want %g", i, j, got[i*8+j], want)
+			}
+		}
 	}
 }
