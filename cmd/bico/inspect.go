@@ -19,7 +19,8 @@ func inspectCmd() *cobra.Command {
 		Short: "List the tensors of a safetensors file or model folder",
 		Long: `inspect lists the tensors of a safetensors file, a sharded index file or a model
 folder (name, dtype, shape), their parameter count and, for a folder with a
-config.json, the architecture it names.`,
+config.json, the architecture it names (for a PEFT LoRA adapter's folder, its
+rank, alpha and target modules).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
@@ -61,6 +62,20 @@ func architecture(path string) string {
 	dir := path
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		dir = filepath.Dir(path)
+	}
+	if model.IsAdapter(dir) {
+		rank, cfg, err := model.AdapterRank(dir)
+		if err != nil {
+			return "PEFT adapter: " + err.Error()
+		}
+		desc := fmt.Sprintf("PEFT LoRA adapter (largest rank %d, lora_alpha %v, target_modules %v", rank, cfg["lora_alpha"], cfg["target_modules"])
+		if dora, _ := cfg["use_dora"].(bool); dora {
+			desc += ", DoRA"
+		}
+		if b, ok := cfg["base_model_name_or_path"].(string); ok && b != "" {
+			desc += ", base " + b
+		}
+		return desc + ")"
 	}
 	cfg, err := model.ReadConfig(dir)
 	if err != nil {

@@ -193,6 +193,9 @@ func TestTransferCausalLM(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(lora, model.AdapterConfigFile), []byte(adapterCfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if msg, err := run(t, "inspect", lora); err != nil || !strings.Contains(msg, "PEFT LoRA adapter (largest rank 4, lora_alpha 8") {
+		t.Errorf("inspect of the adapter: %v\n%s", err, msg)
+	}
 	args := f.transferArgs(filepath.Join(dir, "out-lora"), "--per-class", "24")
 	args[5] = lora
 	msg, err = run(t, args...)
