@@ -13,7 +13,7 @@ import (
 )
 
 func evalCmd() *cobra.Command {
-	var modelDir, spec string
+	var modelDir, baseDir, spec string
 	var asJSON bool
 	var batch, maxLength int
 	cmd := &cobra.Command{
@@ -25,15 +25,15 @@ func evalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := model.Load(modelDir)
+			m, dir, err := loadEvalModel(modelDir, baseDir)
 			if err != nil {
 				return err
 			}
-			ds, err := loadData(spec, textOptions(modelDir, m, maxLength))
+			ds, err := loadData(spec, textOptions(dir, m, maxLength))
 			if err != nil {
 				return err
 			}
-			if err := fitInputs(ds, modelDir, m); err != nil {
+			if err := fitInputs(ds, dir, m); err != nil {
 				return err
 			}
 			labels, err := model.Labels(m.Config())
@@ -65,7 +65,8 @@ func evalCmd() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&modelDir, "model", "", "model folder")
+	fl.StringVar(&modelDir, "model", "", "model folder, or a PEFT LoRA adapter folder (with --base)")
+	fl.StringVar(&baseDir, "base", "", "with a LoRA adapter as --model: the model folder it adapts (bico transfer --save-lora's --target-base)")
 	fl.StringVar(&spec, "data", "", "labelled data: "+dataSpecHelp)
 	fl.BoolVar(&asJSON, "json", false, "print JSON")
 	fl.IntVar(&batch, "batch", 128, "batch size")
@@ -73,4 +74,26 @@ func evalCmd() *cobra.Command {
 	cmd.MarkFlagRequired("model")
 	cmd.MarkFlagRequired("data")
 	return cmd
+}
+
+// loadEvalModel loads the model bico eval scores: the folder modelDir, or,
+// when that is a LoRA adapter, the model in baseDir with it merged. It
+// returns the folder that has the model's config and tokenizer.
+func loadEvalModel(modelDir, baseDir string) (model.Model, string, error) {
+	if !model.IsAdapter(modelDir) {
+		if baseDir != "" {
+			return nil, "", fmt.Errorf("--base %s: --model %s is a model, not a LoRA adapter", baseDir, modelDir)
+		}
+		m, err := model.Load(modelDir)
+		return m, modelDir, err
+	}
+	if baseDir == "" {
+		return nil, "", fmt.Errorf("--model %s is a LoRA adapter: give the model it adapts with --base", modelDir)
+	}
+	base, err := model.LoadWith(baseDir, model.LoadOptions{MissingHead: true})
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := model.ApplyLoRA(base, modelDir)
+	return m, baseDir, err
 }

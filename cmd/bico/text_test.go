@@ -229,6 +229,18 @@ func TestTransferCausalLM(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameParams(t, merged, full, 1e-5, "B with the written adapter", "the full output")
+	// bico eval scores the adapter on B as it scores the full output.
+	want, err := run(t, "eval", "--model", filepath.Join(dir, "out-lora"), "--data", f.calib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := run(t, "eval", "--model", adapterOut, "--base", f.b, "--data", f.calib)
+	if err != nil || !strings.Contains(got, "perplexity") || got[strings.Index(got, " on "):] != want[strings.Index(want, " on "):] {
+		t.Errorf("eval of the adapter on B: %v\n%s\nwant as the full output's:\n%s", err, got, want)
+	}
+	if _, err := run(t, "eval", "--model", adapterOut, "--data", f.calib); err == nil || !strings.Contains(err.Error(), "--base") {
+		t.Errorf("eval of an adapter without --base: %v", err)
+	}
 	args = f.transferArgs(filepath.Join(dir, "out-full-as-lora"), "--per-class", "24", "--save-lora")
 	if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "not a LoRA adapter") {
 		t.Errorf("--save-lora with a full fine-tune: %v", err)
