@@ -109,6 +109,7 @@ func (t *Tape[T]) Linear(site string, x, w, b *Var[T]) *Var[T] {
 	if b != nil && (len(b.Value.Shape) != 1 || b.Value.Shape[0] != outDim) {
 		panic(fmt.Sprintf("autodiff: linear %q: bias %v for %d outputs", site, b.Value.Shape, outDim))
 	}
+	t.gradLeafAt(site, x)
 	rows := x.Value.Rows()
 	outShape := append(append([]int(nil), x.Value.Shape[:len(x.Value.Shape)-1]...), outDim)
 	y := t.alloc(false, outShape...)

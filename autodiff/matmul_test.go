@@ -138,3 +138,34 @@ func TestOutputObserver(t *testing.T) {
 		t.Error("an input observed at a site that has none")
 	}
 }
+
+// TestGradAtSites: with constant inputs and weights, a tape with
+// GradAtSites runs the backward pass from the loss down to site "s" (whose
+// output gradient the observer wants) and no further: the gradient there
+// is the one a pass from a gradient-collecting input gives, and the
+// layer below it gets none.
+func TestGradAtSites(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	x, w0, w1, w2 := randT(rng, 4, 3), randT(rng, 5, 3), randT(rng, 6, 5), randT(rng, 2, 6)
+	seed := randT(rng, 4, 2)
+	run := func(atSites bool) (*recorder, *Var[float64], *Var[float64]) {
+		tp := NewTape[float64](linalg.MustDefault())
+		rec := &recorder{seen: map[SiteKind]*tensor.Tensor[float64]{}}
+		tp.Observer, tp.GradAtSites = rec, atSites
+		in := Const(x)
+		in.SetNeedsGrad(!atSites)
+		h := tp.ReLU(tp.Linear("below", in, Const(w0), nil))
+		y := tp.Linear("s", h, Const(w1), nil)
+		out := tp.Linear("above", tp.ReLU(y), Const(w2), nil)
+		tp.BackwardFrom(out, seed)
+		return rec, in, h
+	}
+	full, _, _ := run(false)
+	cut, in, h := run(true)
+	if g := cut.seen[SiteOutputGrad]; g == nil || tensor.MaxAbsDiff(g, full.seen[SiteOutputGrad]) > 1e-12 {
+		t.Fatalf("output gradient at the site: %v, want %v", g, full.seen[SiteOutputGrad])
+	}
+	if in.Grad != nil || h.Grad == nil {
+		t.Errorf("gradients reached the input (%v) or not the site's input (%v)", in.Grad != nil, h.Grad != nil)
+	}
+}

@@ -75,9 +75,19 @@ func (t *Tape[T]) Mark(site string, v *Var[T]) *Var[T] {
 // SiteOutput, and ∂loss/∂v in the backward pass, as SiteOutputGrad. The
 // gradient is seen only when one flows to v (v needs a gradient).
 func (t *Tape[T]) Output(site string, v *Var[T]) *Var[T] {
+	t.gradLeafAt(site, v)
 	t.observe(site, SiteOutput, v.Value)
 	if t.wants(site, SiteOutputGrad) {
 		t.OnGrad(v, func(g *tensor.Tensor[T]) { t.Observer.Observe(site, SiteOutputGrad, g) })
 	}
 	return v
+}
+
+// gradLeafAt makes v a gradient leaf when the tape has GradAtSites and the
+// observer wants the output gradient of site, so that gradients flow from
+// there (see Tape.GradAtSites).
+func (t *Tape[T]) gradLeafAt(site string, v *Var[T]) {
+	if t.GradAtSites && !t.NoGrad && !v.needsGrad && t.wants(site, SiteOutputGrad) {
+		v.needsGrad = true
+	}
 }

@@ -114,6 +114,15 @@ type Tape[T Float] struct {
 	Observer Observer[T]
 	// NoGrad makes the tape record nothing: a forward pass for inference.
 	NoGrad bool
+	// GradAtSites makes the input of every site whose output gradient the
+	// Observer wants (Linear's input, Output's value) a gradient leaf when
+	// it is not one already. With inputs that need no gradient and frozen
+	// parameters, Backward then reaches down to the lowest such site and no
+	// further, and the output gradients it gives are exact: every path from
+	// a site's output to the loss runs through values that need gradients.
+	// An input gradient (SiteInputGrad) is not: consumers of the input
+	// recorded before it became a leaf do not add to it.
+	GradAtSites bool
 	// Arena, when set, provides the buffers of the tape's intermediate
 	// values and gradients, and Release gives them back to it: a loop of
 	// passes then reuses memory instead of allocating it. The values and

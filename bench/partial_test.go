@@ -10,21 +10,40 @@ import (
 )
 
 // BenchmarkPartialFineTune measures what leaving out the sites a fine-tune
-// did not change saves, on a SmolLM2-135M-shaped pair: the calibration
-// pass (two batches of 8 sequences) and the transfer step of BiCo for a
-// full fine-tune and for one that changed only the query and value
-// projections (the usual targets of a LoRA, merged), one after the other
-// in the same run. It reports each one's statistics, and partial over full
-// for the statistics' memory, the calibration pass and the transfer step.
-// It takes a few minutes; run it with -benchtime 1x.
+// did not change saves: the calibration pass (two batches of 8) and the
+// transfer step of BiCo for a full fine-tune and for a partial one, one
+// after the other in the same run, on a SmolLM2-135M-shaped pair whose
+// fine-tune changed only the query and value projections (the usual
+// targets of a LoRA, merged), and on a ViT-B/16-shaped pair whose
+// fine-tune changed only the head (a linear probe: the backward pass stops
+// at the head). It reports each one's statistics, and partial over full for
+// the statistics' memory, the calibration pass and the transfer step. It
+// takes several minutes; run it with -benchtime 1x.
 func BenchmarkPartialFineTune(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		shape Arch
+		roles []string
+	}{
+		{"smollm2-qv", SmolLM2, []string{"query", "value"}},
+		{"vitb16-head", ViTB16, []string{"head"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			if testing.Short() {
+				b.Skip("minutes; run without -short")
+			}
+			benchPartial(b, c.shape, c.roles)
+		})
+	}
+}
+
+func benchPartial(b *testing.B, s Arch, roles []string) {
 	be := linalg.MustDefault()
-	s := SmolLM2
 	a, t, err := Models(s, s, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
-	calib := Samples(s, 16, s.NumLabels(), 2)
+	calib := Samples(s, 16, min(s.NumLabels(), 10), 2)
 	bico, _ := transfer.Lookup("bico")
 	type run struct {
 		stats                     int
@@ -53,13 +72,13 @@ func BenchmarkPartialFineTune(b *testing.B) {
 		return r
 	}
 	for b.Loop() {
-		full, part := measure(), measure("query", "value")
+		full, part := measure(), measure(roles...)
 		b.ReportMetric(float64(full.stats), "full-statistics")
-		b.ReportMetric(float64(part.stats), "qv-statistics")
-		b.ReportMetric(float64(part.statBytes)/float64(full.statBytes), "qv/full-stat-bytes")
+		b.ReportMetric(float64(part.stats), "partial-statistics")
+		b.ReportMetric(float64(part.statBytes)/float64(full.statBytes), "partial/full-stat-bytes")
 		b.ReportMetric(full.calibSeconds, "full-calib-s")
-		b.ReportMetric(part.calibSeconds/full.calibSeconds, "qv/full-calib")
+		b.ReportMetric(part.calibSeconds/full.calibSeconds, "partial/full-calib")
 		b.ReportMetric(full.transferSec, "full-transfer-s")
-		b.ReportMetric(part.transferSec/full.transferSec, "qv/full-transfer")
+		b.ReportMetric(part.transferSec/full.transferSec, "partial/full-transfer")
 	}
 }

@@ -149,3 +149,59 @@ func maxAbs(x []float32) float64 {
 	}
 	return m
 }
+
+// TestSiteGradsMatchInputGrads: stopping the backward pass below the lowest
+// site whose output gradient a statistic needs gives the same statistics
+// as running it down to the input, for a ViT fine-tune that changed only
+// its last block's MLP and its head, a full ViT fine-tune, and a Llama
+// (whose embedding table's output gradient is observed through
+// Tape.Output).
+func TestSiteGradsMatchInputGrads(t *testing.T) {
+	a, aftFull, b, _ := permutedViT(t)
+	partial := partialFineTune(t, a, aftFull, "vit.encoder.layer.1.intermediate.dense.weight", "vit.encoder.layer.1.output.dense.weight", "classifier.weight", "classifier.bias")
+	la, lb := tinyLlamaOf(t, "llama", 1), tinyLlamaOf(t, "llama", 7)
+	cases := []struct {
+		name  string
+		ms    Models
+		calib Samples
+	}{
+		{"vit partial", Models{a, partial, b}, randomSamples(16, 3, 9, 1, 8, 8)},
+		{"vit full", Models{a, aftFull, b}, randomSamples(16, 3, 9, 1, 8, 8)},
+		{"llama", Models{la, perturbed(t, la, 2, 0.05), lb}, tokenSamples(16, 6, 20, 3, 9)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, name := range []string{"bico", "theseus"} {
+				m, _ := Lookup(name)
+				opts := Options{Backend: linalg.MustDefault(), BatchSize: 8}
+				got, err := Prepare(context.Background(), c.ms, c.calib, m.Needs(), opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gradsFromInput = true
+				want, err := Prepare(context.Background(), c.ms, c.calib, m.Needs(), opts)
+				gradsFromInput = false
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got.Stats) != len(want.Stats) || len(got.Stats) == 0 {
+					t.Fatalf("%s: %d statistics, want %d", name, len(got.Stats), len(want.Stats))
+				}
+				for k, w := range want.Stats {
+					g := got.Stats[k]
+					if g == nil || g.Rows != w.Rows || maxDiff(g.C, w.C) > 1e-12*(1+maxAbs64(w.C)) || maxDiff(g.SumB, w.SumB) > 1e-12*(1+maxAbs64(w.SumB)) {
+						t.Errorf("%s: statistic %s differs when the backward pass stops at the sites", name, k)
+					}
+				}
+			}
+		})
+	}
+}
+
+func maxAbs64(x []float64) float64 {
+	m := 0.0
+	for _, v := range x {
+		m = max(m, math.Abs(v))
+	}
+	return m
+}

@@ -177,7 +177,7 @@ func headInputMap(ctx context.Context, a, b model.Model, calib Samples, opts Opt
 	rec := &sourceRecorder{want: map[string][]Kind{ha.Name: {InputAct}}, site: siteIndex(a.Sites()), rule: opts.Tokens}
 	acc := &targetAccumulator{be: opts.Backend, want: map[string][]Kind{hb.Name: {InputAct}}, site: siteIndex(b.Sites()), rule: opts.Tokens,
 		stats: map[rowKey][]*Stat{{InputAct, key.B}: {stat}}}
-	if err := runPasses(ctx, a, b, calib, rec, acc, false, opts, "task head"); err != nil {
+	if err := runPasses(ctx, a, b, calib, rec, acc, noGrads, opts, "task head"); err != nil {
 		return nil, err
 	}
 	maps, err := computeMaps(opts.Backend, map[StatKey]*Stat{key: stat}, []StatKey{key}, opts, &Timing{}, nil)

@@ -209,7 +209,7 @@ func (p *Prepared) collect(ctx context.Context, calib Samples, pairs []SitePair,
 	restoreB := freeze(tgt, needs.ParamGrad)
 	defer restoreA()
 	defer restoreB()
-	if err := runPasses(ctx, src, tgt, calib, rec, acc, needs.grads(), opts, stage); err != nil {
+	if err := runPasses(ctx, src, tgt, calib, rec, acc, needs.gradMode(), opts, stage); err != nil {
 		return err
 	}
 	// The pass's buffers (one batch's activations, gradients and recorded
@@ -233,7 +233,7 @@ func (p *Prepared) collect(ctx context.Context, calib Samples, pairs []SitePair,
 // runPasses runs the source a and the target b over calib, batch by batch:
 // a with rec recording its rows, then b with acc multiplying its rows with
 // them, forward and (with grads) backward. Progress is reported as stage.
-func runPasses(ctx context.Context, a, b model.Model, calib Samples, rec *sourceRecorder, acc *targetAccumulator, grads bool, opts Options, stage string) error {
+func runPasses(ctx context.Context, a, b model.Model, calib Samples, rec *sourceRecorder, acc *targetAccumulator, grads gradMode, opts Options, stage string) error {
 	bs := opts.BatchSize
 	// Both models' passes take their buffers from one arena: after the
 	// first batch the loop allocates (almost) nothing.
@@ -322,20 +322,51 @@ func freeze(m model.Model, grads bool) func() {
 	}
 }
 
-// pass runs one model forward (and backward when grads is set) over one
-// batch with obs watching its sites. The input is a gradient-collecting
-// leaf, so that activation gradients flow even with frozen parameters. The
-// tape's buffers come from arena and go back to it.
-func pass(m model.Model, b Samples, obs autodiff.Observer[float32], grads bool, be linalg.Backend, arena *tensor.Arena[float32]) error {
+// gradMode says how far back a calibration pass computes gradients.
+type gradMode int
+
+const (
+	// noGrads: a forward pass only.
+	noGrads gradMode = iota
+	// siteGrads: from the loss down to the lowest site whose output
+	// gradient a statistic needs (autodiff.Tape.GradAtSites): below it
+	// nothing needs one. Output gradients are exact; input gradients are
+	// not, so statistics of input gradients take inputGrads.
+	siteGrads
+	// inputGrads: down to the input, a gradient-collecting leaf, so that
+	// activation gradients flow everywhere even with frozen parameters.
+	inputGrads
+)
+
+// gradsFromInput makes every pass with gradients run down to the input
+// (tests compare it with siteGrads).
+var gradsFromInput = false
+
+// gradMode is how far back the calibration pass for n computes gradients.
+func (n Needs) gradMode() gradMode {
+	switch {
+	case !n.grads():
+		return noGrads
+	case gradsFromInput || hasKind(n.In, InputGrad):
+		return inputGrads
+	}
+	return siteGrads
+}
+
+// pass runs one model forward (and backward unless grads is noGrads) over
+// one batch with obs watching its sites. The tape's buffers come from
+// arena and go back to it.
+func pass(m model.Model, b Samples, obs autodiff.Observer[float32], grads gradMode, be linalg.Backend, arena *tensor.Arena[float32]) error {
 	t := autodiff.NewTape[float32](be)
 	t.Arena = arena
 	defer t.Release()
 	t.Observer = obs
-	t.NoGrad = !grads
+	t.NoGrad = grads == noGrads
+	t.GradAtSites = grads == siteGrads
 	in := autodiff.Const(b.Inputs)
-	in.SetNeedsGrad(grads)
+	in.SetNeedsGrad(grads == inputGrads)
 	logits := m.Forward(t, in)
-	if grads {
+	if grads != noGrads {
 		loss := t.CrossEntropy(logits, model.Targets(m, b.Inputs, b.Labels))
 		if f := loss.Value.FirstNonFinite(); f >= 0 {
 			return fmt.Errorf("calibration loss is not finite")
