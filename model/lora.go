@@ -55,6 +55,7 @@ type loraConfig struct {
 	UseRSLoRA    bool               `json:"use_rslora"`
 	UseDoRA      bool               `json:"use_dora"`
 	FanInFanOut  bool               `json:"fan_in_fan_out"`
+	InitWeights  any                `json:"init_lora_weights"`
 	RankPattern  map[string]int     `json:"rank_pattern"`
 	AlphaPattern map[string]float64 `json:"alpha_pattern"`
 }
@@ -77,6 +78,8 @@ func parseLoRAConfig(data []byte) (loraConfig, error) {
 		return c, fmt.Errorf("peft_type %q: only LORA adapters can be merged", c.PeftType)
 	case c.FanInFanOut:
 		return c, errors.New("fan_in_fan_out: adapters of transposed (Conv1D) layers are not supported")
+	case initChangesBase(c.InitWeights):
+		return c, fmt.Errorf("init_lora_weights %q: such an adapter is relative to a base its initialisation changed, not to the base it was made from; save it converted (path_initial_model_for_weight_conversion) or merged", c.InitWeights)
 	case c.R <= 0 || !(c.Alpha > 0) || math.IsInf(c.Alpha, 0):
 		return c, fmt.Errorf("r %d and lora_alpha %g: want both positive", c.R, c.Alpha)
 	}
@@ -101,6 +104,19 @@ func parseLoRAConfig(data []byte) (loraConfig, error) {
 		}
 	}
 	return c, nil
+}
+
+// initChangesBase reports whether init_lora_weights names an
+// initialisation that subtracts the adapter's initial product from the
+// base weights (PiSSA, OLoRA, CorDA): the adapter, unless converted when
+// saved, then applies to that changed base.
+func initChangesBase(v any) bool {
+	s, ok := v.(string)
+	if !ok {
+		return false
+	}
+	s = strings.ToLower(s)
+	return strings.HasPrefix(s, "pissa") || s == "olora" || s == "corda"
 }
 
 // scaling returns s for the module named module (its PEFT name, without the

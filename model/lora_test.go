@@ -172,6 +172,7 @@ func TestApplyLoRAErrors(t *testing.T) {
 		{"magnitude without DoRA", lora, []adapterTensor{a, b, randTensor(rng, q+".lora_magnitude_vector", 8)}, "no use_dora"},
 		{"magnitude size", with("use_dora", true), []adapterTensor{a, b, randTensor(rng, q+".lora_magnitude_vector", 5)}, "5 values for 8 output rows"},
 		{"not LoRA", with("peft_type", "IA3"), []adapterTensor{a, b}, "peft_type"},
+		{"PiSSA", with("init_lora_weights", "pissa_niter_4"), []adapterTensor{a, b}, "path_initial_model_for_weight_conversion"},
 		{"rank", with("r", 4), []adapterTensor{a, b}, "rank 2, adapter_config.json says 4"},
 		{"one factor", lora, []adapterTensor{a}, "only one of its two"},
 		{"unknown module", lora, []adapterTensor{randTensor(rng, "base_model.model.model.layers.0.self_attn.x_proj.lora_A.weight", 2, 8), randTensor(rng, "base_model.model.model.layers.0.self_attn.x_proj.lora_B.weight", 8, 2)}, "x_proj"},
