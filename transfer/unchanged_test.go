@@ -205,3 +205,40 @@ func maxAbs64(x []float64) float64 {
 	}
 	return m
 }
+
+// TestHeadVector: a head norm's delta (shared by 3 heads of width 4) moved
+// with a map that permutes whole heads comes back unchanged, as a vector
+// and by the diagonal rule; with a map that also permutes each head's
+// coordinates the same way, it comes back permuted; widths that do not
+// divide the map are refused.
+func TestHeadVector(t *testing.T) {
+	tau := []float32{0.5, -1, 2, 0.25}
+	heads, within := []int{2, 0, 1}, []int{3, 1, 0, 2}
+	for _, c := range []struct {
+		name string
+		perm []int // within-head permutation
+	}{{"heads", []int{0, 1, 2, 3}}, {"heads and coordinates", within}} {
+		// T maps source coordinate h·4+j to target heads[h]·4+perm[j].
+		m := &Map{DA: 12, DB: 12, T: make([]float64, 144)}
+		for h := range 3 {
+			for j := range 4 {
+				m.T[(h*4+j)*12+heads[h]*4+c.perm[j]] = 1
+			}
+		}
+		for _, diag := range []bool{false, true} {
+			got, err := headVector(linalg.Go(), tau, m, 4, diag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range 4 {
+				if want := float64(tau[j]); math.Abs(got[c.perm[j]]-want) > 1e-12 {
+					t.Errorf("%s, diag %v: %v, want tau %v moved by the within-head permutation", c.name, diag, got, tau)
+					break
+				}
+			}
+		}
+	}
+	if _, err := headVector(linalg.Go(), append(tau, 1), &Map{DA: 12, DB: 12, T: make([]float64, 144)}, 4, false); err == nil {
+		t.Error("a head norm of width 5 for 12 outputs was accepted")
+	}
+}
