@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/transfer"
@@ -66,36 +67,44 @@ func Models(src, tgt Arch, seed uint64) (a, b model.Model, err error) {
 	return a, b, nil
 }
 
-// FineTune returns a copy of m with parameters moved by seeded Gaussian
-// noise of standard deviation 1e-3: a stand-in for a fine-tune. With no
-// roles every parameter moves (a full fine-tune, whose task vector is
-// non-zero at every site, so that a transfer from it does the work a real
-// full fine-tune's does); with roles only the weights and biases of the
-// sites of those roles ("query", "value", "mlp_in": model.Site.Role) move,
-// as a merged LoRA on those projections changes them, and a transfer
-// leaves the other sites out.
+// FineTune returns m with parameters moved by seeded Gaussian noise of
+// standard deviation 1e-3: a stand-in for a fine-tune. With no roles every
+// parameter moves (a full fine-tune, whose task vector is non-zero at every
+// site, so that a transfer from it does the work a real full fine-tune's
+// does); with roles only the weights and biases of the sites of those roles
+// ("query", "value", "mlp_in": model.Site.Role) move, as a LoRA on those
+// projections changes them, and a transfer leaves the other sites out. The
+// parameters that do not move are m's own tensors, shared, as
+// model.ApplyLoRA shares them.
 func FineTune(m model.Model, seed uint64, roles ...string) (model.Model, error) {
-	ft, err := model.Clone(m)
-	if err != nil {
-		return nil, err
-	}
 	move := map[string]bool{}
-	for _, s := range ft.Sites() {
+	var have []string
+	for _, s := range m.Sites() {
 		if len(roles) == 0 || slices.Contains(roles, s.Role) {
 			move[s.Weight], move[s.Bias] = true, s.Bias != ""
 		}
+		if !slices.Contains(have, s.Role) {
+			have = append(have, s.Role)
+		}
 	}
+	for _, r := range roles {
+		if !slices.Contains(have, r) {
+			return nil, fmt.Errorf("bench: a %s model has no site of role %q (its roles: %s)", m.Type(), r, strings.Join(have, ", "))
+		}
+	}
+	ps := model.Params(m)
 	rng := rand.New(rand.NewPCG(seed, 0x66696e65)) // "fine"
-	for _, name := range ft.ParamNames() {
+	for _, name := range m.ParamNames() {
 		if len(roles) > 0 && !move[name] {
 			continue
 		}
-		d := ft.Param(name).Value.Data
-		for i := range d {
-			d[i] += float32(1e-3 * rng.NormFloat64())
+		t := ps[name].Clone()
+		for i := range t.Data {
+			t.Data[i] += float32(1e-3 * rng.NormFloat64())
 		}
+		ps[name] = t
 	}
-	return ft, nil
+	return model.WithParams(m, ps)
 }
 
 // Samples returns n random samples for shape s with random labels below

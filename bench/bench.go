@@ -70,6 +70,13 @@ type Options struct {
 	// so that the transfer first gives the bases the task's head: one more
 	// forward pass of both (PairResult.TaskHeadSeconds).
 	NewLabels bool
+	// Changed, when set, makes the source's stand-in fine-tune change only
+	// the weights and biases of the sites of these roles (FineTune), as a
+	// LoRA on them does, so that the transfer leaves the other sites out.
+	// The memory budget then counts the statistics the pass collected, and
+	// no FLOPs are counted (a full fine-tune's count would overstate the
+	// work).
+	Changed []string
 	// Seed draws the random weights and calibration data.
 	Seed uint64
 	// Log, when set, is told what is being measured.
@@ -243,9 +250,12 @@ type PairResult struct {
 	TuneSeconds     float64 `json:"tune_seconds,omitempty"`
 	TuneEvaluations int     `json:"tune_evaluations,omitempty"`
 	// Statistics and Sites count the distinct statistics and the site
-	// pairs of the transfer step.
-	Statistics int `json:"statistics"`
-	Sites      int `json:"sites"`
+	// pairs of the transfer step; SitesLeftOut the pairs the fine-tune did
+	// not change (Options.Changed), ChangedRoles its roles.
+	Statistics   int      `json:"statistics"`
+	Sites        int      `json:"sites"`
+	SitesLeftOut int      `json:"sites_left_out,omitempty"`
+	ChangedRoles []string `json:"changed_roles,omitempty"`
 	// TransferSeconds is the median time of the transfer step (the
 	// method's Delta: maps and transport); its split is into preparing the
 	// statistics' matrices, their SVD or polar maps and the transport.
@@ -341,8 +351,12 @@ func RunPair(ctx context.Context, src, tgt Arch, batches, repeats int, ceiling f
 	if err := pairable(src, tgt); err != nil {
 		return nil, err
 	}
-	if err := fits(src, tgt, opts.Batch, memory.Available()); err != nil {
-		return nil, err
+	if len(opts.Changed) == 0 {
+		// (A partial fine-tune's statistics are known after the pairing:
+		// the transfer checks them before the pass.)
+		if err := fits(src, tgt, opts.Batch, memory.Available()); err != nil {
+			return nil, err
+		}
 	}
 	r := &PairResult{Family: src.Family(), Unit: src.Unit(), Source: src, Target: tgt, Batch: opts.Batch}
 	opts.log("building %s → %s", src, tgt)
@@ -360,7 +374,7 @@ func RunPair(ctx context.Context, src, tgt Arch, batches, repeats int, ceiling f
 			return nil, err
 		}
 	}
-	if ft, err = FineTune(ft, opts.Seed+4); err != nil {
+	if ft, err = FineTune(ft, opts.Seed+4, opts.Changed...); err != nil {
 		return nil, err
 	}
 	calib := Samples(src, opts.Batch*batches, classes, opts.Seed)
@@ -402,21 +416,26 @@ func RunPair(ctx context.Context, src, tgt Arch, batches, repeats int, ceiling f
 		return nil, err
 	}
 	r.PeakRSSBytes = PeakRSS()
-	r.MemoryBudgetBytes = MemoryBudget(src, tgt, opts.Batch)
 	r.WeightBytes = 4 * (src.Params() + tgt.Params())
 	r.ActivationBytes = max(src.ActivationBytes(opts.Batch), tgt.ActivationBytes(opts.Batch))
 	r.StatisticBytes = StatBytes(src, tgt)
+	if len(opts.Changed) > 0 {
+		r.ChangedRoles, r.SitesLeftOut, r.StatisticBytes = opts.Changed, len(p.Unchanged), collectedBytes(p.Stats)
+	}
+	r.MemoryBudgetBytes = r.WeightBytes + r.ActivationBytes + r.StatisticBytes
 	r.PeakOverBudget = float64(r.PeakRSSBytes) / float64(r.MemoryBudgetBytes)
 	r.CalibSecondsPerBatch = Median(r.CalibBatchSeconds)
 	r.CalibImagesPerSecond = float64(opts.Batch) / r.CalibSecondsPerBatch
-	r.CalibFLOPsPerBatch = CalibFLOPs(src, tgt, opts.Batch)
-	r.CalibGFLOPs = r.CalibFLOPsPerBatch / r.CalibSecondsPerBatch / 1e9
-	if ceiling > 0 {
+	if len(opts.Changed) == 0 {
+		r.CalibFLOPsPerBatch = CalibFLOPs(src, tgt, opts.Batch)
+		r.CalibGFLOPs = r.CalibFLOPsPerBatch / r.CalibSecondsPerBatch / 1e9
+	}
+	if ceiling > 0 && r.CalibFLOPsPerBatch > 0 {
 		r.CalibFractionOfSgemm = r.CalibGFLOPs / ceiling
 		r.CalibSecondsAtCeiling = r.CalibFLOPsPerBatch / ceiling / 1e9
 	}
 	r.CalibCPUSecondsPerBatch = Median(cpuSec)
-	if pr := r.CalibProbeGFLOPs; len(pr) == len(r.CalibBatchSeconds)+1 {
+	if pr := r.CalibProbeGFLOPs; len(pr) == len(r.CalibBatchSeconds)+1 && r.CalibFLOPsPerBatch > 0 {
 		for i, s := range r.CalibBatchSeconds {
 			r.CalibBatchFractions = append(r.CalibBatchFractions, r.CalibFLOPsPerBatch/s/1e9/((pr[i]+pr[i+1])/2))
 		}
@@ -542,4 +561,14 @@ func fits(src, tgt Arch, batch int, available int64) error {
 	return fmt.Errorf("bench: %s → %s needs at least %s (weights %s, statistics %s, one batch's activations %s), more than the %s this machine has",
 		src, tgt, byteSize(budget), byteSize(4*(src.Params()+tgt.Params())), byteSize(StatBytes(src, tgt)),
 		byteSize(max(src.ActivationBytes(batch), tgt.ActivationBytes(batch))), byteSize(available))
+}
+
+// collectedBytes is the memory of the statistics a pass collected, counted
+// as StatBytes counts them.
+func collectedBytes(stats map[transfer.StatKey]*transfer.Stat) int64 {
+	var n int64
+	for _, st := range stats {
+		n += int64(st.DA)*int64(st.DB) + 2*int64(st.DA) + 2*int64(st.DB)
+	}
+	return 8 * n
 }

@@ -316,3 +316,33 @@ func TestFits(t *testing.T) {
 		t.Errorf("unknown memory: %v", err)
 	}
 }
+
+// TestRunSmallPartial: with Changed, the stand-in fine-tune changes only
+// the head, the transfer leaves the other pairs out, the budget counts the
+// statistics collected, and no FLOPs are counted; an unknown role is an
+// error naming the roles there are.
+func TestRunSmallPartial(t *testing.T) {
+	res, err := Run(context.Background(), Options{SgemmSizes: []int{128}, SgemmRepeats: 1, SkipMain: true, SmallBatches: 1, SmallTransferRep: 1,
+		EvalSamples: -1, Changed: []string{"head"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Small
+	if s.SitesLeftOut == 0 || s.Sites != 1 || s.StatisticBytes >= StatBytes(Small, Small) || s.CalibFLOPsPerBatch != 0 || s.CalibFractionOfSgemm != 0 {
+		t.Errorf("%d pairs kept, %d left out, statistics %d bytes (all: %d), %g FLOPs counted", s.Sites, s.SitesLeftOut, s.StatisticBytes, StatBytes(Small, Small), s.CalibFLOPsPerBatch)
+	}
+	if s.MemoryBudgetBytes != s.WeightBytes+s.ActivationBytes+s.StatisticBytes {
+		t.Errorf("budget %d is not weights + activations + statistics collected", s.MemoryBudgetBytes)
+	}
+	var text bytes.Buffer
+	if err := res.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "a fine-tune of head only") || strings.Contains(text.String(), "GFLOP/batch") {
+		t.Errorf("text output:\n%s", text.String())
+	}
+	if _, err := Run(context.Background(), Options{SgemmSizes: []int{128}, SgemmRepeats: 1, SkipMain: true, SmallBatches: 1,
+		EvalSamples: -1, Changed: []string{"lora"}}); err == nil || !strings.Contains(err.Error(), "its roles: patch") {
+		t.Errorf("unknown role: %v", err)
+	}
+}

@@ -40,7 +40,12 @@ func (p *PairResult) writeText(b *strings.Builder, ceiling float64) {
 		runs[i] = fmt.Sprintf("%.3g", s)
 	}
 	fmt.Fprintf(b, "calibration  %.4g s/batch (median of %s), %.4g %s/s\n", p.CalibSecondsPerBatch, strings.Join(runs, " "), p.CalibImagesPerSecond, p.Unit)
-	fmt.Fprintf(b, "             %.4g GFLOP/batch → %.4g GFLOP/s = %.2f of the sgemm ceiling %.1f\n", p.CalibFLOPsPerBatch/1e9, p.CalibGFLOPs, p.CalibFractionOfSgemm, ceiling)
+	if p.CalibFLOPsPerBatch > 0 {
+		fmt.Fprintf(b, "             %.4g GFLOP/batch → %.4g GFLOP/s = %.2f of the sgemm ceiling %.1f\n", p.CalibFLOPsPerBatch/1e9, p.CalibGFLOPs, p.CalibFractionOfSgemm, ceiling)
+	}
+	if len(p.ChangedRoles) > 0 {
+		fmt.Fprintf(b, "             a fine-tune of %s only: %d of %d site pairs left out (no FLOPs counted)\n", strings.Join(p.ChangedRoles, ", "), p.SitesLeftOut, p.SitesLeftOut+p.Sites)
+	}
 	if p.CalibSecondsAtCeiling > 0 {
 		fmt.Fprintf(b, "             at the ceiling a batch would take %.3g s\n", p.CalibSecondsAtCeiling)
 	}

@@ -27,6 +27,7 @@ type benchFlags struct {
 	skipMain, skipSmall, skipTransfer bool
 	polar, tune, newLabels            bool
 	method                            string
+	changed                           []string
 	seed                              uint64
 }
 
@@ -95,6 +96,7 @@ bench the memory of the language model you mean to transfer.`,
 	fl.StringVar(&f.method, "method", "bico", "transfer method timed")
 	fl.BoolVar(&f.tune, "tune", false, "also time choosing α (and the method's setting, e.g. bico-blend's β) on the held-out images, as bico transfer does")
 	fl.BoolVar(&f.newLabels, "new-labels", false, "give the fine-tune a new 10-class head, so that the transfer first gives the bases the task's head (one more forward pass, timed)")
+	fl.StringSliceVar(&f.changed, "changed", nil, "site roles the fine-tune changes, comma-separated (e.g. query,value for a LoRA on them; default: every parameter): the transfer leaves the other sites out")
 	fl.BoolVar(&f.skipMain, "skip-main", false, "leave out the main pair")
 	fl.BoolVar(&f.skipSmall, "skip-small", false, "leave out the small pair")
 	fl.BoolVar(&f.skipTransfer, "skip-transfer", false, "leave out the transfer step")
@@ -134,7 +136,7 @@ func runBench(cmd *cobra.Command, f benchFlags) error {
 		TransferRepeats: f.repeats, SmallTransferRep: f.smallRepeats,
 		Polar: f.polar, Seed: f.seed,
 		EvalSamples: f.evalSamples, EvalRepeats: f.evalRepeats,
-		Method: f.method, Tune: f.tune, NewLabels: f.newLabels,
+		Method: f.method, Tune: f.tune, NewLabels: f.newLabels, Changed: f.changed,
 	}
 	if f.evalSamples <= 0 {
 		opts.EvalSamples = -1
