@@ -359,10 +359,10 @@ func mergeLoRA(cfg loraConfig, module string, p *loraPair, prefix string, params
 		return fmt.Errorf("module %q: LoRA factors A %v and B %v do not share a rank", module, p.aShape, p.bShape)
 	}
 	rank := p.aShape[0]
-	if r, _ := cfg.scaling(module); rank != r {
+	r, s := cfg.scaling(module)
+	if rank != r {
 		return fmt.Errorf("module %q: rank %d, adapter_config.json says %d", module, rank, r)
 	}
-	_, s := cfg.scaling(module)
 	// delta = B·A, B [out, r], A [r, in] (trailing dimensions of a
 	// convolution's factors flattened into in). An embedding's A [r, vocab]
 	// and B [dim, r] give its table [vocab, dim] the transpose, Aᵀ·Bᵀ.
