@@ -83,6 +83,21 @@ func sameParams(t *testing.T, a, b model.Model, tol float32, what, other string)
 	}
 }
 
+// mergedOnto loads the model in baseDir with the LoRA adapter in
+// adapterDir merged.
+func mergedOnto(t *testing.T, baseDir, adapterDir string) model.Model {
+	t.Helper()
+	b, err := model.Load(baseDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.ApplyLoRA(b, adapterDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // fineTuned returns m with small random changes to every parameter, in
 // ParamNames order: a stand-in for a fine-tune.
 func fineTuned(t *testing.T, m model.Model, rng *rand.Rand) model.Model {
@@ -575,13 +590,5 @@ func TestTransferLoRANewHead(t *testing.T) {
 	if err := json.Unmarshal(js, &saved); err != nil || len(saved.ModulesToSave) != 1 || saved.ModulesToSave[0] != "classifier" {
 		t.Errorf("adapter config %s: want modules_to_save [classifier]", js)
 	}
-	b, err := model.Load(f.b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	merged, err := model.ApplyLoRA(b, adapter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameParams(t, merged, want, 1e-5, "B with the written adapter", "the full output")
+	sameParams(t, mergedOnto(t, f.b, adapter), want, 1e-5, "B with the written adapter", "the full output")
 }

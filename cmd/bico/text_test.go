@@ -220,15 +220,7 @@ func TestTransferCausalLM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := model.Load(f.b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	merged, err := model.ApplyLoRA(b, adapterOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameParams(t, merged, full, 1e-5, "B with the written adapter", "the full output")
+	sameParams(t, mergedOnto(t, f.b, adapterOut), full, 1e-5, "B with the written adapter", "the full output")
 	// bico eval scores the adapter on B as it scores the full output.
 	want, err := run(t, "eval", "--model", filepath.Join(dir, "out-lora"), "--data", f.calib)
 	if err != nil {
