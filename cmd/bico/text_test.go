@@ -332,3 +332,87 @@ func TestEvalTokenizesText(t *testing.T) {
 		t.Errorf("text and its input_ids score differently:\n%s\n%s", msg, msg2)
 	}
 }
+
+// TestTransferChecksTokenizers: bico gives both models the target's token
+// ids, so a source whose tokenizer.json numbers tokens otherwise, or splits
+// the calibration text otherwise, is refused; one that only differs in its
+// file's formatting is not.
+func TestTransferChecksTokenizers(t *testing.T) {
+	dir := t.TempDir()
+	raw, err := os.ReadFile("../../tokenizer/testdata/llama2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := 0
+	build := func(seed uint64) model.Model {
+		m, err := model.Build(model.LlamaConfig{VocabSize: tok.VocabSize(), HiddenSize: 8, NumLayers: 1, NumHeads: 2,
+			IntermediateSize: 8, PadTokenID: &pad, CausalLM: true}.Map(), nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a := build(1)
+	f := fixture{dir: dir, a: filepath.Join(dir, "a"), aft: filepath.Join(dir, "aft"), b: filepath.Join(dir, "b"), calib: filepath.Join(dir, "text.jsonl")}
+	for d, m := range map[string]model.Model{f.a: a, f.aft: fineTuned(t, a, rand.New(rand.NewPCG(7, 7))), f.b: build(3)} {
+		if err := model.Save(d, m, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(f.b, "tokenizer.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, s := range []string{"The film was a delight.", "Dull, and far too long.", "The actors were fine.", "A quiet, slow story."} {
+		b, _ := json.Marshal(map[string]any{"text": s})
+		lines = append(lines, string(b))
+	}
+	if err := os.WriteFile(f.calib, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// edit returns the target's tokenizer.json changed by change.
+	edit := func(change func(m map[string]any)) []byte {
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		change(doc["model"].(map[string]any))
+		b, err := json.MarshalIndent(doc, "", " ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name   string
+		source []byte
+		want   string // "" for success
+	}{
+		{"reformatted", edit(func(map[string]any) {}), ""},
+		{"ids swapped", edit(func(m map[string]any) {
+			v := m["vocab"].(map[string]any)
+			v["▁t"], v["he"] = v["he"], v["▁t"]
+		}), `give token id`},
+		{"a merge less", edit(func(m map[string]any) {
+			m["merges"] = m["merges"].([]any)[1:] // "▁ t"
+		}), "split this text differently"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(f.aft, "tokenizer.json"), c.source, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "out-"+strings.ReplaceAll(c.name, " ", "-"))
+			msg, err := run(t, f.transferArgs(out, "--per-class", "4", "--alpha", "1")...)
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("transfer: %v\n%s", err, msg)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), filepath.Join(f.aft, "tokenizer.json"))):
+				t.Errorf("transfer: %v; want an error naming %s with %q", err, filepath.Join(f.aft, "tokenizer.json"), c.want)
+			}
+		})
+	}
+}

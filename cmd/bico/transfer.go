@@ -155,7 +155,10 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.sourceFT, err)
 	}
-	text := textOptions(f.targetBase, ms.TargetBase, f.maxLength)
+	text, err := agreeOnTokens(textOptions(f.targetBase, ms.TargetBase, f.maxLength), sourceTokenizerFolder(f.sourceFT, f.sourceBase), f.targetBase)
+	if err != nil {
+		return err
+	}
 	stats, held, err := calibration(f.calib, text, f.perClass, f.seed, f.heldOut, alpha < 0, labels, func(ds *data.Dataset) error {
 		return fitInputs(ds, f.targetBase, ms.TargetBase)
 	})
