@@ -207,14 +207,36 @@ func shapeSize(shape []int) int {
 }
 
 // Save writes m to folder dir (created if needed) as a Hugging Face
-// checkpoint: the parameters in float32 in checkpoint shapes (see
-// CheckpointShape), in ParamNames order, as model.safetensors, or as shards
-// with model.safetensors.index.json when they exceed maxShardBytes (≤ 0:
-// never shard), then config.json, written atomically. Unknown config.json
-// fields are written back as read; torch_dtype (and dtype) become
-// "float32". Checkpoint files of another layout left in dir that would
-// shadow the new one are removed.
+// checkpoint in float32: SaveWith with MaxShardBytes maxShardBytes.
 func Save(dir string, m Model, maxShardBytes int64) error {
+	return SaveWith(dir, m, SaveOptions{MaxShardBytes: maxShardBytes})
+}
+
+// SaveOptions say how SaveWith writes a checkpoint.
+type SaveOptions struct {
+	// MaxShardBytes is the largest shard written; ≤ 0 never shards.
+	MaxShardBytes int64
+	// Dtype is the precision of the weights in the file: float32 (the
+	// default, also for ""), bfloat16 or float16, rounded to nearest.
+	Dtype safetensors.Dtype
+}
+
+// SaveWith writes m to folder dir (created if needed) as a Hugging Face
+// checkpoint: the parameters in opts.Dtype in checkpoint shapes (see
+// CheckpointShape), in ParamNames order, as model.safetensors, or as shards
+// with model.safetensors.index.json when they exceed opts.MaxShardBytes,
+// then config.json, written atomically. Unknown config.json fields are
+// written back as read; torch_dtype (and dtype, if present) name the
+// precision written. Checkpoint files of another layout left in dir that
+// would shadow the new one are removed.
+func SaveWith(dir string, m Model, opts SaveOptions) error {
+	dtype := opts.Dtype
+	if dtype == "" {
+		dtype = safetensors.DtypeF32
+	}
+	if _, ok := dtypeNames[dtype]; !ok {
+		return fmt.Errorf("model: save %s: cannot write dtype %s; want float32, bfloat16 or float16", dir, dtype)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
@@ -225,17 +247,20 @@ func Save(dir string, m Model, maxShardBytes int64) error {
 		if p == nil {
 			return fmt.Errorf("model: save %s: model lists parameter %q but has none", dir, name)
 		}
-		tensors = append(tensors, safetensors.F32(name, CheckpointShape(m, name), p.Value.Data))
+		t, err := encodeTensor(name, CheckpointShape(m, name), p.Value.Data, dtype)
+		if err != nil {
+			return fmt.Errorf("model: save %s: %w", dir, err)
+		}
+		tensors = append(tensors, t)
 	}
-	if _, err := safetensors.WriteSharded(dir, tensors, map[string]string{"format": "pt"}, maxShardBytes); err != nil {
+	if _, err := safetensors.WriteSharded(dir, tensors, map[string]string{"format": "pt"}, opts.MaxShardBytes); err != nil {
 		return fmt.Errorf("model: save %s: %w", dir, err)
 	}
 	cfg := m.Config()
 	cfg["model_type"] = m.Type()
-	for _, k := range []string{"torch_dtype", "dtype"} {
-		if _, ok := cfg[k]; ok {
-			cfg[k] = "float32"
-		}
+	cfg["torch_dtype"] = DtypeName(dtype)
+	if _, ok := cfg["dtype"]; ok {
+		cfg["dtype"] = DtypeName(dtype)
 	}
 	return WriteConfig(dir, cfg)
 }

@@ -443,19 +443,40 @@ func AdapterRank(dir string) (int, map[string]any, error) {
 	return r, raw, nil
 }
 
+// AdapterOptions say how SaveLoRA writes an adapter.
+type AdapterOptions struct {
+	// Rank is the adapter's r (and its lora_alpha: a scaling of 1).
+	Rank int
+	// Whole names the parameters written whole, as PEFT's modules_to_save
+	// (a task head trained for new classes).
+	Whole []string
+	// Fields are added to adapter_config.json (task_type,
+	// base_model_name_or_path).
+	Fields map[string]any
+	// Dtype is the precision of the tensors written: float32 (also for
+	// ""), bfloat16 or float16.
+	Dtype safetensors.Dtype
+}
+
 // SaveLoRA writes the change from base to tuned (a model of base's
 // architecture) as a PEFT LoRA adapter of base in dir: every changed weight
 // of a linear site as lora_A [rank, in] and lora_B [out, rank] (an embedding
 // table's as lora_embedding_A and lora_embedding_B), with r = lora_alpha =
-// rank (a scaling of 1) and target_modules a regular expression naming
-// exactly the adapted modules. The parameters named in whole (a task head
-// trained for new classes) are written whole, as PEFT's modules_to_save,
-// with their modules listed there. fields (task_type,
-// base_model_name_or_path) are added to adapter_config.json. A change that
-// no adapter of that rank holds (a norm's or a bias's, a weight of higher
-// rank: over 1e-4 of its largest singular value beyond rank) is an error
-// naming the parameter.
-func SaveLoRA(dir string, base, tuned Model, rank int, whole []string, fields map[string]any, be linalg.Backend) error {
+// opts.Rank (a scaling of 1) and target_modules a regular expression naming
+// exactly the adapted modules, in opts.Dtype. The parameters named in
+// opts.Whole are written whole, as PEFT's modules_to_save, with their
+// modules listed there. A change that no adapter of that rank holds (a
+// norm's or a bias's, a weight of higher rank: over 1e-4 of its largest
+// singular value beyond rank) is an error naming the parameter.
+func SaveLoRA(dir string, base, tuned Model, opts AdapterOptions, be linalg.Backend) error {
+	rank, whole, fields := opts.Rank, opts.Whole, opts.Fields
+	encode := func(name string, shape []int, data []float32) (safetensors.Tensor, error) {
+		t, err := encodeTensor(name, shape, data, opts.Dtype)
+		if err != nil {
+			return t, fmt.Errorf("model: LoRA adapter: %w", err)
+		}
+		return t, nil
+	}
 	sites := map[string]Site{}
 	for _, s := range base.Sites() {
 		if !s.Tied {
@@ -469,7 +490,11 @@ func SaveLoRA(dir string, base, tuned Model, rank int, whole []string, fields ma
 		if t == nil {
 			return fmt.Errorf("model: LoRA adapter: the tuned model has no parameter %q", name)
 		}
-		tensors = append(tensors, safetensors.F32("base_model.model."+name, CheckpointShape(tuned, name), t.Value.Data))
+		wt, err := encode("base_model.model."+name, CheckpointShape(tuned, name), t.Value.Data)
+		if err != nil {
+			return err
+		}
+		tensors = append(tensors, wt)
 		if m := name[:strings.LastIndex(name, ".")]; !slices.Contains(saved, m) {
 			saved = append(saved, m)
 		}
@@ -513,13 +538,19 @@ func SaveLoRA(dir string, base, tuned Model, rank int, whole []string, fields ma
 		key := "base_model.model." + module
 		if s.IsTable() {
 			// PEFT's table gets (B·A)ᵀ: A [rank, vocab] = bᵀ, B [dim, rank] = aᵀ.
-			tensors = append(tensors,
-				safetensors.F32(key+".lora_embedding_A", []int{rank, rows}, toFloat32(transpose64(bp, rows, rank))),
-				safetensors.F32(key+".lora_embedding_B", []int{cols, rank}, toFloat32(transpose64(ap, rank, cols))))
+			ea, err1 := encode(key+".lora_embedding_A", []int{rank, rows}, toFloat32(transpose64(bp, rows, rank)))
+			eb, err2 := encode(key+".lora_embedding_B", []int{cols, rank}, toFloat32(transpose64(ap, rank, cols)))
+			if err := errors.Join(err1, err2); err != nil {
+				return err
+			}
+			tensors = append(tensors, ea, eb)
 		} else {
-			tensors = append(tensors,
-				safetensors.F32(key+".lora_A.weight", []int{rank, cols}, toFloat32(ap)),
-				safetensors.F32(key+".lora_B.weight", []int{rows, rank}, toFloat32(bp)))
+			la, err1 := encode(key+".lora_A.weight", []int{rank, cols}, toFloat32(ap))
+			lb, err2 := encode(key+".lora_B.weight", []int{rows, rank}, toFloat32(bp))
+			if err := errors.Join(err1, err2); err != nil {
+				return err
+			}
+			tensors = append(tensors, la, lb)
 		}
 		modules = append(modules, regexp.QuoteMeta(module))
 	}

@@ -232,7 +232,7 @@ func TestSaveLoRARoundTrip(t *testing.T) {
 		t.Fatalf("AdapterRank: %d, %v; want 3", rank, err)
 	}
 	out := t.TempDir()
-	if err := SaveLoRA(out, base, ft, rank, nil, map[string]any{"task_type": "CAUSAL_LM"}, linalg.Go()); err != nil {
+	if err := SaveLoRA(out, base, ft, AdapterOptions{Rank: rank, Fields: map[string]any{"task_type": "CAUSAL_LM"}}, linalg.Go()); err != nil {
 		t.Fatal(err)
 	}
 	back, err := ApplyLoRA(base, out)
@@ -247,7 +247,7 @@ func TestSaveLoRARoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if err := SaveLoRA(t.TempDir(), base, ft, 1, nil, nil, linalg.Go()); err == nil || !strings.Contains(err.Error(), "rank above 1") {
+	if err := SaveLoRA(t.TempDir(), base, ft, AdapterOptions{Rank: 1}, linalg.Go()); err == nil || !strings.Contains(err.Error(), "rank above 1") {
 		t.Errorf("rank 1: %v, want a rank error", err)
 	}
 	ps := Params(ft)
@@ -257,7 +257,7 @@ func TestSaveLoRARoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := SaveLoRA(t.TempDir(), base, normed, rank, nil, nil, linalg.Go()); err == nil || !strings.Contains(err.Error(), `"model.norm.weight" changes`) {
+	if err := SaveLoRA(t.TempDir(), base, normed, AdapterOptions{Rank: rank}, linalg.Go()); err == nil || !strings.Contains(err.Error(), `"model.norm.weight" changes`) {
 		t.Errorf("a changed norm: %v, want an error naming it", err)
 	}
 }

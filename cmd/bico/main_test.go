@@ -592,3 +592,58 @@ func TestTransferLoRANewHead(t *testing.T) {
 	}
 	sameParams(t, mergedOnto(t, f.b, adapter), want, 1e-5, "B with the written adapter", "the full output")
 }
+
+// TestTransferWritesTargetDtype: the output takes the precision the target
+// base is stored in unless --dtype names another, and config.json says
+// which.
+func TestTransferWritesTargetDtype(t *testing.T) {
+	f := newFixture(t, 20)
+	b, err := model.Load(f.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := model.SaveWith(f.b, b, model.SaveOptions{Dtype: safetensors.DtypeBF16}); err != nil {
+		t.Fatal(err)
+	}
+	var f32 model.Model
+	for _, c := range []struct {
+		flag  string
+		want  safetensors.Dtype
+		torch string
+	}{{"float32", safetensors.DtypeF32, "float32"}, {"auto", safetensors.DtypeBF16, "bfloat16"}, {"F16", safetensors.DtypeF16, "float16"}} {
+		out := filepath.Join(f.dir, "out-"+c.flag)
+		msg, err := run(t, f.transferArgs(out, "--alpha", "1", "--dtype", c.flag)...)
+		if err != nil {
+			t.Fatalf("transfer --dtype %s: %v\n%s", c.flag, err, msg)
+		}
+		if !strings.Contains(msg, c.torch+")") {
+			t.Errorf("--dtype %s: the output line does not name %s:\n%s", c.flag, c.torch, msg)
+		}
+		got, err := model.StoredDtype(out)
+		cfg, _ := model.ReadConfig(out)
+		if err != nil || got != c.want || cfg["torch_dtype"] != c.torch {
+			t.Errorf("--dtype %s: written as %s (%v), torch_dtype %v; want %s", c.flag, got, err, cfg["torch_dtype"], c.want)
+		}
+		m, err := model.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.want == safetensors.DtypeF32 {
+			f32 = m
+		} else if f32 != nil {
+			// Rounded from the float32 output: a relative 2⁻⁸ (bfloat16) or
+			// 2⁻¹¹ (float16) at most.
+			for _, name := range m.ParamNames() {
+				x, y := m.Param(name).Value.Data, f32.Param(name).Value.Data
+				for i := range x {
+					if d := math.Abs(float64(x[i] - y[i])); d > math.Abs(float64(y[i]))/256 {
+						t.Fatalf("--dtype %s: %s[%d] is %g, the float32 output's %g", c.flag, name, i, x[i], y[i])
+					}
+				}
+			}
+		}
+	}
+	if _, err := run(t, f.transferArgs(filepath.Join(f.dir, "bad"), "--dtype", "int8")...); err == nil || !strings.Contains(err.Error(), "--dtype") {
+		t.Errorf("--dtype int8: %v", err)
+	}
+}

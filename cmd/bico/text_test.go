@@ -211,7 +211,7 @@ func TestTransferCausalLM(t *testing.T) {
 	// --save-lora writes the same transfer as an adapter of B, which
 	// merged onto B gives the full model the run above wrote.
 	adapterOut := filepath.Join(dir, "out-lora-adapter")
-	args = f.transferArgs(adapterOut, "--per-class", "24", "--save-lora")
+	args = f.transferArgs(adapterOut, "--per-class", "24", "--save-lora", "--dtype", "float32")
 	args[5] = lora
 	if msg, err := run(t, args...); err != nil {
 		t.Fatalf("transfer --save-lora: %v\n%s", err, msg)
@@ -221,6 +221,16 @@ func TestTransferCausalLM(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameParams(t, mergedOnto(t, f.b, adapterOut), full, 1e-5, "B with the written adapter", "the full output")
+	// By default the adapter is written in the source adapter's bfloat16.
+	args = f.transferArgs(filepath.Join(dir, "out-lora-bf16"), "--per-class", "24", "--save-lora")
+	args[5] = lora
+	if msg, err := run(t, args...); err != nil {
+		t.Fatalf("transfer --save-lora: %v\n%s", err, msg)
+	}
+	if d, err := model.StoredDtype(filepath.Join(dir, "out-lora-bf16")); err != nil || d != safetensors.DtypeBF16 {
+		t.Errorf("adapter written as %s (%v), want BF16 as the source adapter", d, err)
+	}
+	sameParams(t, mergedOnto(t, f.b, filepath.Join(dir, "out-lora-bf16")), full, 1e-2, "B with the bfloat16 adapter", "the full output")
 	// bico eval scores the adapter on B as it scores the full output.
 	want, err := run(t, "eval", "--model", filepath.Join(dir, "out-lora"), "--data", f.calib)
 	if err != nil {

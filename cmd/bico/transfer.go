@@ -14,6 +14,7 @@ import (
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/report"
+	"github.com/bico-dev/bico/safetensors"
 	"github.com/bico-dev/bico/transfer"
 	"github.com/spf13/cobra"
 )
@@ -33,6 +34,7 @@ type transferFlags struct {
 	shardMB                          int64
 	statMemory                       string
 	saveLoRA                         bool
+	dtype                            string
 }
 
 func transferCmd() *cobra.Command {
@@ -60,7 +62,10 @@ adapter merged, W + (lora_alpha/r)·B·A per adapted module.
 
 Sites whose weight and bias the fine-tune left exactly unchanged (those a LoRA
 adapter does not touch, a frozen backbone) get a zero delta and are left out:
-no statistics or maps for them. A fine-tune identical to its base is refused.`,
+no statistics or maps for them. A fine-tune identical to its base is refused.
+
+The output is written in the precision the target base is stored in (bfloat16
+for most language models), or in --dtype's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTransfer(cmd, f) },
 	}
@@ -91,6 +96,7 @@ no statistics or maps for them. A fine-tune identical to its base is refused.`,
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress output")
 	fl.Int64Var(&f.shardMB, "max-shard-mb", 5000, "largest safetensors shard written, in MB")
 	fl.BoolVar(&f.saveLoRA, "save-lora", false, "with a LoRA adapter as --source-finetuned: write --out as a LoRA adapter of the target base, of the source adapter's rank, instead of a full model")
+	fl.StringVar(&f.dtype, "dtype", "auto", "precision of the weights written: float32, bfloat16, float16, or auto (the target base's; with --save-lora, the source adapter's)")
 	fl.StringVar(&f.statMemory, "stat-memory", "auto", "largest memory the statistics take at once (e.g. 6GiB): more calibration passes, each for a part of the blocks; auto: a third of the free memory; off: one pass (methods without a setting to choose only)")
 	for _, name := range []string{"source-base", "source-finetuned", "target-base", "calib", "out"} {
 		cmd.MarkFlagRequired(name)
@@ -109,12 +115,31 @@ func (f transferFlags) options(be linalg.Backend, prog *progress) (transfer.Opti
 	return o, o.Validate()
 }
 
+// outputDtype returns the precision --dtype asks the output to be written
+// in; auto is that of the target base's checkpoint (with --save-lora, the
+// source adapter's).
+func (f transferFlags) outputDtype() (safetensors.Dtype, error) {
+	if f.dtype != "auto" {
+		d, err := model.ParseDtype(f.dtype)
+		if err != nil {
+			return "", fmt.Errorf("--dtype: %w", err)
+		}
+		return d, nil
+	}
+	from := f.targetBase
+	if f.saveLoRA {
+		from = f.sourceFT
+	}
+	return model.StoredDtype(from)
+}
+
 func (f transferFlags) optionMap() map[string]string {
 	return map[string]string{
 		"tokens": f.tokens, "stats-from": f.statsFrom, "norms": f.norms, "embeds": f.embeds,
 		"center": strconv.FormatBool(f.center), "whiten": strconv.FormatFloat(f.whiten, 'g', -1, 64),
 		"polar": strconv.FormatBool(f.polar), "batch": strconv.Itoa(f.batch), "max-length": strconv.Itoa(f.maxLength),
 		"pairing": f.pairing, "shared-qk": strconv.FormatBool(f.sharedQK), "block-alpha": strconv.FormatBool(f.blockAlpha),
+		"dtype": f.dtype,
 	}
 }
 
@@ -143,6 +168,10 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 		return err
 	}
 	if err := checkOutput(f.out, f.force, f.sourceBase, f.sourceFT, f.targetBase); err != nil {
+		return err
+	}
+	dtype, err := f.outputDtype()
+	if err != nil {
 		return err
 	}
 	rep := &report.Transfer{Method: method.Name(), SourceBase: f.sourceBase, SourceFinetuned: f.sourceFT, TargetBase: f.targetBase, Options: f.optionMap()}
@@ -183,10 +212,10 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	if err := writeModelDir(f.out, f.force, func(dir string) error {
 		start := time.Now()
 		if f.saveLoRA {
-			if err := saveAdapter(dir, f, p, res.Model, be); err != nil {
+			if err := saveAdapter(dir, f, p, res.Model, dtype, be); err != nil {
 				return err
 			}
-		} else if err := model.Save(dir, res.Model, f.shardMB<<20); err != nil {
+		} else if err := model.SaveWith(dir, res.Model, model.SaveOptions{MaxShardBytes: f.shardMB << 20, Dtype: dtype}); err != nil {
 			return err
 		}
 		rep.Seconds.Write = time.Since(start).Seconds()
@@ -194,7 +223,7 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	}); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (method %s, α = %g, %s)\n", f.out, res.Method, res.Alpha, res.AlphaFrom)
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (method %s, α = %g, %s; %s)\n", f.out, res.Method, res.Alpha, res.AlphaFrom, model.DtypeName(dtype))
 	if n := len(p.Unchanged); n > 0 {
 		fmt.Fprintf(cmd.OutOrStdout(), "%d of %d site pairs were left out: the fine-tune did not change them (bico-report.md lists them)\n", n, n+len(p.Pairs))
 	}
@@ -233,7 +262,7 @@ func prepare(ctx context.Context, ms transfer.Models, calib transfer.Samples, me
 // head the target base was given for the task's classes goes whole into
 // the adapter (modules_to_save), for a target loaded with that many
 // classes.
-func saveAdapter(dir string, f transferFlags, p *transfer.Prepared, tuned model.Model, be linalg.Backend) error {
+func saveAdapter(dir string, f transferFlags, p *transfer.Prepared, tuned model.Model, dtype safetensors.Dtype, be linalg.Backend) error {
 	rank, src, err := model.AdapterRank(f.sourceFT)
 	if err != nil {
 		return err
@@ -251,7 +280,7 @@ func saveAdapter(dir string, f transferFlags, p *transfer.Prepared, tuned model.
 			}
 		}
 	}
-	return model.SaveLoRA(dir, p.Models.TargetBase, tuned, rank, whole, fields, be)
+	return model.SaveLoRA(dir, p.Models.TargetBase, tuned, model.AdapterOptions{Rank: rank, Whole: whole, Fields: fields, Dtype: dtype}, be)
 }
 
 // fillReport copies a finished transfer's facts into the report.
