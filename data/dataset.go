@@ -27,6 +27,9 @@ type Dataset struct {
 	Labels     []int
 	Classes    int
 	ClassNames []string
+	// Source, for text read with TextOptions.Source, holds the samples as
+	// the source model of a transfer tokenises them.
+	Source *SourceTokens
 }
 
 // Len is the number of samples.
@@ -75,6 +78,9 @@ func (d *Dataset) Validate() error {
 	}
 	if s[0] != len(d.Labels) {
 		return fmt.Errorf("data: %d samples but %d labels", s[0], len(d.Labels))
+	}
+	if err := d.Source.validate(s); err != nil {
+		return err
 	}
 	if d.Classes <= 0 {
 		return fmt.Errorf("data: dataset has %d classes", d.Classes)
@@ -147,6 +153,9 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 		}
 		copy(out.Inputs.Data[k*size:(k+1)*size], d.Inputs.Data[i*size:(i+1)*size])
 		out.Labels[k] = d.Labels[i]
+	}
+	if d.Source != nil {
+		out.Source = d.Source.subset(idx)
 	}
 	return out
 }

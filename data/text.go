@@ -55,6 +55,11 @@ type TextOptions struct {
 	// text's own next tokens: lines need no label (one they have is
 	// ignored), and every sample is of the one class 0.
 	Unlabelled bool
+	// Source, when set, also encodes each text for the source model of a
+	// transfer whose tokenizer differs from Encoder, into the dataset's
+	// Source. Every line must then hold text, not input_ids, and Encoder
+	// must be a TextEncoder.
+	Source *SourceText
 }
 
 // textField is the name of the text field.
@@ -120,6 +125,10 @@ func LoadJSONL(path string, opts TextOptions) (*Dataset, error) {
 type textLine struct {
 	line  int // 1-based
 	ids   []int
+	// srcIDs are the source's ids (TextOptions.Source), rows the pairs of
+	// matched positions.
+	srcIDs []int
+	rows   []RowPair
 	name  string // the class name, when named
 	class int    // the class number, when not named
 	named bool
@@ -143,6 +152,18 @@ func parseJSONL(name string, b []byte, opts TextOptions) (*Dataset, error) {
 		return nil, err
 	}
 	ds.Inputs = x
+	if opts.Source != nil {
+		src := &SourceTokens{Rows: make([][]RowPair, len(rows))}
+		srcRows := make([]textLine, len(rows))
+		for i, r := range rows {
+			srcRows[i] = textLine{line: r.line, ids: r.srcIDs}
+			src.Rows[i] = r.rows
+		}
+		if src.Inputs, err = padSequences(name, srcRows, opts.Source.PadID); err != nil {
+			return nil, fmt.Errorf("source tokens: %w", err)
+		}
+		ds.Source = src
+	}
 	if err := ds.Validate(); err != nil {
 		return nil, fmt.Errorf("data: %s: %w", name, err)
 	}
@@ -188,17 +209,19 @@ func (o *TextOptions) parseLine(line []byte) (textLine, error) {
 	if err := json.Unmarshal(line, &obj); err != nil {
 		return row, fmt.Errorf("invalid JSON: %v", err)
 	}
-	ids, err := o.sequence(obj)
+	ids, text, err := o.sequence(obj)
 	if err != nil {
 		return row, err
 	}
 	if err := checkIDs(ids); err != nil {
 		return row, err
 	}
-	if o.MaxLength > 0 && len(ids) > o.MaxLength {
-		ids = ids[:o.MaxLength]
+	row.ids = o.truncate(ids)
+	if o.Source != nil {
+		if err := o.encodeSource(&row, text); err != nil {
+			return row, err
+		}
 	}
-	row.ids = ids
 	if o.Unlabelled {
 		return row, nil
 	}
@@ -221,27 +244,66 @@ func field(obj map[string]json.RawMessage, key string) (json.RawMessage, bool) {
 
 // sequence returns a line's token ids: its input_ids, else its text
 // encoded.
-func (o *TextOptions) sequence(obj map[string]json.RawMessage) ([]int, error) {
+func (o *TextOptions) sequence(obj map[string]json.RawMessage) (ids []int, text *string, err error) {
 	if raw, ok := field(obj, FieldInputIDs); ok {
-		return parseIDs(raw)
+		ids, err := parseIDs(raw)
+		return ids, nil, err
 	}
 	tf := o.textField()
 	raw, ok := field(obj, tf)
 	if !ok {
-		return nil, fmt.Errorf("neither field %q nor field %q is present", FieldInputIDs, tf)
+		return nil, nil, fmt.Errorf("neither field %q nor field %q is present", FieldInputIDs, tf)
 	}
-	var text string
-	if err := json.Unmarshal(raw, &text); err != nil {
-		return nil, fmt.Errorf("field %q is %s, not a string", tf, snippet(raw))
+	text = new(string)
+	if err := json.Unmarshal(raw, text); err != nil {
+		return nil, nil, fmt.Errorf("field %q is %s, not a string", tf, snippet(raw))
 	}
 	if o.Encoder == nil {
-		return nil, fmt.Errorf("field %q needs a tokenizer to encode it, and none is given (or give %q)", tf, FieldInputIDs)
+		return nil, nil, fmt.Errorf("field %q needs a tokenizer to encode it, and none is given (or give %q)", tf, FieldInputIDs)
 	}
-	ids, err := o.Encoder.Encode(text)
+	ids, err = o.Encoder.Encode(*text)
 	if err != nil {
-		return nil, fmt.Errorf("tokenize field %q: %w", tf, err)
+		return nil, nil, fmt.Errorf("tokenize field %q: %w", tf, err)
 	}
-	return ids, nil
+	return ids, text, nil
+}
+
+// truncate returns ids cut to MaxLength.
+func (o *TextOptions) truncate(ids []int) []int {
+	if o.MaxLength > 0 && len(ids) > o.MaxLength {
+		return ids[:o.MaxLength]
+	}
+	return ids
+}
+
+// encodeSource encodes text (nil for a line of input_ids) with the
+// source's tokenizer into row, and matches its tokens with row.ids'.
+func (o *TextOptions) encodeSource(row *textLine, text *string) error {
+	if text == nil {
+		return fmt.Errorf("the line gives %q, but the source and the target tokenise text differently: give the text in field %q", FieldInputIDs, o.textField())
+	}
+	tgt, ok := o.Encoder.(TextEncoder)
+	if !ok {
+		return fmt.Errorf("the target's tokenizer does not say which text its tokens stand for")
+	}
+	ids, err := o.Source.Encoder.Encode(*text)
+	if err != nil {
+		return fmt.Errorf("source tokenizer: %w", err)
+	}
+	if err := checkIDs(ids); err != nil {
+		return fmt.Errorf("source tokenizer: %w", err)
+	}
+	row.srcIDs = o.truncate(ids)
+	a, err := tokenTexts(o.Source.Encoder, row.srcIDs)
+	if err != nil {
+		return fmt.Errorf("source tokenizer: %w", err)
+	}
+	b, err := tokenTexts(tgt, row.ids)
+	if err != nil {
+		return fmt.Errorf("target tokenizer: %w", err)
+	}
+	row.rows = MatchTokens(a, b)
+	return nil
 }
 
 // parseIDs reads an input_ids array of integers.

@@ -1,0 +1,97 @@
+package data
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bico-dev/bico/tokenizer"
+)
+
+func TestMatchTokens(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		a, b []string
+		want []RowPair
+	}{
+		{"same", []string{"a", "b c", "d"}, []string{"a", "b c", "d"}, []RowPair{{0, 0}, {1, 1}, {2, 2}}},
+		{"other splits", []string{"", "Hello", " world", "!"}, []string{"Hello", " wor", "ld!"}, []RowPair{{1, 0}, {3, 2}}},
+		{"a space token", []string{"Hello", " ", "world"}, []string{"Hello", " world"}, []RowPair{{1, 0}, {2, 1}}},
+		{"both BOS", []string{"", "x", "y"}, []string{"", "xy"}, []RowPair{{0, 0}, {2, 1}}},
+		{"texts differ", []string{"abc", "def", "g"}, []string{"abc", "DEF", "g"}, []RowPair{{0, 0}}},
+		{"one longer", []string{"ab", "cd", "ef"}, []string{"abc", "d"}, []RowPair{{1, 1}}},
+		{"empty", nil, []string{"a"}, nil},
+	} {
+		if got := MatchTokens(c.a, c.b); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestLoadTextWithSource: text read for a source and a target with
+// different tokenizers (Llama 2's and Llama 3's) gets both encodings, and
+// the pairs of positions that have read the same text, which Subset keeps
+// with their samples.
+func TestLoadTextWithSource(t *testing.T) {
+	load := func(name string) *tokenizer.Tokenizer {
+		tok, err := tokenizer.Load(filepath.Join("..", "tokenizer", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	src, tgt := load("llama2.json"), load("llama3.json")
+	texts := []string{"The quick brown fox jumps over the lazy dog.", "It's a small town, but it's a happy one.", "Hi"}
+	var lines []string
+	for i, s := range texts {
+		lines = append(lines, fmt.Sprintf(`{"text": %q, "label": %d}`, s, i%2))
+	}
+	path := filepath.Join(t.TempDir(), "d.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := LoadJSONL(path, TextOptions{Encoder: tgt, PadID: 0, Source: &SourceText{Encoder: src, PadID: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Source == nil || ds.Source.Inputs.Shape[0] != 3 {
+		t.Fatalf("no source tokens: %+v", ds.Source)
+	}
+	for i, s := range texts {
+		a, _ := src.Encode(s)
+		b, _ := tgt.Encode(s)
+		ta, _ := tokenTexts(src, a)
+		tb, _ := tokenTexts(tgt, b)
+		rows := ds.Source.Rows[i]
+		// Both start with a BOS token, and both end where the text ends.
+		if len(rows) < 2 || rows[0] != (RowPair{0, 0}) || rows[len(rows)-1] != (RowPair{len(a) - 1, len(b) - 1}) {
+			t.Errorf("%q: pairs %v (source %q, target %q)", s, rows, ta, tb)
+		}
+		for _, r := range rows {
+			ca, _ := contentEnds(ta[:r.A+1])
+			cb, _ := contentEnds(tb[:r.B+1])
+			if ca[r.A] != cb[r.B] {
+				t.Errorf("%q: pair %v: %q against %q", s, r, ta[:r.A+1], tb[:r.B+1])
+			}
+		}
+		for k, id := range a {
+			if got := ds.Source.Inputs.Data[i*ds.Source.Inputs.Shape[1]+k]; got != float32(id) {
+				t.Fatalf("%q: source token %d is %g, want %d", s, k, got, id)
+			}
+		}
+	}
+	sub := ds.Subset([]int{2, 0})
+	if !slices.Equal(sub.Source.Rows[0], ds.Source.Rows[2]) || sub.Source.Inputs.Data[0] != ds.Source.Inputs.Data[2*ds.Source.Inputs.Shape[1]] {
+		t.Error("Subset does not carry the source tokens with their samples")
+	}
+	// A line of input_ids cannot be tokenised for the source.
+	if err := os.WriteFile(path, []byte(`{"input_ids": [1, 2], "label": 0}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadJSONL(path, TextOptions{Encoder: tgt, Source: &SourceText{Encoder: src}}); err == nil || !strings.Contains(err.Error(), ":1:") || !strings.Contains(err.Error(), "tokenise text differently") {
+		t.Errorf("input_ids with a source tokenizer: %v", err)
+	}
+}
