@@ -123,15 +123,15 @@ func LoadJSONL(path string, opts TextOptions) (*Dataset, error) {
 
 // textLine is one parsed line of a JSONL file.
 type textLine struct {
-	line  int // 1-based
-	ids   []int
+	line int // 1-based
+	ids  []int
 	// srcIDs are the source's ids (TextOptions.Source), rows the pairs of
 	// matched positions.
 	srcIDs []int
 	rows   []RowPair
-	name  string // the class name, when named
-	class int    // the class number, when not named
-	named bool
+	name   string // the class name, when named
+	class  int    // the class number, when not named
+	named  bool
 }
 
 // parseJSONL reads the contents b of the JSONL file name.
