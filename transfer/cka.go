@@ -72,11 +72,12 @@ func BlockCKA(ctx context.Context, src, tgt model.Model, calib Samples, opts Opt
 		b := calib.batch(i, min(i+opts.BatchSize, calib.Len()))
 		for _, run := range []struct {
 			m   model.Model
+			in  *tensor.Tensor[float32]
 			obs *blockRecorder
-		}{{src, ra}, {tgt, rb}} {
+		}{{src, b.source().Inputs, ra}, {tgt, b.Inputs, rb}} {
 			t := autodiff.NewTape[float32](opts.Backend)
 			t.NoGrad, t.Observer = true, run.obs
-			run.m.Forward(t, autodiff.Const(b.Inputs))
+			run.m.Forward(t, autodiff.Const(run.in))
 		}
 	}
 	n := calib.Len()

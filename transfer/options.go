@@ -65,6 +65,12 @@ type Options struct {
 	// SharedQK gives the query and key outputs of a block one map, from
 	// the sum of their statistics (their product is what attention uses).
 	SharedQK bool
+	// Vocab, for a source and a target whose tokenizers differ, gives for
+	// each of the target's token ids the source's id of the token that
+	// stands for the same text, or −1 when the source has none. The rows
+	// of a changed embedding table or language-model head move by it (a
+	// token the source lacks gets no delta). Nil: one vocabulary.
+	Vocab []int
 	// Progress, when set, is told how far a stage has got.
 	Progress func(stage string, done, total int)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bico-dev/bico/autodiff"
+	"github.com/bico-dev/bico/data"
 	"github.com/bico-dev/bico/internal/memory"
 	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
@@ -24,6 +25,13 @@ type Models struct {
 type Samples struct {
 	Inputs *tensor.Tensor[float32]
 	Labels []int
+	// SourceInputs, when set, are the source models' inputs for the same
+	// samples: text tokenised by the source's own tokenizer, where it
+	// differs from the target's. Rows then holds, for each sample, the
+	// pairs of token positions (source, target) after which both have read
+	// the same text (data.MatchTokens): the rows the statistics take.
+	SourceInputs *tensor.Tensor[float32]
+	Rows         [][]data.RowPair
 }
 
 // Len is the number of samples.
@@ -31,9 +39,26 @@ func (s Samples) Len() int { return len(s.Labels) }
 
 // batch returns samples [i, j).
 func (s Samples) batch(i, j int) Samples {
-	per := s.Inputs.Numel() / s.Inputs.Shape[0]
-	shape := append([]int{j - i}, s.Inputs.Shape[1:]...)
-	return Samples{Inputs: tensor.FromSlice(s.Inputs.Data[i*per:j*per], shape...), Labels: s.Labels[i:j]}
+	out := Samples{Inputs: sliceSamples(s.Inputs, i, j), Labels: s.Labels[i:j]}
+	if s.SourceInputs != nil {
+		out.SourceInputs, out.Rows = sliceSamples(s.SourceInputs, i, j), s.Rows[i:j]
+	}
+	return out
+}
+
+// source returns the samples as the source models take them.
+func (s Samples) source() Samples {
+	if s.SourceInputs == nil {
+		return s
+	}
+	return Samples{Inputs: s.SourceInputs, Labels: s.Labels}
+}
+
+// sliceSamples returns samples [i, j) of x, sharing its memory.
+func sliceSamples(x *tensor.Tensor[float32], i, j int) *tensor.Tensor[float32] {
+	per := x.Numel() / x.Shape[0]
+	shape := append([]int{j - i}, x.Shape[1:]...)
+	return tensor.FromSlice(x.Data[i*per:j*per], shape...)
 }
 
 // Needs says which statistics a method reads: the kind of rows behind its
@@ -166,10 +191,10 @@ func plan(ctx context.Context, ms Models, calib Samples, needs Needs, opts Optio
 	if p.Pairs, p.Unpaired, err = pairSites(sitesA, sitesB, p.BlockOf); err != nil {
 		return nil, err
 	}
-	if err := checkVocabularies(p.Pairs); err != nil {
+	p.Pairs, p.Unchanged = splitUnchanged(ms, src, p.Pairs, opts.SharedQK)
+	if err := checkVocabularies(p.Pairs, opts.Vocab); err != nil {
 		return nil, err
 	}
-	p.Pairs, p.Unchanged = splitUnchanged(ms, src, p.Pairs, opts.SharedQK)
 	if len(p.Pairs) == 0 && head == nil && identical(ms) {
 		return nil, errors.New("the fine-tuned source is identical to the source base (every parameter is equal): its task vector is zero and there is nothing to transfer; check that the fine-tuned model is the fine-tune")
 	}
@@ -244,8 +269,8 @@ func runPasses(ctx context.Context, a, b model.Model, calib Samples, rec *source
 		}
 		batch := calib.batch(i, min(i+bs, calib.Len()))
 		rec.reset()
-		rec.pad, acc.pad = model.Padding(a, batch.Inputs), model.Padding(b, batch.Inputs)
-		if err := pass(a, batch, rec, grads, opts.Backend, arena); err != nil {
+		rec.pick, acc.pick = pickRows(a, b, batch)
+		if err := pass(a, batch.source(), rec, grads, opts.Backend, arena); err != nil {
 			return fmt.Errorf("source pass: %w", err)
 		}
 		acc.src, acc.seen = rec.rows, map[rowKey]bool{}
@@ -280,9 +305,10 @@ func (p *Prepared) addStats(sp SitePair, rec *sourceRecorder, acc *targetAccumul
 
 // checkVocabularies refuses, before the calibration pass, paired sites
 // whose token side (an embedding table's ids, a language model's logits)
-// has another vocabulary in the target: those coordinates are tokens, not
-// a space a map could align.
-func checkVocabularies(pairs []SitePair) error {
+// has another vocabulary in the target, unless vocab (Options.Vocab) says
+// which source token each target token is: those coordinates are tokens,
+// not a space a map could align.
+func checkVocabularies(pairs []SitePair, vocab []int) error {
 	for _, sp := range pairs {
 		a, b := sp.A.Out, sp.B.Out
 		if sp.A.IsTable() {
@@ -290,8 +316,16 @@ func checkVocabularies(pairs []SitePair) error {
 		} else if sp.A.OutSpace != "" {
 			continue
 		}
-		if a != b {
-			return fmt.Errorf("vocabularies of %d and %d tokens at %s: the source and the target need one vocabulary", a, b, sp.B.Name)
+		if vocab == nil && a != b {
+			return fmt.Errorf("vocabularies of %d and %d tokens at %s: the source and the target need one vocabulary, or a map between their tokens", a, b, sp.B.Name)
+		}
+		if vocab != nil && len(vocab) != b {
+			return fmt.Errorf("the vocabulary map has %d tokens, the target's %s %d", len(vocab), sp.B.Name, b)
+		}
+		for j, i := range vocab {
+			if i >= a {
+				return fmt.Errorf("the vocabulary map gives target token %d the source token %d, beyond the source's %d at %s", j, i, a, sp.A.Name)
+			}
 		}
 	}
 	return nil
@@ -384,6 +418,9 @@ func checkCalib(ms Models, calib Samples) error {
 	if calib.Inputs == nil || calib.Inputs.Shape[0] != calib.Len() {
 		return fmt.Errorf("calibration set: inputs and labels disagree in count")
 	}
+	if err := checkSourceInputs(calib); err != nil {
+		return err
+	}
 	// A base whose labels differ from the fine-tuned source's gets the
 	// task's head (taskHeads), so the labels must fit that head alone.
 	if err := autodiff.CheckLabels(calib.Labels, ms.SourceFinetuned.NumLabels()); err != nil {
@@ -392,9 +429,10 @@ func checkCalib(ms Models, calib Samples) error {
 	for _, m := range []struct {
 		name string
 		m    model.Model
-	}{{"source base", ms.SourceBase}, {"source fine-tuned", ms.SourceFinetuned}, {"target base", ms.TargetBase}} {
-		if err := model.CheckInputs(m.m, calib.Inputs); err != nil {
-			return fmt.Errorf("calibration inputs of shape %v do not fit the %s model: %w", calib.Inputs.Shape, m.name, err)
+		in   *tensor.Tensor[float32]
+	}{{"source base", ms.SourceBase, calib.source().Inputs}, {"source fine-tuned", ms.SourceFinetuned, calib.source().Inputs}, {"target base", ms.TargetBase, calib.Inputs}} {
+		if err := model.CheckInputs(m.m, m.in); err != nil {
+			return fmt.Errorf("calibration inputs of shape %v do not fit the %s model: %w", m.in.Shape, m.name, err)
 		}
 	}
 	return nil

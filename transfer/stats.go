@@ -88,6 +88,9 @@ func statBytes(dA, dB int, gram bool) int64 {
 // [rows, DB]. The batch product is formed in float32 by one GEMM and added
 // into the float64 sums.
 func (s *Stat) accumulate(be linalg.Backend, a, b []float32, rows int, scratch []float32) []float32 {
+	if rows == 0 {
+		return scratch
+	}
 	scratch = prod(be, a, b, rows, s.DA, s.DB, s.C, scratch)
 	if s.GramA != nil {
 		scratch = prod(be, a, a, rows, s.DA, s.DA, s.GramA, scratch)
@@ -198,9 +201,8 @@ type sourceRecorder struct {
 	want map[string][]Kind // site name → kinds to keep
 	site map[string]model.Site
 	rule TokenRule
-	// pad flags the batch's padding rows (model.Padding), which no
-	// statistic counts; nil: none.
-	pad  []bool
+	// pick says which of the batch's token rows the statistics take.
+	pick rowPick
 	rows map[rowKey]*tensor.Tensor[float32]
 	// spare holds the previous batch's copies, reused for this one's.
 	spare map[rowKey]*tensor.Tensor[float32]
@@ -232,12 +234,12 @@ func (r *sourceRecorder) Observe(site string, kind Kind, x *tensor.Tensor[float3
 		return // another site reading the same tensor already gave it
 	}
 	x = reduceTokens(x, r.rule)
-	if n := keptRows(x, r.pad); n >= 0 {
+	if r.pick.applies(x) {
 		s := r.spare[key]
-		if s == nil || cap(s.Data) < n*x.Dim(-1) {
+		if s == nil {
 			s = &tensor.Tensor[float32]{}
 		}
-		r.rows[key] = dropPadding(s, x, r.pad, n)
+		r.rows[key] = r.pick.gather(s, x)
 		delete(r.spare, key)
 		return
 	}
@@ -262,7 +264,7 @@ type targetAccumulator struct {
 	stats   map[rowKey][]*Stat // target (kind, space) → statistics
 	src     map[rowKey]*tensor.Tensor[float32]
 	seen    map[rowKey]bool
-	pad     []bool // as sourceRecorder's
+	pick    rowPick // as sourceRecorder's
 	kept    tensor.Tensor[float32]
 	scratch []float32
 	err     error
@@ -284,8 +286,8 @@ func (t *targetAccumulator) Observe(site string, kind Kind, x *tensor.Tensor[flo
 	}
 	t.seen[key] = true
 	b := reduceTokens(x, t.rule)
-	if n := keptRows(b, t.pad); n >= 0 {
-		b = dropPadding(&t.kept, b, t.pad, n)
+	if t.pick.applies(b) {
+		b = t.pick.gather(&t.kept, b)
 	}
 	for _, s := range t.stats[key] {
 		a, ok := t.src[rowKey{kind, s.Key.A}]
@@ -309,37 +311,91 @@ func (t *targetAccumulator) Observe(site string, kind Kind, x *tensor.Tensor[flo
 	}
 }
 
-// keptRows returns how many of x's rows are not flagged in pad, or −1 when
-// pad does not apply to x: no flags, or x not of one row per token of the
-// batch (a head's pooled rows).
-func keptRows(x *tensor.Tensor[float32], pad []bool) int {
-	if pad == nil || x.Rows() != len(pad) {
-		return -1
-	}
-	n := 0
-	for _, p := range pad {
-		if !p {
-			n++
-		}
-	}
-	return n
+// rowPick says which token rows of one model's batch the statistics take:
+// those listed in keep, in order, of a pass's rows of one row per token.
+type rowPick struct {
+	on     bool
+	tokens int   // the batch's token rows
+	keep   []int // the rows taken
 }
 
-// dropPadding writes into dst, reusing its storage, the n rows of x not
-// flagged in pad, as a matrix [n, d], and returns it.
-func dropPadding(dst, x *tensor.Tensor[float32], pad []bool, n int) *tensor.Tensor[float32] {
-	d := x.Dim(-1)
+// applies reports whether x holds the batch's token rows (not a head's
+// pooled rows, one per sample) and p picks some of them.
+func (p rowPick) applies(x *tensor.Tensor[float32]) bool {
+	return p.on && x.Rows() == p.tokens
+}
+
+// gather writes into dst, reusing its storage, the rows of x that p keeps,
+// as a matrix [len(keep), d], and returns it.
+func (p rowPick) gather(dst, x *tensor.Tensor[float32]) *tensor.Tensor[float32] {
+	d, n := x.Dim(-1), len(p.keep)
 	if cap(dst.Data) < n*d {
 		dst.Data = make([]float32, n*d)
 	}
 	dst.Data = dst.Data[:n*d]
 	dst.Shape = append(dst.Shape[:0], n, d)
-	k := 0
-	for r, p := range pad {
-		if !p {
-			copy(dst.Data[k*d:(k+1)*d], x.Data[r*d:(r+1)*d])
-			k++
-		}
+	for k, r := range p.keep {
+		copy(dst.Data[k*d:(k+1)*d], x.Data[r*d:(r+1)*d])
 	}
 	return dst
+}
+
+// pickRows returns the rows of the source a's and the target b's passes
+// over batch that the statistics take: the pairs of batch.Rows when the
+// two read differently tokenised text, else each model's tokens other than
+// padding (model.Padding), which match one to one.
+func pickRows(a, b model.Model, batch Samples) (pa, pb rowPick) {
+	if batch.SourceInputs == nil {
+		return padPick(model.Padding(a, batch.Inputs)), padPick(model.Padding(b, batch.Inputs))
+	}
+	la, lb := batch.SourceInputs.Shape[1], batch.Inputs.Shape[1]
+	pa = rowPick{on: true, tokens: batch.Len() * la, keep: []int{}}
+	pb = rowPick{on: true, tokens: batch.Len() * lb, keep: []int{}}
+	for s, rows := range batch.Rows {
+		for _, r := range rows {
+			pa.keep = append(pa.keep, s*la+r.A)
+			pb.keep = append(pb.keep, s*lb+r.B)
+		}
+	}
+	return pa, pb
+}
+
+// padPick picks the rows pad does not flag; nil pad: every row.
+func padPick(pad []bool) rowPick {
+	if pad == nil {
+		return rowPick{}
+	}
+	p := rowPick{on: true, tokens: len(pad), keep: make([]int, 0, len(pad))}
+	for r, isPad := range pad {
+		if !isPad {
+			p.keep = append(p.keep, r)
+		}
+	}
+	return p
+}
+
+// checkSourceInputs checks the source's own inputs of calib, if any,
+// against the target's: one sequence per sample, and each sample's pairs
+// of positions within both sequences.
+func checkSourceInputs(calib Samples) error {
+	if calib.SourceInputs == nil {
+		return nil
+	}
+	a, b := calib.SourceInputs.Shape, calib.Inputs.Shape
+	if len(a) != 2 || len(b) != 2 || a[0] != calib.Len() || len(calib.Rows) != calib.Len() {
+		return fmt.Errorf("calibration set: the source's inputs %v and row pairs (%d) do not fit the target's inputs %v of %d samples", a, len(calib.Rows), b, calib.Len())
+	}
+	total := 0
+	for i, rows := range calib.Rows {
+		for _, r := range rows {
+			if r.A < 0 || r.A >= a[1] || r.B < 0 || r.B >= b[1] {
+				return fmt.Errorf("calibration set: sample %d pairs source token %d with target token %d, beyond its %d and %d tokens", i, r.A, r.B, a[1], b[1])
+			}
+		}
+		total += len(rows)
+	}
+	if total == 0 {
+		return fmt.Errorf("calibration set: no token of the source's text lines up with one of the target's (they tokenise the text too differently)")
+	}
+	return nil
 }

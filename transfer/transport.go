@@ -90,13 +90,22 @@ func (p *Prepared) transportSite(sp SitePair, in, out *Map, delta Delta) error {
 	if sp.A.IsTable() || sp.B.IsTable() {
 		return p.transportTable(sp, tw, out, delta)
 	}
-	if (sp.A.OutSpace == "" || sp.B.OutSpace == "") && sp.A.Out != sp.B.Out {
-		return fmt.Errorf("vocabularies of %d and %d tokens: %s needs one vocabulary on both sides", sp.A.Out, sp.B.Out, sp.B.Name)
-	}
 	if tw.Numel() != sp.A.Out*sp.A.In {
 		return fmt.Errorf("source parameter %q has shape %v, site says [%d, %d]", sp.A.Weight, tw.Shape, sp.A.Out, sp.A.In)
 	}
-	if delta[sp.B.Weight], err = toTarget(p.Models.TargetBase, sp.B.Weight, p.transportMatrix(tw.Data, sp.A.Out, sp.A.In, out, in)); err != nil {
+	rows, vocab := sp.A.Out, p.Options.Vocab
+	if sp.A.OutSpace == "" || sp.B.OutSpace == "" {
+		// The outputs are a vocabulary's logits, one row per token.
+		if vocab == nil && sp.A.Out != sp.B.Out {
+			return fmt.Errorf("vocabularies of %d and %d tokens: %s needs one vocabulary on both sides", sp.A.Out, sp.B.Out, sp.B.Name)
+		}
+		if vocab != nil {
+			tw, rows = vocabRows(tw, sp.A.In, vocab), len(vocab)
+		}
+	} else {
+		vocab = nil
+	}
+	if delta[sp.B.Weight], err = toTarget(p.Models.TargetBase, sp.B.Weight, p.transportMatrix(tw.Data, rows, sp.A.In, out, in)); err != nil {
 		return err
 	}
 	if sp.A.Bias == "" || sp.B.Bias == "" {
@@ -106,8 +115,24 @@ func (p *Prepared) transportSite(sp SitePair, in, out *Map, delta Delta) error {
 	if err != nil {
 		return err
 	}
-	delta[sp.B.Bias], err = toTarget(p.Models.TargetBase, sp.B.Bias, p.transportMatrix(tb.Data, sp.A.Out, 1, out, nil))
+	if vocab != nil {
+		tb = vocabRows(tb, 1, vocab)
+	}
+	delta[sp.B.Bias], err = toTarget(p.Models.TargetBase, sp.B.Bias, p.transportMatrix(tb.Data, rows, 1, out, nil))
 	return err
+}
+
+// vocabRows returns a delta of one row of w values per source token
+// re-indexed to the target's vocabulary: row j is the source's row
+// vocab[j], or zeros for a token the source lacks (vocab[j] < 0).
+func vocabRows(delta *tensor.Tensor[float32], w int, vocab []int) *tensor.Tensor[float32] {
+	out := tensor.New[float32](len(vocab), w)
+	for j, i := range vocab {
+		if i >= 0 {
+			copy(out.Data[j*w:(j+1)*w], delta.Data[i*w:(i+1)*w])
+		}
+	}
+	return out
 }
 
 // transportTable moves a lookup table's delta [In, Out], one row per token
@@ -116,14 +141,19 @@ func (p *Prepared) transportTable(sp SitePair, tw *tensor.Tensor[float32], out *
 	if !sp.A.IsTable() || !sp.B.IsTable() {
 		return fmt.Errorf("a lookup table paired with a linear layer (%s, %s)", sp.A.Name, sp.B.Name)
 	}
-	if sp.A.In != sp.B.In {
+	vocab := p.Options.Vocab
+	if vocab == nil && sp.A.In != sp.B.In {
 		return fmt.Errorf("vocabularies of %d and %d tokens: the embedding table needs one vocabulary on both sides", sp.A.In, sp.B.In)
 	}
 	if tw.Numel() != sp.A.In*sp.A.Out {
 		return fmt.Errorf("source parameter %q has shape %v, site says [%d, %d]", sp.A.Weight, tw.Shape, sp.A.In, sp.A.Out)
 	}
+	rows := sp.A.In
+	if vocab != nil {
+		tw, rows = vocabRows(tw, sp.A.Out, vocab), len(vocab)
+	}
 	var err error
-	delta[sp.B.Weight], err = toTarget(p.Models.TargetBase, sp.B.Weight, p.transportMatrix(tw.Data, sp.A.In, sp.A.Out, nil, out))
+	delta[sp.B.Weight], err = toTarget(p.Models.TargetBase, sp.B.Weight, p.transportMatrix(tw.Data, rows, sp.A.Out, nil, out))
 	return err
 }
 
