@@ -74,12 +74,12 @@ func (s *SourceTokens) subset(idx []int) *SourceTokens {
 // MatchTokens returns the pairs of positions (i in a, j in b) of two
 // encodings of one text, given as the texts of their tokens, after which
 // both have read the same text, white space aside: the non-space bytes of
-// a's tokens 0…i are those of b's tokens 0…j. Where several tokens of one
-// encoding end at the same place (a token of spaces, a special token), the
-// last of them is taken. Tokens that stand for no text at the start (a BOS
-// token) are paired only when both encodings have them. Past the first
-// byte where the two texts differ (a normalizer lowercased one, an unknown
-// token), nothing is paired.
+// a's tokens 0…i are those of b's tokens 0…j. Where several tokens of an
+// encoding end at the same place (a token of spaces, a special token such
+// as BOS), the last of a's are paired with the last of b's, in order, as
+// many as both have: two identical encodings pair every token. Past the
+// first byte where the two texts differ (a normalizer lowercased one, an
+// unknown token), nothing is paired.
 func MatchTokens(a, b []string) []RowPair {
 	endsA, textA := contentEnds(a)
 	endsB, textB := contentEnds(b)
@@ -88,23 +88,25 @@ func MatchTokens(a, b []string) []RowPair {
 		same++
 	}
 	var out []RowPair
-	j := 0
-	for i, e := range endsA {
-		if e > same || i+1 < len(endsA) && endsA[i+1] == e {
-			continue // past the common text, or not the last token to end here
-		}
+	i, j := 0, 0
+	for i < len(endsA) && endsA[i] <= same {
+		e := endsA[i]
 		for j < len(endsB) && endsB[j] < e {
 			j++
 		}
-		// The last of b's tokens that end at e.
-		k := -1
-		for j < len(endsB) && endsB[j] == e {
-			k = j
-			j++
+		// The groups of tokens that end at e: a's [i, i2), b's [j, j2).
+		i2, j2 := i, j
+		for i2 < len(endsA) && endsA[i2] == e {
+			i2++
 		}
-		if k >= 0 {
-			out = append(out, RowPair{A: i, B: k})
+		for j2 < len(endsB) && endsB[j2] == e {
+			j2++
 		}
+		n := min(i2-i, j2-j)
+		for k := n; k > 0; k-- {
+			out = append(out, RowPair{A: i2 - k, B: j2 - k})
+		}
+		i, j = i2, j2
 	}
 	return out
 }

@@ -24,6 +24,8 @@ func TestMatchTokens(t *testing.T) {
 		{"texts differ", []string{"abc", "def", "g"}, []string{"abc", "DEF", "g"}, []RowPair{{0, 0}}},
 		{"one longer", []string{"ab", "cd", "ef"}, []string{"abc", "d"}, []RowPair{{1, 1}}},
 		{"empty", nil, []string{"a"}, nil},
+		{"same with a space token", []string{"", " ", "A"}, []string{"", " ", "A"}, []RowPair{{0, 0}, {1, 1}, {2, 2}}},
+		{"spaces on one side", []string{"", " ", " ", "A"}, []string{"", "A"}, []RowPair{{2, 0}, {3, 1}}},
 	} {
 		if got := MatchTokens(c.a, c.b); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)

@@ -54,6 +54,37 @@ type Calibration struct {
 	// Passes is the number of calibration passes: more than one when the
 	// statistics were collected in parts, each for a part of the sites.
 	Passes int `json:"passes,omitempty"`
+	// Tokenizers, when the source and the target tokenise text
+	// differently, says how their tokens were matched.
+	Tokenizers *Tokenizers `json:"tokenizers,omitempty"`
+}
+
+// Tokenizers describes a transfer between models whose tokenizers differ:
+// each read the calibration text in its own tokens, and the statistics
+// took the rows of the target's tokens after which the source had read the
+// same text.
+type Tokenizers struct {
+	Source string `json:"source"` // the source's tokenizer.json
+	Target string `json:"target"` // the target's tokenizer.json
+	// MatchedTokens of the TargetTokens (padding aside) of the statistics'
+	// samples line up with a source token.
+	MatchedTokens int `json:"matched_tokens"`
+	TargetTokens  int `json:"target_tokens"`
+	// VocabMatched of the target's TargetVocab token ids have a source token
+	// of the same text (0 and 0 when both number their tokens alike): the
+	// rows of a changed embedding table or lm_head move between those.
+	VocabMatched int `json:"vocab_matched,omitempty"`
+	TargetVocab  int `json:"target_vocab,omitempty"`
+}
+
+// Summary is one sentence on how the tokens were matched.
+func (t *Tokenizers) Summary() string {
+	s := fmt.Sprintf("the source and the target tokenise text differently (%s, %s): %d of the target's %d calibration tokens line up with a source token, and the statistics take those",
+		t.Source, t.Target, t.MatchedTokens, t.TargetTokens)
+	if t.TargetVocab > 0 {
+		s += fmt.Sprintf("; %d of its %d vocabulary entries have a source token of the same text", t.VocabMatched, t.TargetVocab)
+	}
+	return s
 }
 
 // AlphaPoint is the held-out score for one α.
@@ -98,6 +129,9 @@ func (r *Transfer) Markdown() string {
 		passes = fmt.Sprintf("; statistics in %d parts, one calibration pass each", c.Passes)
 	}
 	fmt.Fprintf(&b, "| calibration | `%s`, %d per class, seed %d: %d samples for statistics, %d held out%s |\n", c.Data, c.PerClass, c.Seed, c.Stats, c.HeldOut, passes)
+	if tk := c.Tokenizers; tk != nil {
+		fmt.Fprintf(&b, "| tokenizers | %s |\n", tk.Summary())
+	}
 	fmt.Fprintf(&b, "| α | %g (%s) |\n", r.Alpha, r.AlphaFrom)
 	if r.Setting != "" {
 		fmt.Fprintf(&b, "| setting (held-out) | %s |\n", r.Setting)

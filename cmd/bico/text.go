@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/bico-dev/bico/data"
 	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/report"
 	"github.com/bico-dev/bico/tokenizer"
+	"github.com/bico-dev/bico/transfer"
 )
 
 // textOptions says how a .jsonl dataset is made into token ids for the
@@ -66,75 +67,139 @@ func sourceTokenizerFolder(sourceFT, sourceBase string) string {
 	return ""
 }
 
-// agreeOnTokens makes text's encoder check that the source's tokenizer
-// (the one in folder sourceDir) agrees with the target's, whose ids both
-// models are given. It refuses tokenizers that give one id to different
-// tokens at once, and checks each text's ids as it is encoded. Without a
-// tokenizer.json on both sides there is nothing to compare.
-func agreeOnTokens(text data.TextOptions, sourceDir, targetDir string) (data.TextOptions, error) {
+// crossTokens is how a transfer reads text when the source and the target
+// tokenise it differently: each model reads its own token ids, the
+// statistics take the rows where both have read the same text, and a
+// changed embedding table or lm_head moves row by row between tokens of the
+// same text.
+type crossTokens struct {
+	srcPath, tgtPath string
+	// vocab maps the target's token ids to the source's
+	// (transfer.Options.Vocab); nil when both number tokens alike.
+	vocab []int
+	// matched counts the target tokens with a source vocabulary entry.
+	matched int
+}
+
+// pairTokenizers compares the source's tokenizer.json (in folder
+// sourceDir) with the target's. When they differ, text becomes encoded by
+// both, each model reading its own ids, and the returned crossTokens says
+// how; nil when they are the same file or either is missing (then both
+// models read the target's ids). ms gives the models' vocabulary sizes
+// and the source's pad token.
+func pairTokenizers(text data.TextOptions, sourceDir, targetDir string, ms transfer.Models) (data.TextOptions, *crossTokens, error) {
 	if _, ok := text.Encoder.(*folderTokenizer); !ok || sourceDir == "" {
-		return text, nil
+		return text, nil, nil
 	}
 	srcPath, tgtPath := filepath.Join(sourceDir, "tokenizer.json"), filepath.Join(targetDir, "tokenizer.json")
 	srcRaw, err1 := os.ReadFile(srcPath)
 	tgtRaw, err2 := os.ReadFile(tgtPath)
 	if err1 != nil || err2 != nil || bytes.Equal(srcRaw, tgtRaw) {
-		return text, nil
+		return text, nil, nil
 	}
 	src, err := tokenizer.Parse(srcRaw)
 	if err != nil {
-		return text, fmt.Errorf("%s: %w", srcPath, err)
+		return text, nil, fmt.Errorf("%s: %w", srcPath, err)
 	}
 	tgt, err := tokenizer.Parse(tgtRaw)
 	if err != nil {
-		return text, fmt.Errorf("%s: %w", tgtPath, err)
+		return text, nil, fmt.Errorf("%s: %w", tgtPath, err)
 	}
-	if err := sameVocabulary(src, tgt); err != nil {
-		return text, fmt.Errorf("the source's tokenizer %s and the target's %s %w: bico gives both models the target's token ids, so they need one vocabulary", srcPath, tgtPath, err)
+	cross := &crossTokens{srcPath: srcPath, tgtPath: tgtPath}
+	vocabA, vocabB := vocabSize(ms.SourceBase), vocabSize(ms.TargetBase)
+	if vocabA != vocabB || !sameVocabulary(src, tgt) {
+		cross.vocab, cross.matched = vocabMap(src, tgt, vocabB)
 	}
-	text.Encoder = &agreedEncoder{target: tgt, source: src, srcPath: srcPath, tgtPath: tgtPath}
-	return text, nil
+	pad := model.PadTokenID(ms.SourceBase)
+	if pad < 0 {
+		pad = data.NoPad
+	}
+	text.Encoder = tgt
+	text.Source = &data.SourceText{Encoder: src, PadID: pad}
+	return text, cross, nil
 }
 
-// sameVocabulary returns an error naming the first token id that a and b
-// give to different tokens. Ids only one of them has are not compared (a
-// newer vocabulary may add tokens).
-func sameVocabulary(a, b *tokenizer.Tokenizer) error {
-	n := max(a.VocabSize(), b.VocabSize())
-	for id := 0; id < n; id++ {
+// vocabSize is the number of rows of m's token-embedding table; 0 for a
+// model without one.
+func vocabSize(m model.Model) int {
+	for _, s := range m.Sites() {
+		if s.IsTable() {
+			return s.In
+		}
+	}
+	return 0
+}
+
+// sameVocabulary reports whether a and b give every id both have to the
+// same token.
+func sameVocabulary(a, b *tokenizer.Tokenizer) bool {
+	for id := range max(a.VocabSize(), b.VocabSize()) {
 		sa, okA := a.Token(id)
 		sb, okB := b.Token(id)
 		if okA && okB && sa != sb {
-			return fmt.Errorf("give token id %d to %q and %q", id, sa, sb)
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
-// agreedEncoder encodes with the target's tokenizer and refuses text the
-// source's tokenizer splits otherwise.
-type agreedEncoder struct {
-	target, source   *tokenizer.Tokenizer
-	srcPath, tgtPath string
-}
-
-// Encode implements data.Encoder.
-func (e *agreedEncoder) Encode(text string) ([]int, error) {
-	ids, err := e.target.Encode(text)
-	if err != nil {
-		return nil, err
-	}
-	src, err := e.source.Encode(text)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Equal(ids, src) {
-		i := 0
-		for i < min(len(ids), len(src)) && ids[i] == src[i] {
-			i++
+// vocabMap returns, for each of the target's n token ids, the source's id
+// of the token that stands for the same text (a special token: of the same
+// name), or −1, and how many target tokens have one.
+func vocabMap(src, tgt *tokenizer.Tokenizer, n int) ([]int, int) {
+	byText := map[string]int{}
+	for id := src.VocabSize() - 1; id >= 0; id-- { // the lowest id wins
+		if k, ok := tokenKey(src, id); ok {
+			byText[k] = id
 		}
-		return nil, fmt.Errorf("the source's tokenizer %s and the target's %s split this text differently (%d and %d tokens, first difference at token %d): bico gives both models the target's token ids, so the tokenizers must agree",
-			e.srcPath, e.tgtPath, len(src), len(ids), i)
 	}
-	return ids, nil
+	out := make([]int, n)
+	matched := 0
+	for j := range out {
+		out[j] = -1
+		if k, ok := tokenKey(tgt, j); ok {
+			if i, ok := byText[k]; ok {
+				out[j] = i
+				matched++
+			}
+		}
+	}
+	return out, matched
+}
+
+// tokenKey is what vocabMap matches tokens by: the text a token stands for,
+// or a special token's name.
+func tokenKey(t *tokenizer.Tokenizer, id int) (string, bool) {
+	s, ok := t.TokenText(id)
+	if !ok {
+		return "", false
+	}
+	if s == "" {
+		name, _ := t.Token(id)
+		return "\x00special " + name, true
+	}
+	return s, true
+}
+
+// report describes the two tokenizations of the statistics' samples stats
+// for the transfer's report: how many of the target's tokens (padding
+// aside) line up with one of the source's, and how many of its vocabulary
+// entries have a source token.
+func (c *crossTokens) report(stats transfer.Samples, target model.Model) *report.Tokenizers {
+	r := &report.Tokenizers{Source: c.srcPath, Target: c.tgtPath, TargetTokens: stats.Inputs.Numel()}
+	if pad := model.Padding(target, stats.Inputs); pad != nil {
+		r.TargetTokens = 0
+		for _, p := range pad {
+			if !p {
+				r.TargetTokens++
+			}
+		}
+	}
+	for _, rows := range stats.Rows {
+		r.MatchedTokens += len(rows)
+	}
+	if c.vocab != nil {
+		r.TargetVocab, r.VocabMatched = len(c.vocab), c.matched
+	}
+	return r
 }

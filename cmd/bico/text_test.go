@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -343,11 +345,14 @@ func TestEvalTokenizesText(t *testing.T) {
 	}
 }
 
-// TestTransferChecksTokenizers: bico gives both models the target's token
-// ids, so a source whose tokenizer.json numbers tokens otherwise, or splits
-// the calibration text otherwise, is refused; one that only differs in its
-// file's formatting is not.
-func TestTransferChecksTokenizers(t *testing.T) {
+// TestTransferAcrossTokenizers: a source whose tokenizer.json differs from
+// the target's reads the calibration text in its own ids. Where both
+// tokenise alike, the transfer is the one-tokenizer transfer; where the
+// source numbers tokens otherwise or splits text otherwise, the transfer
+// runs on the matched rows and says how many matched; Llama 2's tokenizer
+// against Llama 3's (another vocabulary) moves the embedding rows of the
+// tokens both have. Text given as input_ids cannot be read by both.
+func TestTransferAcrossTokenizers(t *testing.T) {
 	dir := t.TempDir()
 	raw, err := os.ReadFile("../../tokenizer/testdata/llama2.json")
 	if err != nil {
@@ -358,17 +363,17 @@ func TestTransferChecksTokenizers(t *testing.T) {
 		t.Fatal(err)
 	}
 	pad := 0
-	build := func(seed uint64) model.Model {
-		m, err := model.Build(model.LlamaConfig{VocabSize: tok.VocabSize(), HiddenSize: 8, NumLayers: 1, NumHeads: 2,
+	build := func(vocab int, seed uint64) model.Model {
+		m, err := model.Build(model.LlamaConfig{VocabSize: vocab, HiddenSize: 8, NumLayers: 1, NumHeads: 2,
 			IntermediateSize: 8, PadTokenID: &pad, CausalLM: true}.Map(), nil, seed)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
 	}
-	a := build(1)
+	a := build(tok.VocabSize(), 1)
 	f := fixture{dir: dir, a: filepath.Join(dir, "a"), aft: filepath.Join(dir, "aft"), b: filepath.Join(dir, "b"), calib: filepath.Join(dir, "text.jsonl")}
-	for d, m := range map[string]model.Model{f.a: a, f.aft: fineTuned(t, a, rand.New(rand.NewPCG(7, 7))), f.b: build(3)} {
+	for d, m := range map[string]model.Model{f.a: a, f.aft: fineTuned(t, a, rand.New(rand.NewPCG(7, 7))), f.b: build(tok.VocabSize(), 3)} {
 		if err := model.Save(d, m, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -383,6 +388,12 @@ func TestTransferChecksTokenizers(t *testing.T) {
 	}
 	if err := os.WriteFile(f.calib, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	args := func(out string) []string { return f.transferArgs(out, "--per-class", "4", "--alpha", "1") }
+	// The transfer with the target's tokenizer alone.
+	one := filepath.Join(dir, "out-one")
+	if msg, err := run(t, args(one)...); err != nil || strings.Contains(msg, "tokenise text differently") {
+		t.Fatalf("transfer: %v\n%s", err, msg)
 	}
 	// edit returns the target's tokenizer.json changed by change.
 	edit := func(change func(m map[string]any)) []byte {
@@ -400,29 +411,89 @@ func TestTransferChecksTokenizers(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		source []byte
-		want   string // "" for success
+		want   string // in the output
 	}{
-		{"reformatted", edit(func(map[string]any) {}), ""},
+		{"reformatted", edit(func(map[string]any) {}), "53 of the target's 53 calibration tokens line up"},
 		{"ids swapped", edit(func(m map[string]any) {
 			v := m["vocab"].(map[string]any)
 			v["▁t"], v["he"] = v["he"], v["▁t"]
-		}), `give token id`},
+		}), "; 684 of its 684 vocabulary entries have a source token"},
 		{"a merge less", edit(func(m map[string]any) {
 			m["merges"] = m["merges"].([]any)[1:] // "▁ t"
-		}), "split this text differently"},
+		}), "52 of the target's 53 calibration tokens line up"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(f.aft, "tokenizer.json"), c.source, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			out := filepath.Join(dir, "out-"+strings.ReplaceAll(c.name, " ", "-"))
-			msg, err := run(t, f.transferArgs(out, "--per-class", "4", "--alpha", "1")...)
-			switch {
-			case c.want == "" && err != nil:
-				t.Errorf("transfer: %v\n%s", err, msg)
-			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), filepath.Join(f.aft, "tokenizer.json"))):
-				t.Errorf("transfer: %v; want an error naming %s with %q", err, filepath.Join(f.aft, "tokenizer.json"), c.want)
+			msg, err := run(t, args(out)...)
+			if err != nil || !strings.Contains(msg, c.want) {
+				t.Fatalf("transfer: %v\n%s\nwant %q", err, msg, c.want)
+			}
+			if c.name == "reformatted" {
+				got, err1 := model.Load(out)
+				want, err2 := model.Load(one)
+				if err := errors.Join(err1, err2); err != nil {
+					t.Fatal(err)
+				}
+				sameParams(t, got, want, 1e-6, "the transfer with both tokenizers", "with the target's alone")
 			}
 		})
+	}
+	// Llama 3's tokenizer for the target: another vocabulary, byte-level
+	// tokens. The embedding rows of the target's tokens that Llama 2's
+	// vocabulary lacks keep B's values; the others change.
+	raw3, err := os.ReadFile("../../tokenizer/testdata/llama3.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok3, err := tokenizer.Parse(raw3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b3 := build(tok3.VocabSize(), 3)
+	if err := model.Save(f.b, b3, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.b, "tokenizer.json"), raw3, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.aft, "tokenizer.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out3 := filepath.Join(dir, "out-llama3")
+	msg, err := run(t, args(out3)...)
+	if err != nil || !strings.Contains(msg, "vocabulary entries have a source token") {
+		t.Fatalf("transfer from Llama 2's tokenizer to Llama 3's: %v\n%s", err, msg)
+	}
+	t.Log(msg)
+	got, err := model.Load(out3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vocab, _ := vocabMap(tok, tok3, tok3.VocabSize())
+	d := got.Param("model.embed_tokens.weight").Value.Data
+	e := b3.Param("model.embed_tokens.weight").Value.Data
+	changed, lacking := 0, 0
+	for j, i := range vocab {
+		same := slices.Equal(d[j*8:(j+1)*8], e[j*8:(j+1)*8])
+		if i < 0 {
+			lacking++
+			if !same {
+				t.Fatalf("target token %d, which Llama 2's vocabulary lacks, got a delta", j)
+			}
+		} else if !same {
+			changed++
+		}
+	}
+	if lacking == 0 || changed < len(vocab)/2 {
+		t.Errorf("%d of %d embedding rows changed, %d tokens without a source token", changed, len(vocab), lacking)
+	}
+	if err := os.WriteFile(f.calib, []byte(`{"input_ids": [1, 5, 9]}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, args(filepath.Join(dir, "out-ids"))...); err == nil || !strings.Contains(err.Error(), "tokenise text differently") {
+		t.Errorf("input_ids with two tokenizers: %v", err)
 	}
 }

@@ -64,6 +64,12 @@ Sites whose weight and bias the fine-tune left exactly unchanged (those a LoRA
 adapter does not touch, a frozen backbone) get a zero delta and are left out:
 no statistics or maps for them. A fine-tune identical to its base is refused.
 
+Text is tokenised by the target's tokenizer.json. When the source's differs
+(a new base with a new tokenizer), each model reads the text in its own tokens;
+the statistics take the target's tokens after which the source has read the same
+text (white space aside), and a changed embedding table or lm_head moves row by row
+to the target's tokens of the same text (the others get no delta).
+
 The output is written in the precision the target base is stored in (bfloat16
 for most language models), or in --dtype's.`,
 		Args: cobra.NoArgs,
@@ -184,7 +190,7 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.sourceFT, err)
 	}
-	text, err := agreeOnTokens(textOptions(f.targetBase, ms.TargetBase, f.maxLength), sourceTokenizerFolder(f.sourceFT, f.sourceBase), f.targetBase)
+	text, cross, err := pairTokenizers(textOptions(f.targetBase, ms.TargetBase, f.maxLength), sourceTokenizerFolder(f.sourceFT, f.sourceBase), f.targetBase, ms)
 	if err != nil {
 		return err
 	}
@@ -195,6 +201,11 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 		return err
 	}
 	rep.Calibration = report.Calibration{Data: f.calib, PerClass: f.perClass, Seed: f.seed, Stats: stats.Len(), HeldOut: held.Len()}
+	if cross != nil {
+		opts.Vocab = cross.vocab
+		rep.Calibration.Tokenizers = cross.report(stats, ms.TargetBase)
+		fmt.Fprintln(cmd.OutOrStdout(), rep.Calibration.Tokenizers.Summary())
+	}
 	rep.Seconds.Load = time.Since(start).Seconds()
 
 	p, finishWith, err := prepare(ctx, ms, stats, method, opts, f.statMemory)
@@ -392,7 +403,11 @@ func calibration(spec string, text data.TextOptions, k int, seed uint64, heldOut
 }
 
 func samples(ds *data.Dataset) transfer.Samples {
-	return transfer.Samples{Inputs: ds.Inputs, Labels: ds.Labels}
+	s := transfer.Samples{Inputs: ds.Inputs, Labels: ds.Labels}
+	if ds.Source != nil {
+		s.SourceInputs, s.Rows = ds.Source.Inputs, ds.Source.Rows
+	}
+	return s
 }
 
 // dataSpecHelp describes the dataset grammar of --calib and --data.
