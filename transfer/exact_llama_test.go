@@ -234,6 +234,21 @@ func TestBiCoLlamaNewLabelSet(t *testing.T) {
 	}
 }
 
+// tinyCausalLlama is a tiny causal language model (pad token 0, a vocabulary
+// of 20), with an lm_head of its own or tied to the embedding table.
+func tinyCausalLlama(t *testing.T, tied bool) model.Model {
+	t.Helper()
+	pad := 0
+	cfg := model.LlamaConfig{VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 4,
+		IntermediateSize: 12, PadTokenID: &pad, CausalLM: true, TieEmbeddings: tied}.Map()
+	cfg["initializer_range"] = 0.3
+	m, err := model.Build(cfg, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return perturbed(t, m, 101, 0.1)
+}
+
 // TestBiCoRecoversPermutedLlamaLM: a causal language model's fine-tune
 // (next-token loss; an lm_head of its own, or tied to the embedding table)
 // on a permuted copy: BiCo recovers the permuted τ_A, the vocabulary side
@@ -241,15 +256,7 @@ func TestBiCoLlamaNewLabelSet(t *testing.T) {
 func TestBiCoRecoversPermutedLlamaLM(t *testing.T) {
 	for _, tied := range []bool{false, true} {
 		t.Run(map[bool]string{false: "lm_head", true: "tied"}[tied], func(t *testing.T) {
-			pad := 0
-			cfg := model.LlamaConfig{VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 4,
-				IntermediateSize: 12, PadTokenID: &pad, CausalLM: true, TieEmbeddings: tied}.Map()
-			cfg["initializer_range"] = 0.3
-			m, err := model.Build(cfg, nil, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := perturbed(t, m, 101, 0.1)
+			a := tinyCausalLlama(t, tied)
 			aft := perturbed(t, a, 2, 0.05)
 			perms := newLlamaPerms(rand.New(rand.NewPCG(4, 4)), 8, 4, 2, 4, 12, 2)
 			b, err := model.WithParams(a, perms.apply(model.Params(a)))

@@ -20,14 +20,7 @@ func TestBiCoAcrossTokenizers(t *testing.T) {
 	for _, tied := range []bool{false, true} {
 		t.Run(map[bool]string{false: "lm_head", true: "tied"}[tied], func(t *testing.T) {
 			pad := 0
-			cfg := model.LlamaConfig{VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 4,
-				IntermediateSize: 12, PadTokenID: &pad, CausalLM: true, TieEmbeddings: tied}.Map()
-			cfg["initializer_range"] = 0.3
-			m, err := model.Build(cfg, nil, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := perturbed(t, m, 101, 0.1)
+			a := tinyCausalLlama(t, tied)
 			aft := perturbed(t, a, 2, 0.05)
 			rng := rand.New(rand.NewPCG(4, 4))
 			perms := newLlamaPerms(rng, 8, 4, 2, 4, 12, 2)
