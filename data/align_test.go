@@ -97,3 +97,48 @@ func TestLoadTextWithSource(t *testing.T) {
 		t.Errorf("input_ids with a source tokenizer: %v", err)
 	}
 }
+
+// FuzzMatchTokens splits one text two ways at the fuzzer's cut points (a
+// cut list of byte offsets, one byte each, taken modulo the text's length)
+// and checks MatchTokens: pairs increase on both sides, each pair has read
+// the same text on both sides, the last tokens pair up, and one split
+// matched with itself pairs every token.
+func FuzzMatchTokens(f *testing.F) {
+	f.Add("Hello world, again", []byte{5, 6}, []byte{3, 11})
+	f.Add("  a  b ", []byte{0, 1, 2}, []byte{4})
+	f.Fuzz(func(t *testing.T, text string, cutsA, cutsB []byte) {
+		if len(text) == 0 || len(cutsA) > 64 || len(cutsB) > 64 {
+			return
+		}
+		split := func(cuts []byte) []string {
+			at := []int{0, len(text)}
+			for _, c := range cuts {
+				at = append(at, int(c)%len(text))
+			}
+			slices.Sort(at)
+			var out []string
+			for i := 1; i < len(at); i++ {
+				out = append(out, text[at[i-1]:at[i]])
+			}
+			return out
+		}
+		a, b := split(cutsA), split(cutsB)
+		rows := MatchTokens(a, b)
+		for k, r := range rows {
+			if r.A < 0 || r.A >= len(a) || r.B < 0 || r.B >= len(b) || k > 0 && (r.A <= rows[k-1].A || r.B <= rows[k-1].B) {
+				t.Fatalf("pairs %v of %q and %q", rows, a, b)
+			}
+			ea, _ := contentEnds(a[:r.A+1])
+			eb, _ := contentEnds(b[:r.B+1])
+			if ea[r.A] != eb[r.B] {
+				t.Fatalf("pair %v of %q and %q has read different text", r, a, b)
+			}
+		}
+		if len(rows) == 0 || rows[len(rows)-1] != (RowPair{len(a) - 1, len(b) - 1}) {
+			t.Fatalf("the last tokens of %q and %q do not pair: %v", a, b, rows)
+		}
+		if self := MatchTokens(a, a); len(self) != len(a) {
+			t.Fatalf("%q with itself pairs %v", a, self)
+		}
+	})
+}
