@@ -26,6 +26,14 @@ import (
 // The attention probabilities are kept for the backward pass: B·heads·N·M
 // elements.
 func (t *Tape[T]) Attention(q, k, v *Var[T], heads, kvHeads int, causal bool) *Var[T] {
+	return t.AttentionSoftCap(q, k, v, heads, kvHeads, causal, 0)
+}
+
+// AttentionSoftCap is Attention with the scaled scores soft-capped before
+// the softmax, s ← c·tanh(s/c) (Gemma 2's attn_logit_softcapping); c ≤ 0
+// leaves them as they are. With a cap the backward pass computes the scores
+// again rather than keep them.
+func (t *Tape[T]) AttentionSoftCap(q, k, v *Var[T], heads, kvHeads int, causal bool, c float64) *Var[T] {
 	qs, ks, vs := q.Value.Shape, k.Value.Shape, v.Value.Shape
 	if len(qs) != 3 || len(ks) != 3 || len(vs) != 3 || qs[0] != ks[0] || ks[0] != vs[0] || ks[1] != vs[1] {
 		panic(fmt.Sprintf("autodiff: attention of q %v, k %v, v %v: want [B, N, ·], [B, M, ·], [B, M, ·]", qs, ks, vs))
@@ -70,6 +78,11 @@ func (t *Tape[T]) Attention(q, k, v *Var[T], heads, kvHeads int, causal bool) *V
 		}
 		// S = Q Kᵀ·scale on the strided head views.
 		linalg.Gemm(be, false, true, N, M, dh, scale, q.Value.Data[qo:], ldq, k.Value.Data[ko:], ldk, 0, p, M)
+		if c > 0 {
+			for i, x := range p {
+				p[i] = T(c * math.Tanh(float64(x)/c))
+			}
+		}
 		softmaxRowsMasked(p, N, M, causal)
 		// O = P V.
 		linalg.Gemm(be, false, false, N, dv, M, 1, p, M, v.Value.Data[vo:], ldv, 0, out.Data[oo:], ldo)
@@ -89,9 +102,12 @@ func (t *Tape[T]) Attention(q, k, v *Var[T], heads, kvHeads int, causal bool) *V
 			gv = t.gradBuf(v, true)
 		}
 		g := o.Grad.Data
-		var ds []T
+		var ds, raw []T
 		if gq != nil || gk != nil {
 			ds = t.allocSlice(min(threads, B*kvHeads)*N*M, false) // scratch of each worker
+			if c > 0 {
+				raw = t.allocSlice(min(threads, B*kvHeads)*N*M, false)
+			}
 		}
 		// Tasks are (b, kv head) groups: the query heads of a group add
 		// into the same dK and dV, so one worker handles them in turn.
@@ -118,6 +134,15 @@ func (t *Tape[T]) Attention(q, k, v *Var[T], heads, kvHeads int, causal bool) *V
 					}
 					for j, pv := range pr {
 						dr[j] = pv * (dr[j] - dot)
+					}
+				}
+				if raw != nil {
+					// Through the cap: dS ← dS·(1 − tanh²(S/c)), S computed again.
+					r := raw[w*N*M:][:N*M]
+					linalg.Gemm(be, false, true, N, M, dh, scale, q.Value.Data[qo:], ldq, k.Value.Data[ko:], ldk, 0, r, M)
+					for j, x := range r {
+						th := math.Tanh(float64(x) / c)
+						d[j] *= T(1 - th*th)
 					}
 				}
 				if gq != nil {

@@ -13,6 +13,12 @@ import (
 // naiveAttention is the reference: plain loops over batch, head, query and
 // key, in float64.
 func naiveAttention(q, k, v *tensor.Tensor[float64], heads, kvHeads int, causal bool) *tensor.Tensor[float64] {
+	return naiveAttentionCapped(q, k, v, heads, kvHeads, causal, 0)
+}
+
+// naiveAttentionCapped is naiveAttention with the scores soft-capped at c
+// (c·tanh(s/c); c ≤ 0: none).
+func naiveAttentionCapped(q, k, v *tensor.Tensor[float64], heads, kvHeads int, causal bool, c float64) *tensor.Tensor[float64] {
 	B, N, M := q.Shape[0], q.Shape[1], k.Shape[1]
 	dh, dv := q.Shape[2]/heads, v.Shape[2]/kvHeads
 	out := tensor.New[float64](B, N, heads*dv)
@@ -34,6 +40,9 @@ func naiveAttention(q, k, v *tensor.Tensor[float64], heads, kvHeads int, causal 
 						s[j] += at(q, b, i, h*dh+c) * at(k, b, j, g*dh+c)
 					}
 					s[j] /= math.Sqrt(float64(dh))
+					if c > 0 {
+						s[j] = c * math.Tanh(s[j]/c)
+					}
 					mx = math.Max(mx, s[j])
 				}
 				if math.IsInf(mx, -1) {
@@ -107,6 +116,37 @@ func TestAttentionGrad(t *testing.T) {
 		}
 		checkGrad(t, "attention "+c.String(), inputs, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
 			return tp.Attention(in[0], in[1], in[2], c.heads, c.kvHeads, c.causal)
+		})
+	}
+}
+
+// TestAttentionSoftCap checks soft-capped attention's values against the
+// naive reference and its gradients by finite differences, with a cap
+// small enough to bend the scores.
+func TestAttentionSoftCap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	be := linalg.MustDefault()
+	for _, c := range attnCases {
+		inputs := []*tensor.Tensor[float64]{
+			randT(rng, c.B, c.N, c.heads*c.dh),
+			randT(rng, c.B, c.M, c.kvHeads*c.dh),
+			randT(rng, c.B, c.M, c.kvHeads*c.dv),
+		}
+		for _, x := range inputs[:2] {
+			for i := range x.Data {
+				x.Data[i] *= 3 // scores of several units, which a cap of 1.5 bends
+			}
+		}
+		want := naiveAttentionCapped(inputs[0], inputs[1], inputs[2], c.heads, c.kvHeads, c.causal, 1.5)
+		got := NewTape[float64](be).AttentionSoftCap(Const(inputs[0]), Const(inputs[1]), Const(inputs[2]), c.heads, c.kvHeads, c.causal, 1.5)
+		if d := tensor.MaxAbsDiff(got.Value, want); d > 1e-12 {
+			t.Errorf("%v: differs from the naive reference by %g", c, d)
+		}
+		if d := tensor.MaxAbsDiff(want, naiveAttention(inputs[0], inputs[1], inputs[2], c.heads, c.kvHeads, c.causal)); d < 1e-3 {
+			t.Errorf("%v: the cap changes the output by only %g", c, d)
+		}
+		checkGrad(t, "soft-capped attention "+c.String(), inputs, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
+			return tp.AttentionSoftCap(in[0], in[1], in[2], c.heads, c.kvHeads, c.causal, 1.5)
 		})
 	}
 }
