@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bico-dev/bico/autodiff"
+	"github.com/bico-dev/bico/tensor"
 )
 
 // llamaModel is the architecture documented on LlamaConfig.
@@ -23,6 +25,26 @@ type llamaModel struct {
 	window                                                int  // sliding_window of a mistral model, 0: none
 	causal                                                bool // a causal language model (…ForCausalLM): lm_head on every token
 	tied                                                  bool // tie_word_embeddings: lm_head is the embedding table
+	gemma                                                 gemmaParts
+}
+
+// gemmaParts are what Gemma and Gemma 2 add to the Llama architecture.
+type gemmaParts struct {
+	// normOffset: each RMSNorm scales by 1 + weight (weights start at 0).
+	normOffset bool
+	// embedScale multiplies the looked-up embeddings (√hidden_size); 0:
+	// none.
+	embedScale float64
+	// sandwich (Gemma 2): the attention's and the MLP's outputs pass
+	// through norms of their own before the residual adds them, and the
+	// MLP reads pre_feedforward_layernorm.
+	sandwich bool
+	// queryScale multiplies the queries so that the scores are scaled by
+	// query_pre_attn_scalar^(−½) rather than head_dim^(−½); 0: 1.
+	queryScale float64
+	// attnCap and finalCap soft-cap the attention scores and a causal LM's
+	// logits, c·tanh(x/c); 0: none.
+	attnCap, finalCap float64
 }
 
 // LlamaConfig describes a LlamaForSequenceClassification (or, with
@@ -166,6 +188,7 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 		m.modelType = mt
 	}
 	m.qkNorm = m.modelType == "qwen3"
+	isGemma := m.modelType == "gemma" || m.modelType == "gemma2"
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("vocab_size", 32000, &m.vocab)
 	r.get("hidden_size", 4096, &m.hidden)
@@ -211,7 +234,11 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if m.mlpBias, err = ConfigBoolOr(cfg, "mlp_bias", false); err != nil {
 		return nil, err
 	}
-	if m.act, err = activation(cfg, "silu", "config:"); err != nil {
+	if isGemma {
+		if m.act, err = gemmaActivation(cfg); err != nil {
+			return nil, err
+		}
+	} else if m.act, err = activation(cfg, "silu", "config:"); err != nil {
 		return nil, err
 	}
 	if m.padID, err = padTokenID(cfg); err != nil {
@@ -221,8 +248,13 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 		return nil, err
 	}
 	m.causal = isCausalLM(cfg)
-	if m.tied, err = ConfigBoolOr(cfg, "tie_word_embeddings", false); err != nil {
+	if m.tied, err = ConfigBoolOr(cfg, "tie_word_embeddings", isGemma); err != nil {
 		return nil, err
+	}
+	if isGemma {
+		if m.gemma, err = parseGemma(cfg, m.modelType, m.hidden, m.headDim); err != nil {
+			return nil, err
+		}
 	}
 	m.cfg = CloneConfig(cfg)
 	return m, nil
@@ -248,7 +280,7 @@ func (m *llamaModel) parseBiases(cfg map[string]any) error {
 	switch m.modelType {
 	case "qwen2":
 		m.qkvBias = true
-	case "llama", "qwen3":
+	case "llama", "qwen3", "gemma", "gemma2":
 		m.qkvBias, err = ConfigBoolOr(cfg, "attention_bias", false)
 		m.oBias = m.qkvBias
 	}
@@ -263,7 +295,7 @@ func (m *llamaModel) parseBiases(cfg map[string]any) error {
 // attention sees every earlier token (no window, or, for qwen2,
 // use_sliding_window false).
 func slidingWindow(cfg map[string]any, modelType string) (int, error) {
-	if modelType == "llama" {
+	if modelType == "llama" || modelType == "gemma" {
 		return 0, nil
 	}
 	if modelType == "qwen2" || modelType == "qwen3" {
@@ -414,8 +446,12 @@ func (m *llamaModel) specs() []paramSpec {
 			s = append(s, paramSpec{name: name + ".bias", shape: []int{out}})
 		}
 	}
+	normInit := initOnes
+	if m.gemma.normOffset {
+		normInit = initZeros // the scale is 1 + weight
+	}
 	norm := func(name string) {
-		s = append(s, paramSpec{name: name + ".weight", shape: []int{d}, init: initOnes})
+		s = append(s, paramSpec{name: name + ".weight", shape: []int{d}, init: normInit})
 	}
 	s = append(s, paramSpec{name: llamaEmbedSite + ".weight", shape: []int{m.vocab, d}, init: initTruncNormal, std: std})
 	for i := 0; i < m.layers; i++ {
@@ -433,6 +469,10 @@ func (m *llamaModel) specs() []paramSpec {
 		lin(l+".mlp.down_proj", d, m.inter, m.mlpBias)
 		norm(l + ".input_layernorm")
 		norm(l + ".post_attention_layernorm")
+		if m.gemma.sandwich {
+			norm(l + ".pre_feedforward_layernorm")
+			norm(l + ".post_feedforward_layernorm")
+		}
 	}
 	norm(llamaNorm)
 	switch {
@@ -462,17 +502,31 @@ func (m *llamaModel) describe() {
 	for i := 0; i < m.layers; i++ {
 		l := llamaLayer(i)
 		in, post := l+".input_layernorm", l+".post_attention_layernorm"
+		mlpIn := post
+		if m.gemma.sandwich {
+			mlpIn = l + ".pre_feedforward_layernorm"
+		}
 		m.sites = append(m.sites,
 			site(l+".self_attn.q_proj", "query", i, d, q, in, m.qkvBias),
 			site(l+".self_attn.k_proj", "key", i, d, kv, in, m.qkvBias),
 			site(l+".self_attn.v_proj", "value", i, d, kv, in, m.qkvBias),
 			site(l+".self_attn.o_proj", "attn_out", i, q, d, l+".self_attn.context", m.oBias),
-			site(l+".mlp.gate_proj", "mlp_gate", i, d, m.inter, post, m.mlpBias),
-			site(l+".mlp.up_proj", "mlp_in", i, d, m.inter, post, m.mlpBias),
+			site(l+".mlp.gate_proj", "mlp_gate", i, d, m.inter, mlpIn, m.mlpBias),
+			site(l+".mlp.up_proj", "mlp_in", i, d, m.inter, mlpIn, m.mlpBias),
 			site(l+".mlp.down_proj", "mlp_out", i, m.inter, d, l+".mlp.act", m.mlpBias),
 		)
 		norm(in, i)
-		norm(post, i)
+		if m.gemma.sandwich {
+			// The norms of the attention's and the MLP's outputs scale
+			// those outputs' coordinates: their spaces are the output
+			// projections'.
+			m.vectors = append(m.vectors,
+				Vector{Name: post + ".weight", Role: "norm_weight", Block: i, Space: l + ".self_attn.o_proj"},
+				Vector{Name: l + ".post_feedforward_layernorm.weight", Role: "norm_weight", Block: i, Space: l + ".mlp.down_proj"})
+			norm(mlpIn, i)
+		} else {
+			norm(post, i)
+		}
 		if m.qkNorm {
 			// Shared by every head: the space is the projection's output,
 			// of which each head is a block (transfer.headVector).
@@ -549,7 +603,7 @@ func llamaSpecs(cfg map[string]any) ([]paramSpec, error) {
 // sliding attention window, which inputs must fit in), Qwen2 (biases on
 // query, key and value) and Qwen3 (no biases; an RMSNorm of each query and
 // key head before the rotary embedding).
-var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3"}
+var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2"}
 
 func init() {
 	for _, mt := range llamaVariants {
@@ -667,27 +721,43 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 		}
 		return P[name+".bias"]
 	}
+	norm := func(x *Var, name string) *Var {
+		return m.rmsNorm(t, x, P[name+".weight"])
+	}
 	h := t.Embedding(P[llamaEmbedSite+".weight"], ids, B, T)
 	if inputs.NeedsGrad() && !h.NeedsGrad() {
 		h.SetNeedsGrad(true) // a leaf: activation gradients flow with a frozen table
 	}
 	h = t.Output(llamaEmbedSite, h)
+	if m.gemma.embedScale != 0 {
+		h = t.Scale(h, float32(m.gemma.embedScale))
+	}
 	for i := 0; i < m.layers; i++ {
 		l := llamaLayer(i)
 		lin := func(name string, x *Var, on bool) *Var {
 			return t.Linear(l+name, x, P[l+name+".weight"], bias(l+name, on))
 		}
-		a := t.RMSNorm(h, P[l+".input_layernorm.weight"], m.eps)
+		a := norm(h, l+".input_layernorm")
 		q, k := lin(".self_attn.q_proj", a, m.qkvBias), lin(".self_attn.k_proj", a, m.qkvBias)
 		if m.qkNorm {
 			q = headNorm(t, q, m.heads, P[l+".self_attn.q_norm.weight"], m.eps)
 			k = headNorm(t, k, m.kvHeads, P[l+".self_attn.k_norm.weight"], m.eps)
 		}
 		q, k = t.RoPEFreqs(q, m.heads, 0, m.freq), t.RoPEFreqs(k, m.kvHeads, 0, m.freq)
+		if m.gemma.queryScale != 0 {
+			q = t.Scale(q, float32(m.gemma.queryScale))
+		}
 		v := lin(".self_attn.v_proj", a, m.qkvBias)
-		ctx := t.Attention(q, k, v, m.heads, m.kvHeads, true)
-		h = t.Add(h, lin(".self_attn.o_proj", ctx, m.oBias))
-		f := t.RMSNorm(h, P[l+".post_attention_layernorm.weight"], m.eps)
+		ctx := t.AttentionSoftCap(q, k, v, m.heads, m.kvHeads, true, m.gemma.attnCap)
+		o := lin(".self_attn.o_proj", ctx, m.oBias)
+		var f *Var
+		if m.gemma.sandwich {
+			h = t.Add(h, norm(o, l+".post_attention_layernorm"))
+			f = norm(h, l+".pre_feedforward_layernorm")
+		} else {
+			h = t.Add(h, o)
+			f = norm(h, l+".post_attention_layernorm")
+		}
 		gate, up := lin(".mlp.gate_proj", f, m.mlpBias), lin(".mlp.up_proj", f, m.mlpBias)
 		var g *Var
 		if m.act == "silu" {
@@ -695,19 +765,95 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 		} else {
 			g = t.Mul(act(gate), up)
 		}
-		h = t.Add(h, lin(".mlp.down_proj", g, m.mlpBias))
+		down := lin(".mlp.down_proj", g, m.mlpBias)
+		if m.gemma.sandwich {
+			down = norm(down, l+".post_feedforward_layernorm")
+		}
+		h = t.Add(h, down)
 		t.Mark(l, h)
 	}
-	h = t.RMSNorm(h, P[llamaNorm+".weight"], m.eps)
+	h = norm(h, llamaNorm)
 	if m.causal {
 		w := P[llamaLMHead+".weight"]
 		if m.tied {
 			w = P[llamaEmbedSite+".weight"]
 		}
-		return t.Reshape(t.Linear(llamaLMHead, h, w, nil), B*T, m.vocab)
+		logits := t.Reshape(t.Linear(llamaLMHead, h, w, nil), B*T, m.vocab)
+		if c := m.gemma.finalCap; c > 0 {
+			logits = t.Scale(t.Tanh(t.Scale(logits, float32(1/c))), float32(c))
+		}
+		return logits
 	}
 	pooled := t.SelectTokens(h, m.lastTokens(ids, B, T))
 	return t.Linear(llamaHeadSite, pooled, P[llamaHeadSite+".weight"], nil)
+}
+
+// rmsNorm applies the model's RMSNorm with weight w: x·rsqrt(mean(x²) +
+// eps)·w, or ·(1 + w) for Gemma.
+func (m *llamaModel) rmsNorm(t *Tape, x, w *Var) *Var {
+	if m.gemma.normOffset {
+		ones := tensor.New[float32](w.Value.Shape...)
+		for i := range ones.Data {
+			ones.Data[i] = 1
+		}
+		w = t.Add(w, autodiff.Const(ones))
+	}
+	return t.RMSNorm(x, w, m.eps)
+}
+
+// parseGemma reads what Gemma ("gemma") and Gemma 2 ("gemma2") add to
+// Llama: the embeddings scaled by √hidden_size, norms of 1 + weight, and
+// for Gemma 2 the norms around the attention and the MLP, the scores scaled
+// by query_pre_attn_scalar^(−½), and the soft caps of the scores
+// (attn_logit_softcapping) and of the logits (final_logit_softcapping; null
+// turns either off).
+func parseGemma(cfg map[string]any, modelType string, hidden, headDim int) (gemmaParts, error) {
+	g := gemmaParts{normOffset: true, embedScale: float64(float32(math.Sqrt(float64(hidden))))}
+	if modelType != "gemma2" {
+		return g, nil
+	}
+	g.sandwich = true
+	var err error
+	capOf := func(key string, def float64) float64 {
+		if v, ok := cfg[key]; ok && v == nil {
+			return 0
+		}
+		c, e := ConfigFloatOr(cfg, key, def)
+		if e == nil && c < 0 {
+			e = fmt.Errorf("config: %s %g, want a positive cap or null", key, c)
+		}
+		err = errors.Join(err, e)
+		return c
+	}
+	g.attnCap, g.finalCap = capOf("attn_logit_softcapping", 50), capOf("final_logit_softcapping", 30)
+	qpas, e := ConfigFloatOr(cfg, "query_pre_attn_scalar", 224)
+	if e == nil && !(qpas > 0) {
+		e = fmt.Errorf("config: query_pre_attn_scalar %g, want a positive number", qpas)
+	}
+	if err = errors.Join(err, e); err != nil {
+		return g, err
+	}
+	if qpas != float64(headDim) {
+		g.queryScale = math.Sqrt(float64(headDim) / qpas)
+	}
+	return g, nil
+}
+
+// gemmaActivation is the MLP's activation of a Gemma: hidden_activation,
+// else the tanh approximation of GELU, as transformers uses whatever
+// hidden_act says.
+func gemmaActivation(cfg map[string]any) (string, error) {
+	act := "gelu_pytorch_tanh"
+	if v, ok := cfg["hidden_activation"]; ok && v != nil {
+		var err error
+		if act, err = ConfigString(cfg, "hidden_activation"); err != nil {
+			return "", err
+		}
+	}
+	if err := autodiff.CheckActivation(act); err != nil {
+		return "", fmt.Errorf("config: field \"hidden_activation\": %w", err)
+	}
+	return act, nil
 }
 
 // headNorm applies RMSNorm with the weight gamma [head_dim] to each of the

@@ -744,6 +744,40 @@ func TestQwen3MatchesTorchFixture(t *testing.T) {
 	}
 }
 
+// TestGemmaMatchesTorchFixtures: a tied GemmaForCausalLM (embeddings times
+// √hidden_size, norms of 1 + weight, the tanh GELU), a Gemma2ForCausalLM
+// (also norms of the attention's and the MLP's outputs, scores scaled by
+// query_pre_attn_scalar^(−½), soft caps on scores and logits) and a
+// Gemma2ForSequenceClassification. Gemma 2's output norms are vectors of
+// the output projections' spaces.
+func TestGemmaMatchesTorchFixtures(t *testing.T) {
+	checkTorchFixture(t, "testdata/gemma_lm_fixture")
+	checkTorchFixture(t, "testdata/gemma2_lm_fixture")
+	checkTorchFixture(t, "testdata/gemma2_fixture")
+	m, err := Load("testdata/gemma2_lm_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaces := map[string]string{}
+	for _, v := range m.Vectors() {
+		spaces[v.Name] = v.Space
+	}
+	for name, want := range map[string]string{
+		"model.layers.1.post_attention_layernorm.weight":   "model.layers.1.self_attn.o_proj",
+		"model.layers.1.post_feedforward_layernorm.weight": "model.layers.1.mlp.down_proj",
+		"model.layers.1.pre_feedforward_layernorm.weight":  "model.layers.1.pre_feedforward_layernorm",
+	} {
+		if spaces[name] != want {
+			t.Errorf("%s is a vector of space %q, want %q", name, spaces[name], want)
+		}
+	}
+	for _, s := range m.Sites() {
+		if s.Name == "model.layers.1.mlp.up_proj" && s.InSpace != "model.layers.1.pre_feedforward_layernorm" {
+			t.Errorf("up_proj reads %q", s.InSpace)
+		}
+	}
+}
+
 // TestQwen2MatchesTorchFixture: biases on query, key and value.
 func TestQwen2MatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/qwen2_fixture") }
 

@@ -13,7 +13,14 @@ Qwen2ForCausalLM with tie_word_embeddings (lm_head is the embedding table);
 and qwen3_lm_fixture/, a tied Qwen3ForCausalLM (no biases; each query and
 key head goes through an RMSNorm of width head_dim, q_norm and k_norm,
 before the rotary embedding; head_dim 8, so the attention is twice as wide
-as the residual stream).
+as the residual stream); gemma_lm_fixture/, a tied GemmaForCausalLM
+(embeddings times √hidden_size, RMSNorms scaling by 1 + weight, a gated MLP
+with the tanh GELU); gemma2_lm_fixture/, a tied Gemma2ForCausalLM (also
+norms of the attention's and the MLP's outputs before the residual adds
+them, pre_feedforward_layernorm before the MLP, scores scaled by
+query_pre_attn_scalar^(−½) and soft-capped, c·tanh(x/c), as the logits are;
+the caps are small, 2 and 3, so that they bend the values); and
+gemma2_fixture/, a Gemma2ForSequenceClassification (no cap on its logits).
 
 The forward pass below is written from the semantics of transformers'
 LlamaForSequenceClassification (token embeddings; pre-norm decoder layers
@@ -40,6 +47,8 @@ VOCAB, HIDDEN, LAYERS, HEADS, KV_HEADS, INTER = 40, 16, 2, 4, 2, 24
 EPS, PAD = 1e-6, 0
 HEAD_DIM, THETA, QKV_BIAS, SCALING = 4, 10000.0, False, None  # set per fixture by main
 LM, TIED, QK_NORM = False, False, False
+GEMMA = 0  # 1: Gemma, 2: Gemma 2
+QPAS, ATTN_CAP, FINAL_CAP = None, None, None  # Gemma 2's query_pre_attn_scalar and soft caps
 LABELS = ["negative", "neutral", "positive"]
 
 
@@ -67,9 +76,12 @@ def make_weights(gen):
         if QK_NORM:
             w[p + "self_attn.q_norm.weight"] = 1 + rnd(HEAD_DIM, std=0.2)
             w[p + "self_attn.k_norm.weight"] = 1 + rnd(HEAD_DIM, std=0.2)
-        w[p + "input_layernorm.weight"] = 1 + rnd(d, std=0.2)
-        w[p + "post_attention_layernorm.weight"] = 1 + rnd(d, std=0.2)
-    w["model.norm.weight"] = 1 + rnd(d, std=0.2)
+        norms = ["input_layernorm", "post_attention_layernorm"]
+        if GEMMA == 2:
+            norms += ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
+        for n in norms:
+            w[p + n + ".weight"] = norm_weight(rnd(d, std=0.2))
+    w["model.norm.weight"] = norm_weight(rnd(d, std=0.2))
     if not LM:
         w["score.weight"] = rnd(len(LABELS), d)
     elif not TIED:
@@ -77,8 +89,19 @@ def make_weights(gen):
     return w
 
 
+def norm_weight(noise):
+    """A norm weight near the identity: 1 + noise, or for Gemma, whose norms
+    scale by 1 + weight, the noise alone."""
+    return noise if GEMMA else 1 + noise
+
+
 def rms_norm(x, w):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + EPS) * w
+    scale = 1 + w if GEMMA else w
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + EPS) * scale
+
+
+def softcap(x, cap):
+    return x if cap is None else cap * torch.tanh(x / cap)
 
 
 def inv_freq(dh):
@@ -111,6 +134,8 @@ def forward(w, ids):
     w = {k: t.to(torch.float64) for k, t in w.items()}
     B, T = ids.shape
     h = w["model.embed_tokens.weight"][ids]
+    if GEMMA:
+        h = h * torch.tensor(HIDDEN**0.5, dtype=torch.float32).to(torch.float64)
     mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
 
     def heads(t, n):
@@ -129,15 +154,26 @@ def forward(w, ids):
         v = heads(lin("self_attn.v_proj", a), KV_HEADS)
         k = k.repeat_interleave(HEADS // KV_HEADS, dim=1)
         v = v.repeat_interleave(HEADS // KV_HEADS, dim=1)
-        probs = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(HEAD_DIM) + mask, dim=-1)
+        scale = (QPAS if QPAS is not None else HEAD_DIM) ** -0.5
+        scores = softcap(q @ k.transpose(-1, -2) * scale, ATTN_CAP)
+        probs = torch.softmax(scores + mask, dim=-1)
         ctx = (probs @ v).transpose(1, 2).reshape(B, T, HEADS * HEAD_DIM)
-        h = h + lin("self_attn.o_proj", ctx)
-        m = rms_norm(h, w[p + "post_attention_layernorm.weight"])
-        h = h + lin("mlp.down_proj", F.silu(lin("mlp.gate_proj", m)) * lin("mlp.up_proj", m))
+        attn = lin("self_attn.o_proj", ctx)
+        if GEMMA == 2:
+            h = h + rms_norm(attn, w[p + "post_attention_layernorm.weight"])
+            m = rms_norm(h, w[p + "pre_feedforward_layernorm.weight"])
+        else:
+            h = h + attn
+            m = rms_norm(h, w[p + "post_attention_layernorm.weight"])
+        act = (lambda x: F.gelu(x, approximate="tanh")) if GEMMA else F.silu
+        down = lin("mlp.down_proj", act(lin("mlp.gate_proj", m)) * lin("mlp.up_proj", m))
+        if GEMMA == 2:
+            down = rms_norm(down, w[p + "post_feedforward_layernorm.weight"])
+        h = h + down
     h = rms_norm(h, w["model.norm.weight"])
     if LM:
         head = w["model.embed_tokens.weight"] if TIED else w["lm_head.weight"]
-        return F.linear(h, head).reshape(B * T, VOCAB)
+        return softcap(F.linear(h, head), FINAL_CAP).reshape(B * T, VOCAB)
     logits = F.linear(h, w["score.weight"])  # [B, T, labels]
     positions = torch.arange(T)
     last = ((ids != PAD) * positions).argmax(-1)
@@ -183,6 +219,11 @@ def write(name, model_type, arch):
         del config["id2label"], config["label2id"]
     if model_type == "llama":
         config.update({"attention_bias": False, "mlp_bias": False, "pretraining_tp": 1})
+    elif GEMMA:
+        config.update({"attention_bias": False, "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh"})
+        if GEMMA == 2:
+            config.update({"query_pre_attn_scalar": QPAS, "attn_logit_softcapping": ATTN_CAP,
+                           "final_logit_softcapping": FINAL_CAP, "sliding_window": 4096, "cache_implementation": "hybrid"})
     else:
         config.update({"use_sliding_window": False, "sliding_window": 4096, "max_window_layers": LAYERS})
     if model_type == "qwen3":
@@ -199,7 +240,7 @@ def write(name, model_type, arch):
 
 
 def main():
-    global HEAD_DIM, THETA, QKV_BIAS, SCALING, LM, TIED, QK_NORM
+    global HEAD_DIM, THETA, QKV_BIAS, SCALING, LM, TIED, QK_NORM, GEMMA, QPAS, ATTN_CAP, FINAL_CAP
     write("llama", "llama", "LlamaForSequenceClassification")
     QKV_BIAS, THETA = True, 1000000.0
     write("qwen2", "qwen2", "Qwen2ForSequenceClassification")
@@ -212,6 +253,12 @@ def main():
     write("qwen2_lm", "qwen2", "Qwen2ForCausalLM")
     QKV_BIAS, HEAD_DIM, QK_NORM = False, 8, True
     write("qwen3_lm", "qwen3", "Qwen3ForCausalLM")
+    QK_NORM, THETA, GEMMA = False, 10000.0, 1
+    write("gemma_lm", "gemma", "GemmaForCausalLM")
+    GEMMA, QPAS, ATTN_CAP, FINAL_CAP = 2, 6.0, 2.0, 3.0
+    write("gemma2_lm", "gemma2", "Gemma2ForCausalLM")
+    LM, TIED = False, False
+    write("gemma2", "gemma2", "Gemma2ForSequenceClassification")
 
 
 if __name__ == "__main__":
