@@ -113,6 +113,19 @@ type gemmaParts struct {
 // embedding), whose parameter names are Llama's. Qwen3's two head norms are
 // vectors of role "head_norm_weight" in the space of the projection they
 // follow, one weight shared by all its heads.
+//
+// It builds "gemma" (GemmaForCausalLM, …ForSequenceClassification: the
+// embeddings multiplied by √hidden_size, every RMSNorm scaling by
+// 1 + weight, the MLP's activation hidden_activation, by default the tanh
+// GELU; tie_word_embeddings true by default) and "gemma2" (also: the
+// attention's and the MLP's outputs pass through norms of their own,
+// post_attention_layernorm and post_feedforward_layernorm, before the
+// residual adds them, and the MLP reads pre_feedforward_layernorm; scores
+// scaled by query_pre_attn_scalar^(−½) and soft-capped at
+// attn_logit_softcapping, a causal LM's logits at final_logit_softcapping;
+// sequences must fit in its sliding_window, which is not applied). Gemma 2's
+// two output norms are vectors of the spaces of o_proj and down_proj, whose
+// outputs they scale.
 type LlamaConfig struct {
 	VocabSize        int      // 32000
 	HiddenSize       int      // 4096

@@ -78,6 +78,11 @@ func (p llamaPerms) apply(src params) params {
 		set(b+"mlp.down_proj.weight", res, p.mlp[l])
 		set(b+"input_layernorm.weight", res)
 		set(b+"post_attention_layernorm.weight", res)
+		for _, n := range []string{"pre_feedforward_layernorm", "post_feedforward_layernorm"} { // gemma2
+			if src[b+n+".weight"] != nil {
+				set(b+n+".weight", res)
+			}
+		}
 	}
 	set("model.norm.weight", res)
 	for _, head := range []string{"score.weight", "lm_head.weight"} {
@@ -129,7 +134,7 @@ func tokenSamples(n, T, vocab, classes int, seed uint64) Samples {
 // return the permuted τ_A, the token-embedding table's included, and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedLlama(t *testing.T) {
-	for _, mt := range []string{"llama", "qwen2", "qwen3"} {
+	for _, mt := range []string{"llama", "qwen2", "qwen3", "gemma", "gemma2"} {
 		t.Run(mt, func(t *testing.T) { checkPermutedLlama(t, mt) })
 	}
 }
@@ -201,6 +206,37 @@ func TestQwen2ToQwen3(t *testing.T) {
 	}
 	if res.Delta["model.layers.1.self_attn.q_proj.weight"] == nil {
 		t.Error("no delta for a query projection")
+	}
+	if l := logits(res.Model, calib.Inputs); l.FirstNonFinite() >= 0 {
+		t.Errorf("non-finite logits")
+	}
+}
+
+// TestGemmaToGemma2: a Gemma fine-tune moves to a Gemma 2 base. Gemma's norm
+// before the MLP (post_attention_layernorm) and Gemma 2's
+// (pre_feedforward_layernorm) are both read by the MLP, so the first's
+// delta goes to the second; Gemma 2's norms of the attention's and the
+// MLP's outputs have no source partner and get none.
+func TestGemmaToGemma2(t *testing.T) {
+	a, b := tinyLlamaOf(t, "gemma", 1), tinyLlamaOf(t, "gemma2", 7)
+	aft := perturbed(t, a, 2, 0.05)
+	calib := tokenSamples(32, 6, 20, 3, 9)
+	res := runMethod(t, Models{a, aft, b}, calib, "bico", 1)
+	for name, d := range res.Delta {
+		if p := b.Param(name); p == nil || !tensor.SameShape(p.Value.Shape, d.Shape) {
+			t.Errorf("%s: delta %v does not fit the target", name, d.Shape)
+		}
+	}
+	for l := range 2 {
+		pre := "model.layers." + strconv.Itoa(l) + ".pre_feedforward_layernorm.weight"
+		if d := res.Delta[pre]; d == nil || relErr(d, tensor.New[float32](d.Shape...)) == 0 {
+			t.Errorf("%s: no delta from Gemma's post_attention_layernorm", pre)
+		}
+		for _, n := range []string{"post_attention_layernorm", "post_feedforward_layernorm"} {
+			if name := "model.layers." + strconv.Itoa(l) + "." + n + ".weight"; res.Delta[name] != nil {
+				t.Errorf("%s: a delta, from no source parameter", name)
+			}
+		}
 	}
 	if l := logits(res.Model, calib.Inputs); l.FirstNonFinite() >= 0 {
 		t.Errorf("non-finite logits")
