@@ -26,14 +26,31 @@ import (
 // The attention probabilities are kept for the backward pass: B·heads·N·M
 // elements.
 func (t *Tape[T]) Attention(q, k, v *Var[T], heads, kvHeads int, causal bool) *Var[T] {
-	return t.AttentionSoftCap(q, k, v, heads, kvHeads, causal, 0)
+	return t.AttentionWith(q, k, v, heads, kvHeads, AttentionOptions{Causal: causal})
 }
 
-// AttentionSoftCap is Attention with the scaled scores soft-capped before
-// the softmax, s ← c·tanh(s/c) (Gemma 2's attn_logit_softcapping); c ≤ 0
-// leaves them as they are. With a cap the backward pass computes the scores
-// again rather than keep them.
-func (t *Tape[T]) AttentionSoftCap(q, k, v *Var[T], heads, kvHeads int, causal bool, c float64) *Var[T] {
+// AttentionOptions say which keys each query of AttentionWith sees and how
+// the scores are bent.
+type AttentionOptions struct {
+	// Causal: query i sees keys j ≤ i + (M − N), as for Attention.
+	Causal bool
+	// Window, with Causal, is a sliding window: each query sees at most
+	// the last Window of those keys, its own included (transformers'
+	// sliding_window: j > i − Window). 0: no window.
+	Window int
+	// SoftCap soft-caps the scaled scores before the softmax, s ←
+	// c·tanh(s/c) (Gemma 2's attn_logit_softcapping); 0: none. The
+	// backward pass then computes the scores again rather than keep them.
+	SoftCap float64
+}
+
+// AttentionWith is Attention with the options o.
+func (t *Tape[T]) AttentionWith(q, k, v *Var[T], heads, kvHeads int, o AttentionOptions) *Var[T] {
+	causal, c := o.Causal, o.SoftCap
+	if o.Window < 0 || o.Window > 0 && !causal {
+		panic(fmt.Sprintf("autodiff: attention window %d (causal %v): want a positive window of causal attention, or 0", o.Window, causal))
+	}
+	mask := rowMask{causal: causal, window: o.Window}
 	qs, ks, vs := q.Value.Shape, k.Value.Shape, v.Value.Shape
 	if len(qs) != 3 || len(ks) != 3 || len(vs) != 3 || qs[0] != ks[0] || ks[0] != vs[0] || ks[1] != vs[1] {
 		panic(fmt.Sprintf("autodiff: attention of q %v, k %v, v %v: want [B, N, ·], [B, M, ·], [B, M, ·]", qs, ks, vs))
@@ -83,7 +100,7 @@ func (t *Tape[T]) AttentionSoftCap(q, k, v *Var[T], heads, kvHeads int, causal b
 				p[i] = T(c * math.Tanh(float64(x)/c))
 			}
 		}
-		softmaxRowsMasked(p, N, M, causal)
+		softmaxRowsMasked(p, N, M, mask)
 		// O = P V.
 		linalg.Gemm(be, false, false, N, dv, M, 1, p, M, v.Value.Data[vo:], ldv, 0, out.Data[oo:], ldo)
 	})
@@ -167,40 +184,58 @@ func (t *Tape[T]) AttentionSoftCap(q, k, v *Var[T], heads, kvHeads int, causal b
 	}, q, k, v)
 }
 
+// rowMask says which columns of a row of scores a query sees.
+type rowMask struct {
+	causal bool
+	window int
+}
+
+// visible returns the columns [lo, hi) that row i of an n×m score matrix
+// sees: with causal set, j ≤ i + (m − n), and with a window, the last
+// window of those.
+func (r rowMask) visible(i, n, m int) (lo, hi int) {
+	hi = m
+	if r.causal {
+		hi = min(m, max(0, i+m-n+1))
+	}
+	if r.window > 0 {
+		lo = max(0, hi-r.window)
+	}
+	return lo, hi
+}
+
 // softmaxRowsMasked replaces each row of the n×m row-major scores s by its
-// softmax, stabilised by the row maximum. With causal set, row i keeps only
-// columns j ≤ i + (m − n) and the others become 0; a row with no column left
+// softmax over the columns mask leaves visible, stabilised by the row
+// maximum; the other columns become 0, and a row with no column left
 // becomes all zeros.
-func softmaxRowsMasked[T Float](s []T, n, m int, causal bool) {
+func softmaxRowsMasked[T Float](s []T, n, m int, mask rowMask) {
 	if s32, ok := any(s).([]float32); ok {
-		softmaxRowsMasked32(s32, n, m, causal)
+		softmaxRowsMasked32(s32, n, m, mask)
 		return
 	}
 	for i := 0; i < n; i++ {
 		row := s[i*m : (i+1)*m]
-		lim := m
-		if causal {
-			lim = min(m, max(0, i+m-n+1))
-		}
-		if lim == 0 {
+		lo, hi := mask.visible(i, n, m)
+		if hi <= lo {
 			clear(row)
 			continue
 		}
-		mx := row[0]
-		for _, x := range row[1:lim] {
+		mx := row[lo]
+		for _, x := range row[lo+1 : hi] {
 			mx = max(mx, x)
 		}
 		var sum float64
-		for j, x := range row[:lim] {
-			e := math.Exp(float64(x - mx))
+		for j := lo; j < hi; j++ {
+			e := math.Exp(float64(row[j] - mx))
 			row[j] = T(e)
 			sum += e
 		}
 		inv := T(1 / sum)
-		for j := range row[:lim] {
+		for j := lo; j < hi; j++ {
 			row[j] *= inv
 		}
-		clear(row[lim:])
+		clear(row[:lo])
+		clear(row[hi:])
 	}
 }
 
@@ -222,22 +257,20 @@ func maxOf32Go(x []float32) float32 {
 
 // softmaxRowsMasked32 is softmaxRowsMasked on float32 scores, with
 // expNonPos for the exponentials (the arguments are at most 0).
-func softmaxRowsMasked32(s []float32, n, m int, causal bool) {
+func softmaxRowsMasked32(s []float32, n, m int, mask rowMask) {
 	for i := 0; i < n; i++ {
 		row := s[i*m : (i+1)*m]
-		lim := m
-		if causal {
-			lim = min(m, max(0, i+m-n+1))
-		}
-		if lim == 0 {
+		lo, hi := mask.visible(i, n, m)
+		if hi <= lo {
 			clear(row)
 			continue
 		}
-		sum := expShift32(row[:lim], maxOf32(row[:lim]))
+		sum := expShift32(row[lo:hi], maxOf32(row[lo:hi]))
 		inv := float32(1 / sum)
-		for j := range row[:lim] {
+		for j := lo; j < hi; j++ {
 			row[j] *= inv
 		}
-		clear(row[lim:])
+		clear(row[:lo])
+		clear(row[hi:])
 	}
 }

@@ -13,12 +13,14 @@ import (
 // naiveAttention is the reference: plain loops over batch, head, query and
 // key, in float64.
 func naiveAttention(q, k, v *tensor.Tensor[float64], heads, kvHeads int, causal bool) *tensor.Tensor[float64] {
-	return naiveAttentionCapped(q, k, v, heads, kvHeads, causal, 0)
+	return naiveAttentionWith(q, k, v, heads, kvHeads, AttentionOptions{Causal: causal})
 }
 
-// naiveAttentionCapped is naiveAttention with the scores soft-capped at c
-// (c·tanh(s/c); c ≤ 0: none).
-func naiveAttentionCapped(q, k, v *tensor.Tensor[float64], heads, kvHeads int, causal bool, c float64) *tensor.Tensor[float64] {
+// naiveAttentionWith is naiveAttention with a sliding window (query i sees
+// keys j with j > i + (M − N) − window) and the scores soft-capped at
+// o.SoftCap (c·tanh(s/c)).
+func naiveAttentionWith(q, k, v *tensor.Tensor[float64], heads, kvHeads int, o AttentionOptions) *tensor.Tensor[float64] {
+	causal, c := o.Causal, o.SoftCap
 	B, N, M := q.Shape[0], q.Shape[1], k.Shape[1]
 	dh, dv := q.Shape[2]/heads, v.Shape[2]/kvHeads
 	out := tensor.New[float64](B, N, heads*dv)
@@ -32,7 +34,7 @@ func naiveAttentionCapped(q, k, v *tensor.Tensor[float64], heads, kvHeads int, c
 				s := make([]float64, M)
 				mx := math.Inf(-1)
 				for j := 0; j < M; j++ {
-					if causal && j > i+M-N {
+					if causal && j > i+M-N || o.Window > 0 && j <= i+M-N-o.Window {
 						s[j] = math.Inf(-1)
 						continue
 					}
@@ -120,10 +122,10 @@ func TestAttentionGrad(t *testing.T) {
 	}
 }
 
-// TestAttentionSoftCap checks soft-capped attention's values against the
-// naive reference and its gradients by finite differences, with a cap
-// small enough to bend the scores.
-func TestAttentionSoftCap(t *testing.T) {
+// TestAttentionWith checks sliding windows and soft-capped scores against
+// the naive reference, and their gradients by finite differences; the cap
+// (1.5) is small enough to bend the scores.
+func TestAttentionWith(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
 	be := linalg.MustDefault()
 	for _, c := range attnCases {
@@ -134,20 +136,32 @@ func TestAttentionSoftCap(t *testing.T) {
 		}
 		for _, x := range inputs[:2] {
 			for i := range x.Data {
-				x.Data[i] *= 3 // scores of several units, which a cap of 1.5 bends
+				x.Data[i] *= 3 // scores of several units, which the cap bends
 			}
 		}
-		want := naiveAttentionCapped(inputs[0], inputs[1], inputs[2], c.heads, c.kvHeads, c.causal, 1.5)
-		got := NewTape[float64](be).AttentionSoftCap(Const(inputs[0]), Const(inputs[1]), Const(inputs[2]), c.heads, c.kvHeads, c.causal, 1.5)
-		if d := tensor.MaxAbsDiff(got.Value, want); d > 1e-12 {
-			t.Errorf("%v: differs from the naive reference by %g", c, d)
+		opts := []AttentionOptions{{Causal: c.causal, SoftCap: 1.5}}
+		if c.causal {
+			opts = append(opts, AttentionOptions{Causal: true, Window: 2}, AttentionOptions{Causal: true, Window: 1, SoftCap: 1.5})
 		}
-		if d := tensor.MaxAbsDiff(want, naiveAttention(inputs[0], inputs[1], inputs[2], c.heads, c.kvHeads, c.causal)); d < 1e-3 {
-			t.Errorf("%v: the cap changes the output by only %g", c, d)
+		plain := naiveAttention(inputs[0], inputs[1], inputs[2], c.heads, c.kvHeads, c.causal)
+		for _, o := range opts {
+			name := fmt.Sprintf("%v window %d cap %g", c, o.Window, o.SoftCap)
+			want := naiveAttentionWith(inputs[0], inputs[1], inputs[2], c.heads, c.kvHeads, o)
+			for _, noGrad := range []bool{false, true} {
+				tp := NewTape[float64](be)
+				tp.NoGrad = noGrad
+				got := tp.AttentionWith(Const(inputs[0]), Const(inputs[1]), Const(inputs[2]), c.heads, c.kvHeads, o)
+				if d := tensor.MaxAbsDiff(got.Value, want); d > 1e-12 {
+					t.Errorf("%s: differs from the naive reference by %g", name, d)
+				}
+			}
+			if d := tensor.MaxAbsDiff(want, plain); d < 1e-3 {
+				t.Errorf("%s: the options change the output by only %g", name, d)
+			}
+			checkGrad(t, "attention "+name, inputs, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
+				return tp.AttentionWith(in[0], in[1], in[2], c.heads, c.kvHeads, o)
+			})
 		}
-		checkGrad(t, "soft-capped attention "+c.String(), inputs, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
-			return tp.AttentionSoftCap(in[0], in[1], in[2], c.heads, c.kvHeads, c.causal, 1.5)
-		})
 	}
 }
 

@@ -22,7 +22,8 @@ type llamaModel struct {
 	qkNorm                                                bool // qwen3: RMSNorm of each query and key head (q_norm, k_norm)
 	padID                                                 int  // −1: no pad token
 	act                                                   string
-	window                                                int  // sliding_window of a mistral model, 0: none
+	windows                                               []int     // each layer's sliding attention window, 0: none
+	localFreq                                             []float64 // gemma3: the rotary frequencies of sliding-window layers; nil: freq
 	causal                                                bool // a causal language model (…ForCausalLM): lm_head on every token
 	tied                                                  bool // tie_word_embeddings: lm_head is the embedding table
 	gemma                                                 gemmaParts
@@ -200,8 +201,8 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if mt, _ := cfg["model_type"].(string); slices.Contains(llamaVariants, mt) {
 		m.modelType = mt
 	}
-	m.qkNorm = m.modelType == "qwen3"
-	isGemma := m.modelType == "gemma" || m.modelType == "gemma2"
+	m.qkNorm = m.modelType == "qwen3" || m.modelType == "gemma3_text"
+	isGemma := m.modelType == "gemma" || m.modelType == "gemma2" || m.modelType == "gemma3_text"
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("vocab_size", 32000, &m.vocab)
 	r.get("hidden_size", 4096, &m.hidden)
@@ -241,7 +242,7 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if err := m.parseBiases(cfg); err != nil {
 		return nil, err
 	}
-	if m.window, err = slidingWindow(cfg, m.modelType); err != nil {
+	if m.windows, err = layerWindows(cfg, m.modelType, m.layers); err != nil {
 		return nil, err
 	}
 	if m.mlpBias, err = ConfigBoolOr(cfg, "mlp_bias", false); err != nil {
@@ -269,6 +270,16 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 			return nil, err
 		}
 	}
+	if m.modelType == "gemma3_text" {
+		local, err := ConfigFloatOr(cfg, "rope_local_base_freq", 10000)
+		if err == nil && !(local > 0) {
+			err = fmt.Errorf("config: rope_local_base_freq %g, want a positive base", local)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.localFreq = autodiff.RoPEFrequencies(m.headDim, local)
+	}
 	m.cfg = CloneConfig(cfg)
 	return m, nil
 }
@@ -293,7 +304,7 @@ func (m *llamaModel) parseBiases(cfg map[string]any) error {
 	switch m.modelType {
 	case "qwen2":
 		m.qkvBias = true
-	case "llama", "qwen3", "gemma", "gemma2":
+	case "llama", "qwen3", "gemma", "gemma2", "gemma3_text":
 		m.qkvBias, err = ConfigBoolOr(cfg, "attention_bias", false)
 		m.oBias = m.qkvBias
 	}
@@ -304,26 +315,65 @@ func (m *llamaModel) parseBiases(cfg map[string]any) error {
 	return err
 }
 
-// slidingWindow reads a mistral or qwen2 model's attention window: 0 when
-// attention sees every earlier token (no window, or, for qwen2,
-// use_sliding_window false).
-func slidingWindow(cfg map[string]any, modelType string) (int, error) {
+// layerWindows returns each of the layers' sliding attention window (0:
+// the layer sees every earlier token), as transformers reads the config:
+// the layers config.layer_types calls "sliding_attention" when it is
+// given; otherwise for mistral every layer, for qwen2 and qwen3 with
+// use_sliding_window the layers from max_window_layers on, for gemma2 the
+// even layers, and for gemma3_text all but every sliding_window_pattern-th
+// (6) layer; with the window sliding_window (null or absent: none). Llama
+// and Gemma have none.
+func layerWindows(cfg map[string]any, modelType string, layers int) ([]int, error) {
+	out := make([]int, layers)
 	if modelType == "llama" || modelType == "gemma" {
-		return 0, nil
-	}
-	if modelType == "qwen2" || modelType == "qwen3" {
-		if use, err := ConfigBoolOr(cfg, "use_sliding_window", false); err != nil || !use {
-			return 0, err
-		}
+		return out, nil
 	}
 	if v, ok := cfg["sliding_window"]; !ok || v == nil {
-		return 0, nil
+		return out, nil
 	}
 	w, err := ConfigInt(cfg, "sliding_window")
 	if err == nil && w <= 0 {
 		err = fmt.Errorf("config: sliding_window %d, want a positive number of tokens", w)
 	}
-	return w, err
+	if err != nil {
+		return nil, err
+	}
+	sliding := func(i int) bool { return true }
+	switch modelType {
+	case "qwen2", "qwen3":
+		use, err := ConfigBoolOr(cfg, "use_sliding_window", false)
+		if err != nil {
+			return nil, err
+		}
+		from, err := ConfigIntOr(cfg, "max_window_layers", layers)
+		if err != nil {
+			return nil, err
+		}
+		sliding = func(i int) bool { return use && i >= from }
+	case "gemma2":
+		sliding = func(i int) bool { return i%2 == 0 }
+	case "gemma3_text":
+		pattern, err := ConfigIntOr(cfg, "sliding_window_pattern", 6)
+		if err == nil && pattern <= 0 {
+			err = fmt.Errorf("config: sliding_window_pattern %d, want a positive number of layers", pattern)
+		}
+		if err != nil {
+			return nil, err
+		}
+		sliding = func(i int) bool { return (i+1)%pattern != 0 }
+	}
+	if types, ok := cfg["layer_types"].([]any); ok {
+		if len(types) != layers {
+			return nil, fmt.Errorf("config: layer_types has %d entries for %d layers", len(types), layers)
+		}
+		sliding = func(i int) bool { return types[i] == "sliding_attention" }
+	}
+	for i := range out {
+		if sliding(i) {
+			out[i] = w
+		}
+	}
+	return out, nil
 }
 
 // ropeFrequencies returns the rotary frequencies of heads of width dh:
@@ -474,8 +524,8 @@ func (m *llamaModel) specs() []paramSpec {
 		lin(l+".self_attn.v_proj", kv, d, m.qkvBias)
 		lin(l+".self_attn.o_proj", d, q, m.oBias)
 		if m.qkNorm {
-			s = append(s, paramSpec{name: l + ".self_attn.q_norm.weight", shape: []int{m.headDim}, init: initOnes},
-				paramSpec{name: l + ".self_attn.k_norm.weight", shape: []int{m.headDim}, init: initOnes})
+			s = append(s, paramSpec{name: l + ".self_attn.q_norm.weight", shape: []int{m.headDim}, init: normInit},
+				paramSpec{name: l + ".self_attn.k_norm.weight", shape: []int{m.headDim}, init: normInit})
 		}
 		lin(l+".mlp.gate_proj", m.inter, d, m.mlpBias)
 		lin(l+".mlp.up_proj", m.inter, d, m.mlpBias)
@@ -616,7 +666,7 @@ func llamaSpecs(cfg map[string]any) ([]paramSpec, error) {
 // sliding attention window, which inputs must fit in), Qwen2 (biases on
 // query, key and value) and Qwen3 (no biases; an RMSNorm of each query and
 // key head before the rotary embedding).
-var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2"}
+var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text"}
 
 func init() {
 	for _, mt := range llamaVariants {
@@ -626,14 +676,10 @@ func init() {
 	}
 }
 
-// CheckInput implements InputChecker: token ids [B, T], T within a sliding
-// attention window (which this implementation does not apply).
+// CheckInput implements InputChecker: token ids [B, T].
 func (m *llamaModel) CheckInput(shape []int) error {
 	if len(shape) != 2 || shape[0] <= 0 || shape[1] <= 0 {
 		return fmt.Errorf("model: %s: inputs of shape %v, want token ids [B, T]", m.modelType, shape)
-	}
-	if m.window > 0 && shape[1] > m.window {
-		return fmt.Errorf("model: %s: sequences of %d tokens exceed the sliding attention window of %d, which is not supported", m.modelType, shape[1], m.window)
 	}
 	return nil
 }
@@ -753,15 +799,19 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 		a := norm(h, l+".input_layernorm")
 		q, k := lin(".self_attn.q_proj", a, m.qkvBias), lin(".self_attn.k_proj", a, m.qkvBias)
 		if m.qkNorm {
-			q = headNorm(t, q, m.heads, P[l+".self_attn.q_norm.weight"], m.eps)
-			k = headNorm(t, k, m.kvHeads, P[l+".self_attn.k_norm.weight"], m.eps)
+			q = m.headNorm(t, q, m.heads, P[l+".self_attn.q_norm.weight"])
+			k = m.headNorm(t, k, m.kvHeads, P[l+".self_attn.k_norm.weight"])
 		}
-		q, k = t.RoPEFreqs(q, m.heads, 0, m.freq), t.RoPEFreqs(k, m.kvHeads, 0, m.freq)
+		freq := m.freq
+		if m.windows[i] > 0 && m.localFreq != nil {
+			freq = m.localFreq
+		}
+		q, k = t.RoPEFreqs(q, m.heads, 0, freq), t.RoPEFreqs(k, m.kvHeads, 0, freq)
 		if m.gemma.queryScale != 0 {
 			q = t.Scale(q, float32(m.gemma.queryScale))
 		}
 		v := lin(".self_attn.v_proj", a, m.qkvBias)
-		ctx := t.AttentionSoftCap(q, k, v, m.heads, m.kvHeads, true, m.gemma.attnCap)
+		ctx := t.AttentionWith(q, k, v, m.heads, m.kvHeads, autodiff.AttentionOptions{Causal: true, Window: m.windows[i], SoftCap: m.gemma.attnCap})
 		o := lin(".self_attn.o_proj", ctx, m.oBias)
 		var f *Var
 		if m.gemma.sandwich {
@@ -814,18 +864,24 @@ func (m *llamaModel) rmsNorm(t *Tape, x, w *Var) *Var {
 	return t.RMSNorm(x, w, m.eps)
 }
 
-// parseGemma reads what Gemma ("gemma") and Gemma 2 ("gemma2") add to
-// Llama: the embeddings scaled by √hidden_size, norms of 1 + weight, and
-// for Gemma 2 the norms around the attention and the MLP, the scores scaled
-// by query_pre_attn_scalar^(−½), and the soft caps of the scores
-// (attn_logit_softcapping) and of the logits (final_logit_softcapping; null
-// turns either off).
+// parseGemma reads what Gemma ("gemma"), Gemma 2 ("gemma2") and Gemma 3
+// ("gemma3_text") add to Llama: the embeddings scaled by √hidden_size,
+// norms of 1 + weight, and from Gemma 2 on the norms around the attention
+// and the MLP, the scores scaled by query_pre_attn_scalar^(−½), and the
+// soft caps of the scores (attn_logit_softcapping) and of the logits
+// (final_logit_softcapping; null turns either off; Gemma 3 has none by
+// default).
 func parseGemma(cfg map[string]any, modelType string, hidden, headDim int) (gemmaParts, error) {
 	g := gemmaParts{normOffset: true, embedScale: float64(float32(math.Sqrt(float64(hidden))))}
-	if modelType != "gemma2" {
+	if modelType == "gemma" {
 		return g, nil
 	}
+	// Gemma 2 and Gemma 3.
 	g.sandwich = true
+	attnCap, finalCap, qpasDefault := 50.0, 30.0, 224.0
+	if modelType == "gemma3_text" {
+		attnCap, finalCap, qpasDefault = 0, 0, 256
+	}
 	var err error
 	capOf := func(key string, def float64) float64 {
 		if v, ok := cfg[key]; ok && v == nil {
@@ -838,8 +894,8 @@ func parseGemma(cfg map[string]any, modelType string, hidden, headDim int) (gemm
 		err = errors.Join(err, e)
 		return c
 	}
-	g.attnCap, g.finalCap = capOf("attn_logit_softcapping", 50), capOf("final_logit_softcapping", 30)
-	qpas, e := ConfigFloatOr(cfg, "query_pre_attn_scalar", 224)
+	g.attnCap, g.finalCap = capOf("attn_logit_softcapping", attnCap), capOf("final_logit_softcapping", finalCap)
+	qpas, e := ConfigFloatOr(cfg, "query_pre_attn_scalar", qpasDefault)
 	if e == nil && !(qpas > 0) {
 		e = fmt.Errorf("config: query_pre_attn_scalar %g, want a positive number", qpas)
 	}
@@ -869,10 +925,11 @@ func gemmaActivation(cfg map[string]any) (string, error) {
 	return act, nil
 }
 
-// headNorm applies RMSNorm with the weight gamma [head_dim] to each of the
-// heads of x [..., heads·head_dim] (Qwen3's q_norm and k_norm).
-func headNorm(t *Tape, x *Var, heads int, gamma *Var, eps float64) *Var {
+// headNorm applies the model's RMSNorm with the weight gamma [head_dim] to
+// each of the heads of x [..., heads·head_dim] (Qwen3's and Gemma 3's
+// q_norm and k_norm).
+func (m *llamaModel) headNorm(t *Tape, x *Var, heads int, gamma *Var) *Var {
 	shape := x.Value.Shape
 	dims := append(slices.Clone(shape[:len(shape)-1]), heads, shape[len(shape)-1]/heads)
-	return t.Reshape(t.RMSNorm(t.Reshape(x, dims...), gamma, eps), shape...)
+	return t.Reshape(m.rmsNorm(t, t.Reshape(x, dims...), gamma), shape...)
 }

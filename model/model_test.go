@@ -748,12 +748,15 @@ func TestQwen3MatchesTorchFixture(t *testing.T) {
 // √hidden_size, norms of 1 + weight, the tanh GELU), a Gemma2ForCausalLM
 // (also norms of the attention's and the MLP's outputs, scores scaled by
 // query_pre_attn_scalar^(−½), soft caps on scores and logits) and a
-// Gemma2ForSequenceClassification. Gemma 2's output norms are vectors of
+// Gemma2ForSequenceClassification, both with a sliding window on their
+// even layers, and a Gemma3ForCausalLM (head norms, windows on every other
+// layer with their own rotary base). Gemma 2's output norms are vectors of
 // the output projections' spaces.
 func TestGemmaMatchesTorchFixtures(t *testing.T) {
 	checkTorchFixture(t, "testdata/gemma_lm_fixture")
 	checkTorchFixture(t, "testdata/gemma2_lm_fixture")
 	checkTorchFixture(t, "testdata/gemma2_fixture")
+	checkTorchFixture(t, "testdata/gemma3_lm_fixture")
 	m, err := Load("testdata/gemma2_lm_fixture")
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,12 @@ norms of the attention's and the MLP's outputs before the residual adds
 them, pre_feedforward_layernorm before the MLP, scores scaled by
 query_pre_attn_scalar^(−½) and soft-capped, c·tanh(x/c), as the logits are;
 the caps are small, 2 and 3, so that they bend the values); and
-gemma2_fixture/, a Gemma2ForSequenceClassification (no cap on its logits).
+gemma2_fixture/, a Gemma2ForSequenceClassification (no cap on its logits),
+both with a sliding window of 3 tokens on the even layers (of 7-token
+sequences); and gemma3_lm_fixture/, a tied Gemma3ForCausalLM (Gemma 2's
+layout without the caps, with per-head q_norm and k_norm of 1 + weight,
+the window on all but every second layer, whose rotary base is
+rope_local_base_freq, 10, against rope_theta's 10000 on the others).
 
 The forward pass below is written from the semantics of transformers'
 LlamaForSequenceClassification (token embeddings; pre-norm decoder layers
@@ -47,8 +52,9 @@ VOCAB, HIDDEN, LAYERS, HEADS, KV_HEADS, INTER = 40, 16, 2, 4, 2, 24
 EPS, PAD = 1e-6, 0
 HEAD_DIM, THETA, QKV_BIAS, SCALING = 4, 10000.0, False, None  # set per fixture by main
 LM, TIED, QK_NORM = False, False, False
-GEMMA = 0  # 1: Gemma, 2: Gemma 2
+GEMMA = 0  # 1: Gemma, 2: Gemma 2, 3: Gemma 3
 QPAS, ATTN_CAP, FINAL_CAP = None, None, None  # Gemma 2's query_pre_attn_scalar and soft caps
+WINDOW, SLIDING, LOCAL_THETA = None, (), None  # sliding window, the layers it applies to, their rotary base (Gemma 3)
 LABELS = ["negative", "neutral", "positive"]
 
 
@@ -77,7 +83,7 @@ def make_weights(gen):
             w[p + "self_attn.q_norm.weight"] = 1 + rnd(HEAD_DIM, std=0.2)
             w[p + "self_attn.k_norm.weight"] = 1 + rnd(HEAD_DIM, std=0.2)
         norms = ["input_layernorm", "post_attention_layernorm"]
-        if GEMMA == 2:
+        if GEMMA >= 2:
             norms += ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
         for n in norms:
             w[p + n + ".weight"] = norm_weight(rnd(d, std=0.2))
@@ -104,9 +110,11 @@ def softcap(x, cap):
     return x if cap is None else cap * torch.tanh(x / cap)
 
 
-def inv_freq(dh):
+def inv_freq(dh, theta=None):
     """The rotary frequencies, with Llama 3.1's scaling when SCALING is set
     (transformers' _compute_llama3_parameters, written out)."""
+    if theta is not None:
+        return 1.0 / (theta ** (torch.arange(0, dh, 2, dtype=torch.float64) / dh))
     f = 1.0 / (THETA ** (torch.arange(0, dh, 2, dtype=torch.float64) / dh))
     if SCALING is None:
         return f
@@ -120,10 +128,10 @@ def inv_freq(dh):
     return torch.where(medium, blended, scaled)
 
 
-def rope(x, T):
+def rope(x, T, theta=None):
     """x: [B, heads, T, dh], rotated in the rotate_half convention."""
     dh = x.shape[-1]
-    ang = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq(dh))
+    ang = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq(dh, theta))
     ang = torch.cat([ang, ang], dim=-1)
     x1, x2 = x[..., : dh // 2], x[..., dh // 2 :]
     return x * ang.cos() + torch.cat([-x2, x1], dim=-1) * ang.sin()
@@ -150,16 +158,22 @@ def forward(w, ids):
         if QK_NORM:
             q = rms_norm(q, w[p + "self_attn.q_norm.weight"])
             k = rms_norm(k, w[p + "self_attn.k_norm.weight"])
-        q, k = rope(q, T), rope(k, T)
+        sliding = WINDOW is not None and i in SLIDING
+        theta = LOCAL_THETA if sliding else None
+        q, k = rope(q, T, theta), rope(k, T, theta)
         v = heads(lin("self_attn.v_proj", a), KV_HEADS)
         k = k.repeat_interleave(HEADS // KV_HEADS, dim=1)
         v = v.repeat_interleave(HEADS // KV_HEADS, dim=1)
         scale = (QPAS if QPAS is not None else HEAD_DIM) ** -0.5
         scores = softcap(q @ k.transpose(-1, -2) * scale, ATTN_CAP)
-        probs = torch.softmax(scores + mask, dim=-1)
+        layer_mask = mask
+        if sliding:  # key j visible to query i when j > i − WINDOW
+            far = torch.full((T, T), float("-inf"), dtype=torch.float64).tril(-WINDOW)
+            layer_mask = mask + far
+        probs = torch.softmax(scores + layer_mask, dim=-1)
         ctx = (probs @ v).transpose(1, 2).reshape(B, T, HEADS * HEAD_DIM)
         attn = lin("self_attn.o_proj", ctx)
-        if GEMMA == 2:
+        if GEMMA >= 2:
             h = h + rms_norm(attn, w[p + "post_attention_layernorm.weight"])
             m = rms_norm(h, w[p + "pre_feedforward_layernorm.weight"])
         else:
@@ -167,7 +181,7 @@ def forward(w, ids):
             m = rms_norm(h, w[p + "post_attention_layernorm.weight"])
         act = (lambda x: F.gelu(x, approximate="tanh")) if GEMMA else F.silu
         down = lin("mlp.down_proj", act(lin("mlp.gate_proj", m)) * lin("mlp.up_proj", m))
-        if GEMMA == 2:
+        if GEMMA >= 2:
             down = rms_norm(down, w[p + "post_feedforward_layernorm.weight"])
         h = h + down
     h = rms_norm(h, w["model.norm.weight"])
@@ -221,9 +235,11 @@ def write(name, model_type, arch):
         config.update({"attention_bias": False, "mlp_bias": False, "pretraining_tp": 1})
     elif GEMMA:
         config.update({"attention_bias": False, "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh"})
-        if GEMMA == 2:
+        if GEMMA >= 2:
             config.update({"query_pre_attn_scalar": QPAS, "attn_logit_softcapping": ATTN_CAP,
-                           "final_logit_softcapping": FINAL_CAP, "sliding_window": 4096, "cache_implementation": "hybrid"})
+                           "final_logit_softcapping": FINAL_CAP, "sliding_window": WINDOW, "cache_implementation": "hybrid"})
+        if GEMMA == 3:
+            config.update({"rope_local_base_freq": LOCAL_THETA, "sliding_window_pattern": 2})
     else:
         config.update({"use_sliding_window": False, "sliding_window": 4096, "max_window_layers": LAYERS})
     if model_type == "qwen3":
@@ -240,7 +256,7 @@ def write(name, model_type, arch):
 
 
 def main():
-    global HEAD_DIM, THETA, QKV_BIAS, SCALING, LM, TIED, QK_NORM, GEMMA, QPAS, ATTN_CAP, FINAL_CAP
+    global HEAD_DIM, THETA, QKV_BIAS, SCALING, LM, TIED, QK_NORM, GEMMA, QPAS, ATTN_CAP, FINAL_CAP, WINDOW, SLIDING, LOCAL_THETA
     write("llama", "llama", "LlamaForSequenceClassification")
     QKV_BIAS, THETA = True, 1000000.0
     write("qwen2", "qwen2", "Qwen2ForSequenceClassification")
@@ -255,10 +271,12 @@ def main():
     write("qwen3_lm", "qwen3", "Qwen3ForCausalLM")
     QK_NORM, THETA, GEMMA = False, 10000.0, 1
     write("gemma_lm", "gemma", "GemmaForCausalLM")
-    GEMMA, QPAS, ATTN_CAP, FINAL_CAP = 2, 6.0, 2.0, 3.0
+    GEMMA, QPAS, ATTN_CAP, FINAL_CAP, WINDOW, SLIDING = 2, 6.0, 2.0, 3.0, 3, (0,)
     write("gemma2_lm", "gemma2", "Gemma2ForCausalLM")
     LM, TIED = False, False
     write("gemma2", "gemma2", "Gemma2ForSequenceClassification")
+    LM, TIED, GEMMA, ATTN_CAP, FINAL_CAP, QK_NORM, HEAD_DIM, LOCAL_THETA = True, True, 3, None, None, True, 8, 10.0
+    write("gemma3_lm", "gemma3_text", "Gemma3ForCausalLM")
 
 
 if __name__ == "__main__":
