@@ -24,8 +24,8 @@ type llamaModel struct {
 	act                                                   string
 	windows                                               []int     // each layer's sliding attention window, 0: none
 	localFreq                                             []float64 // gemma3: the rotary frequencies of sliding-window layers; nil: freq
-	causal                                                bool // a causal language model (…ForCausalLM): lm_head on every token
-	tied                                                  bool // tie_word_embeddings: lm_head is the embedding table
+	causal                                                bool      // a causal language model (…ForCausalLM): lm_head on every token
+	tied                                                  bool      // tie_word_embeddings: lm_head is the embedding table
 	gemma                                                 gemmaParts
 }
 
