@@ -106,7 +106,7 @@ type gemmaParts struct {
 // or "llama3" (Llama 3.1 and later).
 //
 // The same code builds model_type "mistral" (MistralForSequenceClassification:
-// no biases; sequences must fit in its sliding_window, which is not applied),
+// no biases; a sliding attention window, see layerWindows),
 // "qwen2" (Qwen2ForSequenceClassification: biases on q_proj, k_proj and
 // v_proj) and "qwen3" (Qwen3ForSequenceClassification: attention_bias as
 // Llama's; each head of the query and of the key goes through an RMSNorm of
@@ -124,9 +124,11 @@ type gemmaParts struct {
 // residual adds them, and the MLP reads pre_feedforward_layernorm; scores
 // scaled by query_pre_attn_scalar^(−½) and soft-capped at
 // attn_logit_softcapping, a causal LM's logits at final_logit_softcapping;
-// sequences must fit in its sliding_window, which is not applied). Gemma 2's
-// two output norms are vectors of the spaces of o_proj and down_proj, whose
-// outputs they scale.
+// a sliding window on every other layer) and "gemma3_text" (Gemma3ForCausalLM:
+// Gemma 2's layout without the caps, with Qwen3's per-head q_norm and k_norm,
+// of 1 + weight; the sliding-window layers rotate with rope_local_base_freq).
+// Gemma 2's and 3's two output norms are vectors of the spaces of o_proj and
+// down_proj, whose outputs they scale.
 type LlamaConfig struct {
 	VocabSize        int      // 32000
 	HiddenSize       int      // 4096
@@ -663,9 +665,9 @@ func llamaSpecs(cfg map[string]any) ([]paramSpec, error) {
 }
 
 // llamaVariants are the model types built as Llama: Mistral (no biases; a
-// sliding attention window, which inputs must fit in), Qwen2 (biases on
-// query, key and value) and Qwen3 (no biases; an RMSNorm of each query and
-// key head before the rotary embedding).
+// sliding attention window), Qwen2 (biases on query, key and value), Qwen3
+// (no biases; an RMSNorm of each query and key head before the rotary
+// embedding), Gemma, Gemma 2 and Gemma 3 (see LlamaConfig).
 var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text"}
 
 func init() {

@@ -104,6 +104,7 @@ func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 		IntermediateSize: 12, PadTokenID: &pad, Labels: []string{"a", "b", "c"}}.Map()
 	cfg["initializer_range"] = 0.3
 	cfg["model_type"] = modelType
+	cfg["sliding_window"] = 3 // of mistral's, gemma2's and gemma3_text's layers (sequences are 6 tokens)
 	m, err := model.Build(cfg, nil, seed)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +135,7 @@ func tokenSamples(n, T, vocab, classes int, seed uint64) Samples {
 // return the permuted τ_A, the token-embedding table's included, and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedLlama(t *testing.T) {
-	for _, mt := range []string{"llama", "qwen2", "qwen3", "gemma", "gemma2"} {
+	for _, mt := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text"} {
 		t.Run(mt, func(t *testing.T) { checkPermutedLlama(t, mt) })
 	}
 }
