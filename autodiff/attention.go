@@ -38,6 +38,10 @@ type AttentionOptions struct {
 	// the last Window of those keys, its own included (transformers'
 	// sliding_window: j > i − Window). 0: no window.
 	Window int
+	// KeyLengths, when set, holds for each of the B sequences how many of
+	// its keys any query sees, the first ones: the rest are padding (an
+	// encoder's right-padded batch). Nil: every key.
+	KeyLengths []int
 	// SoftCap soft-caps the scaled scores before the softmax, s ←
 	// c·tanh(s/c) (Gemma 2's attn_logit_softcapping); 0: none. The
 	// backward pass then computes the scores again rather than keep them.
@@ -50,7 +54,7 @@ func (t *Tape[T]) AttentionWith(q, k, v *Var[T], heads, kvHeads int, o Attention
 	if o.Window < 0 || o.Window > 0 && !causal {
 		panic(fmt.Sprintf("autodiff: attention window %d (causal %v): want a positive window of causal attention, or 0", o.Window, causal))
 	}
-	mask := rowMask{causal: causal, window: o.Window}
+	mask := rowMask{causal: causal, window: o.Window, keys: -1}
 	qs, ks, vs := q.Value.Shape, k.Value.Shape, v.Value.Shape
 	if len(qs) != 3 || len(ks) != 3 || len(vs) != 3 || qs[0] != ks[0] || ks[0] != vs[0] || ks[1] != vs[1] {
 		panic(fmt.Sprintf("autodiff: attention of q %v, k %v, v %v: want [B, N, ·], [B, M, ·], [B, M, ·]", qs, ks, vs))
@@ -59,6 +63,16 @@ func (t *Tape[T]) AttentionWith(q, k, v *Var[T], heads, kvHeads int, o Attention
 		panic(fmt.Sprintf("autodiff: attention with %d heads and %d kv heads", heads, kvHeads))
 	}
 	B, N, M := qs[0], qs[1], ks[1]
+	if o.KeyLengths != nil && len(o.KeyLengths) != B {
+		panic(fmt.Sprintf("autodiff: attention over %d sequences with %d key lengths", B, len(o.KeyLengths)))
+	}
+	maskOf := func(b int) rowMask {
+		m := mask
+		if o.KeyLengths != nil {
+			m.keys = o.KeyLengths[b]
+		}
+		return m
+	}
 	if qs[2] == 0 || qs[2]%heads != 0 || ks[2] != qs[2]/heads*kvHeads || vs[2] == 0 || vs[2]%kvHeads != 0 || M == 0 {
 		panic(fmt.Sprintf("autodiff: attention of q %v, k %v, v %v with %d heads and %d kv heads", qs, ks, vs, heads, kvHeads))
 	}
@@ -100,7 +114,7 @@ func (t *Tape[T]) AttentionWith(q, k, v *Var[T], heads, kvHeads int, o Attention
 				p[i] = T(c * math.Tanh(float64(x)/c))
 			}
 		}
-		softmaxRowsMasked(p, N, M, mask)
+		softmaxRowsMasked(p, N, M, maskOf(b))
 		// O = P V.
 		linalg.Gemm(be, false, false, N, dv, M, 1, p, M, v.Value.Data[vo:], ldv, 0, out.Data[oo:], ldo)
 	})
@@ -188,6 +202,7 @@ func (t *Tape[T]) AttentionWith(q, k, v *Var[T], heads, kvHeads int, o Attention
 type rowMask struct {
 	causal bool
 	window int
+	keys   int // the columns from keys on are padding; −1: none
 }
 
 // visible returns the columns [lo, hi) that row i of an n×m score matrix
@@ -200,6 +215,9 @@ func (r rowMask) visible(i, n, m int) (lo, hi int) {
 	}
 	if r.window > 0 {
 		lo = max(0, hi-r.window)
+	}
+	if r.keys >= 0 {
+		hi = min(hi, r.keys)
 	}
 	return lo, hi
 }

@@ -34,7 +34,7 @@ func naiveAttentionWith(q, k, v *tensor.Tensor[float64], heads, kvHeads int, o A
 				s := make([]float64, M)
 				mx := math.Inf(-1)
 				for j := 0; j < M; j++ {
-					if causal && j > i+M-N || o.Window > 0 && j <= i+M-N-o.Window {
+					if causal && j > i+M-N || o.Window > 0 && j <= i+M-N-o.Window || o.KeyLengths != nil && j >= o.KeyLengths[b] {
 						s[j] = math.Inf(-1)
 						continue
 					}
@@ -122,7 +122,8 @@ func TestAttentionGrad(t *testing.T) {
 	}
 }
 
-// TestAttentionWith checks sliding windows and soft-capped scores against
+// TestAttentionWith checks sliding windows, key padding and soft-capped
+// scores against
 // the naive reference, and their gradients by finite differences; the cap
 // (1.5) is small enough to bend the scores.
 func TestAttentionWith(t *testing.T) {
@@ -139,13 +140,20 @@ func TestAttentionWith(t *testing.T) {
 				x.Data[i] *= 3 // scores of several units, which the cap bends
 			}
 		}
+		keys := make([]int, c.B)
+		for b := range keys {
+			keys[b] = c.M - b // the second sequence has a padding key
+		}
 		opts := []AttentionOptions{{Causal: c.causal, SoftCap: 1.5}}
+		if c.B > 1 {
+			opts = append(opts, AttentionOptions{Causal: c.causal, KeyLengths: keys})
+		}
 		if c.causal {
 			opts = append(opts, AttentionOptions{Causal: true, Window: 2}, AttentionOptions{Causal: true, Window: 1, SoftCap: 1.5})
 		}
 		plain := naiveAttention(inputs[0], inputs[1], inputs[2], c.heads, c.kvHeads, c.causal)
 		for _, o := range opts {
-			name := fmt.Sprintf("%v window %d cap %g", c, o.Window, o.SoftCap)
+			name := fmt.Sprintf("%v window %d cap %g keys %v", c, o.Window, o.SoftCap, o.KeyLengths)
 			want := naiveAttentionWith(inputs[0], inputs[1], inputs[2], c.heads, c.kvHeads, o)
 			for _, noGrad := range []bool{false, true} {
 				tp := NewTape[float64](be)
