@@ -195,7 +195,7 @@ func plan(ctx context.Context, ms Models, calib Samples, needs Needs, opts Optio
 	if err := checkVocabularies(p.Pairs, opts.Vocab); err != nil {
 		return nil, err
 	}
-	if len(p.Pairs) == 0 && head == nil && identical(ms) {
+	if head == nil && allTied(p.Pairs) && identical(ms) {
 		return nil, errors.New("the fine-tuned source is identical to the source base (every parameter is equal): its task vector is zero and there is nothing to transfer; check that the fine-tuned model is the fine-tune")
 	}
 	return p, nil

@@ -106,3 +106,14 @@ func identical(ms Models) bool {
 	}
 	return true
 }
+
+// allTied reports whether every pair (none included) is of tied sites,
+// which splitUnchanged keeps whether or not the fine-tune changed them.
+func allTied(pairs []SitePair) bool {
+	for _, sp := range pairs {
+		if !sp.A.Tied && !sp.B.Tied {
+			return false
+		}
+	}
+	return true
+}

@@ -131,6 +131,13 @@ func TestIdenticalFineTuneRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "identical to the source base") {
 		t.Fatalf("got %v, want the identical-models error", err)
 	}
+	// A language model with tied embeddings, whose tied lm_head pair is
+	// always kept, too.
+	lm := tinyCausalLlama(t, true)
+	_, err = Prepare(context.Background(), Models{lm, lm, perturbed(t, lm, 3, 0.05)}, tokenSamples(8, 6, 20, 1, 9), bico.Needs(), Options{Backend: linalg.MustDefault()})
+	if err == nil || !strings.Contains(err.Error(), "identical to the source base") {
+		t.Fatalf("tied language model: got %v, want the identical-models error", err)
+	}
 }
 
 func hasPair(pairs []SitePair, target string) bool {
