@@ -781,6 +781,16 @@ func TestGemmaMatchesTorchFixtures(t *testing.T) {
 	}
 }
 
+// TestBertMatchesTorchFixtures: BertForSequenceClassification and
+// RobertaForSequenceClassification (post-LN encoders whose queries do not
+// see the padding, RoBERTa's positions counted from its pad token, the
+// pooler or RoBERTa's two-layer head) against
+// testdata/make_bert_fixture.py.
+func TestBertMatchesTorchFixtures(t *testing.T) {
+	checkTorchFixture(t, "testdata/bert_fixture")
+	checkTorchFixture(t, "testdata/roberta_fixture")
+}
+
 // TestQwen2MatchesTorchFixture: biases on query, key and value.
 func TestQwen2MatchesTorchFixture(t *testing.T) { checkTorchFixture(t, "testdata/qwen2_fixture") }
 
