@@ -1,0 +1,153 @@
+package transfer
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/tensor"
+)
+
+// bertPerms are coordinate permutations that make a functionally identical
+// copy of a BERT or RoBERTa classifier: the residual stream (every
+// LayerNorm's output and the embeddings); per block the heads, the
+// coordinates within each head (queries and keys alike, values and the
+// attention context alike: there are no rotary embeddings), and the MLP
+// units; and the pool layer's outputs.
+type bertPerms struct {
+	res, pool     []int
+	qk, v, mlp    [][]int // per block, over the projection's width
+	prefix        string
+	poolS, headS  string
+	layers, width int
+}
+
+func newBertPerms(rng *rand.Rand, m model.Model, d, heads, inter, layers int) bertPerms {
+	p := bertPerms{res: rng.Perm(d), pool: rng.Perm(d), prefix: m.Type(), layers: layers, width: d}
+	p.poolS, p.headS = "bert.pooler.dense", "classifier"
+	if m.Type() == "roberta" {
+		p.poolS, p.headS = "classifier.dense", "classifier.out_proj"
+	}
+	dh := d / heads
+	for l := 0; l < layers; l++ {
+		hp, wqk, wv := rng.Perm(heads), rng.Perm(dh), rng.Perm(dh)
+		qk, v := make([]int, d), make([]int, d)
+		for h := 0; h < heads; h++ {
+			for j := 0; j < dh; j++ {
+				qk[h*dh+j] = hp[h]*dh + wqk[j]
+				v[h*dh+j] = hp[h]*dh + wv[j]
+			}
+		}
+		p.qk, p.v, p.mlp = append(p.qk, qk), append(p.v, v), append(p.mlp, rng.Perm(inter))
+	}
+	return p
+}
+
+// apply returns the permuted copy of a BERT or RoBERTa parameter set.
+func (p bertPerms) apply(src params) params {
+	out := params{}
+	res := p.res
+	set := func(name string, perms ...[]int) { out[name] = permuteAxes(src[name], perms...) }
+	ln := func(name string) { set(name+".weight", res); set(name+".bias", res) }
+	lin := func(name string, rows, cols []int) { set(name+".weight", rows, cols); set(name+".bias", rows) }
+	e := p.prefix + ".embeddings"
+	set(e+".word_embeddings.weight", nil, res)
+	set(e+".position_embeddings.weight", nil, res)
+	set(e+".token_type_embeddings.weight", nil, res)
+	ln(e + ".LayerNorm")
+	for l := 0; l < p.layers; l++ {
+		b := p.prefix + ".encoder.layer." + strconv.Itoa(l) + "."
+		lin(b+"attention.self.query", p.qk[l], res)
+		lin(b+"attention.self.key", p.qk[l], res)
+		lin(b+"attention.self.value", p.v[l], res)
+		lin(b+"attention.output.dense", res, p.v[l])
+		ln(b + "attention.output.LayerNorm")
+		lin(b+"intermediate.dense", p.mlp[l], res)
+		lin(b+"output.dense", res, p.mlp[l])
+		ln(b + "output.LayerNorm")
+	}
+	lin(p.poolS, p.pool, res)
+	lin(p.headS, nil, p.pool)
+	return out
+}
+
+// TestBiCoRecoversPermutedBert: B is a BERT or RoBERTa classifier A with
+// its residual stream, heads, within-head coordinates, MLP units and pool
+// outputs permuted (functionally identical), so BiCo with α = 1 must
+// return the permuted τ_A, embeddings and LayerNorms included, and B's
+// transferred model must reproduce A's fine-tuned logits.
+func TestBiCoRecoversPermutedBert(t *testing.T) {
+	for _, roberta := range []bool{false, true} {
+		c := model.BertConfig{RoBERTa: roberta, VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 2, IntermediateSize: 12,
+			MaxPositions: 12, Labels: []string{"a", "b", "c"}}
+		t.Run(c.Map()["model_type"].(string), func(t *testing.T) {
+			cfg := c.Map()
+			cfg["initializer_range"] = 0.3
+			m, err := model.Build(cfg, nil, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := perturbed(t, m, 101, 0.1)
+			aft := perturbed(t, a, 2, 0.05)
+			perms := newBertPerms(rand.New(rand.NewPCG(4, 4)), a, 8, 2, 12, 2)
+			b, err := model.WithParams(a, perms.apply(model.Params(a)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			calib := tokenSamples(64, 6, 20, 3, 9)
+			if roberta { // RoBERTa pads with 1: swap the ids 0 and 1
+				for i, v := range calib.Inputs.Data {
+					switch v {
+					case 0:
+						calib.Inputs.Data[i] = 1
+					case 1:
+						calib.Inputs.Data[i] = 0
+					}
+				}
+			}
+			if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
+				t.Fatalf("the permuted model is not functionally equal to the source: logits differ by %.3g", e)
+			}
+			want := perms.apply(taskVectors(t, a, aft))
+			for _, method := range []string{"bico", "bico-blend"} {
+				t.Run(method, func(t *testing.T) {
+					checkRecovered(t, runMethod(t, Models{a, aft, b}, calib, method, 1), want, aft, calib.Inputs, 2e-3)
+				})
+			}
+		})
+	}
+}
+
+// TestBertToRoBERTaShapes: a BERT fine-tune moves to a wider, deeper
+// RoBERTa base: every delta fits the target, the pooler's goes to RoBERTa's
+// classifier.dense (both are role "pool").
+func TestBertToRoBERTaShapes(t *testing.T) {
+	build := func(c model.BertConfig, seed uint64) model.Model {
+		m, err := model.Build(c.Map(), nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return perturbed(t, m, seed+100, 0.1)
+	}
+	labels := []string{"a", "b", "c"}
+	a := build(model.BertConfig{VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 2, IntermediateSize: 12, MaxPositions: 12, Labels: labels}, 1)
+	pad := 0
+	b := build(model.BertConfig{RoBERTa: true, VocabSize: 20, HiddenSize: 12, NumLayers: 3, NumHeads: 3, IntermediateSize: 16, MaxPositions: 12, TypeVocabSize: 2, PadTokenID: &pad, Labels: labels}, 7)
+	aft := perturbed(t, a, 2, 0.05)
+	calib := tokenSamples(32, 6, 20, 3, 9)
+	res := runMethod(t, Models{a, aft, b}, calib, "bico", 1)
+	for name, d := range res.Delta {
+		if p := b.Param(name); p == nil || !tensor.SameShape(p.Value.Shape, d.Shape) {
+			t.Errorf("%s: delta %v does not fit the target", name, d.Shape)
+		}
+	}
+	for _, name := range []string{"classifier.dense.weight", "roberta.encoder.layer.2.output.LayerNorm.weight", "roberta.embeddings.position_embeddings.weight"} {
+		if res.Delta[name] == nil {
+			t.Errorf("%s: no delta", name)
+		}
+	}
+	if l := logits(res.Model, calib.Inputs); l.FirstNonFinite() >= 0 {
+		t.Errorf("non-finite logits")
+	}
+}
