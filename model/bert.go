@@ -411,6 +411,16 @@ func (m *bertModel) Padding(inputs *Tensor) []bool {
 	return pad
 }
 
+// TaskHead implements TaskHeader: RoBERTa's classifier (dense, then
+// out_proj), which a fine-tune trains from scratch; BERT's classifier alone
+// (the pooler is pre-trained).
+func (m *bertModel) TaskHead() []string {
+	if m.modelType == "roberta" {
+		return []string{m.poolSite(), m.headSite()}
+	}
+	return []string{m.headSite()}
+}
+
 // BlockOutputs implements BlockMarker: "P.encoder.layer.N".
 func (m *bertModel) BlockOutputs() []string {
 	out := make([]string, m.layers)

@@ -174,16 +174,88 @@ func LoadWith(dir string, o LoadOptions) (Model, error) {
 		}
 		return nil, fmt.Errorf("model: %s: %w", dir, err)
 	}
-	// Only the head may have been missing.
+	// Only the task head may have been missing.
 	if len(missing) > 0 {
-		head, ok := HeadSite(m)
+		head := map[string]bool{}
+		for _, s := range TaskHeadSites(m) {
+			head[s.Weight], head[s.Bias] = true, s.Bias != ""
+		}
 		for _, s := range missing {
-			if !ok || (s.name != head.Weight && s.name != head.Bias) {
+			if !head[s.name] {
 				return nil, fmt.Errorf("model: %s: missing tensor %q (expected shape %v)", file, s.name, s.fileShape())
 			}
 		}
 	}
 	return m, nil
+}
+
+// TaskHeader is implemented by models whose task head has layers of its
+// own before the head site, which a fine-tune for a task trains from
+// scratch and a base checkpoint lacks (RoBERTa's classifier.dense).
+type TaskHeader interface {
+	// TaskHead names the task head's sites in forward order, the head
+	// site last.
+	TaskHead() []string
+}
+
+// TaskHeadSites returns the sites of m's task head in forward order: the
+// head site (see HeadSite), after those of TaskHeader; none for a model
+// without a head.
+func TaskHeadSites(m Model) []Site {
+	th, ok := m.(TaskHeader)
+	if !ok {
+		if h, ok := HeadSite(m); ok {
+			return []Site{h}
+		}
+		return nil
+	}
+	byName := map[string]Site{}
+	for _, s := range m.Sites() {
+		byName[s.Name] = s
+	}
+	var out []Site
+	for _, name := range th.TaskHead() {
+		if s, ok := byName[name]; ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// WithTaskHead returns a model of m's configuration with the classes
+// id2label and the task head's parameters (those of TaskHeadSites, by
+// name; a bias left out is zero) set to head. Every other parameter is m's
+// own tensor, shared, not copied.
+func WithTaskHead(m Model, id2label []string, head map[string]*Tensor) (Model, error) {
+	if len(id2label) == 0 {
+		return nil, fmt.Errorf("model: with task head: no labels")
+	}
+	sites := TaskHeadSites(m)
+	if len(sites) == 0 {
+		return nil, fmt.Errorf("model: with task head: a %s model has no head site", m.Type())
+	}
+	params := Params(m)
+	for i, s := range sites {
+		out := s.Out
+		if i == len(sites)-1 {
+			out = len(id2label)
+		}
+		w := head[s.Weight]
+		if w == nil || !slices.Equal(w.Shape, []int{out, s.In}) {
+			return nil, fmt.Errorf("model: with task head: %s of a %d-label %s model takes a weight [%d %d]", s.Name, len(id2label), m.Type(), out, s.In)
+		}
+		params[s.Weight] = w
+		if s.Bias != "" {
+			b := head[s.Bias]
+			if b == nil {
+				b = &Tensor{Shape: []int{out}, Data: make([]float32, out)}
+			}
+			params[s.Bias] = b
+		}
+	}
+	cfg := SetLabels(m.Config(), id2label)
+	cfg["model_type"] = m.Type()
+	return Build(cfg, params, 0)
 }
 
 // basePrefixes holds, for architectures whose base model's parameter names

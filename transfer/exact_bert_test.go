@@ -151,3 +151,63 @@ func TestBertToRoBERTaShapes(t *testing.T) {
 		t.Errorf("non-finite logits")
 	}
 }
+
+// TestRoBERTaTaskHead: RoBERTa's task head has two layers (classifier.dense
+// and out_proj) that a fine-tune trains from scratch and base checkpoints
+// lack. With both bases headless (zeros, as a RobertaModel checkpoint
+// loads) and B a permuted A, the transfer gives B the fine-tune's head
+// through the map of its input and must reproduce A^ft's logits. A wider
+// target gets the head's extra units as zeros.
+func TestRoBERTaTaskHead(t *testing.T) {
+	build := func(hidden, heads int, seed uint64) model.Model {
+		c := model.BertConfig{RoBERTa: true, VocabSize: 20, HiddenSize: hidden, NumLayers: 2, NumHeads: heads, IntermediateSize: 12,
+			MaxPositions: 12, Labels: []string{"a", "b", "c"}}
+		cfg := c.Map()
+		cfg["initializer_range"] = 0.3
+		m, err := model.Build(cfg, nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return perturbed(t, m, seed+100, 0.1)
+	}
+	headless := func(m model.Model) model.Model {
+		ps := model.Params(m)
+		for _, s := range model.TaskHeadSites(m) {
+			ps[s.Weight] = tensor.New[float32](ps[s.Weight].Shape...)
+			ps[s.Bias] = tensor.New[float32](ps[s.Bias].Shape...)
+		}
+		out, err := model.WithParams(m, ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a := build(8, 2, 1)
+	aft := perturbed(t, a, 2, 0.05)
+	perms := newBertPerms(rand.New(rand.NewPCG(4, 4)), a, 8, 2, 12, 2)
+	b, err := model.WithParams(a, perms.apply(model.Params(a)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calib := tokenSamples(64, 6, 20, 3, 9)
+	for i, v := range calib.Inputs.Data { // RoBERTa pads with 1
+		if v == 1 {
+			calib.Inputs.Data[i] = 2
+		} else if v == 0 {
+			calib.Inputs.Data[i] = 1
+		}
+	}
+	res := runMethod(t, Models{headless(a), aft, headless(b)}, calib, "bico", 1)
+	if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
+		t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
+	}
+	wide := headless(build(12, 3, 7))
+	res = runMethod(t, Models{headless(a), aft, wide}, calib, "bico", 1)
+	w := res.Model.Param("classifier.dense.weight").Value
+	if !tensor.SameShape(w.Shape, []int{12, 12}) || maxAbs(w.Data[8*12:]) != 0 || maxAbs(res.Model.Param("classifier.dense.bias").Value.Data[8:]) != 0 {
+		t.Errorf("the wider target's classifier.dense %v: want the source's 8 units and 4 zero rows", w.Shape)
+	}
+	if l := logits(res.Model, calib.Inputs); l.FirstNonFinite() >= 0 {
+		t.Errorf("non-finite logits")
+	}
+}

@@ -101,14 +101,14 @@ func taskHeads(ctx context.Context, ms Models, calib Samples, opts Options) (Mod
 	if err != nil {
 		return ms, nil, fmt.Errorf("the fine-tuned source's labels: %w", err)
 	}
-	w, b, err := headParams(ft, "fine-tuned source")
+	head, err := taskHeadParams(ft, "fine-tuned source")
 	if err != nil {
 		return ms, nil, err
 	}
 	out := ms
 	nh := &NewHead{Labels: labels, SourceBase: needA, TargetBase: needB}
 	if needA {
-		if out.SourceBase, err = model.WithHead(ms.SourceBase, labels, w, b); err != nil {
+		if out.SourceBase, err = model.WithTaskHead(ms.SourceBase, labels, head); err != nil {
 			return ms, nil, fmt.Errorf("the source base's task head: %w", err)
 		}
 	}
@@ -125,53 +125,114 @@ func taskHeads(ctx context.Context, ms Models, calib Samples, opts Options) (Mod
 	return out, nh, nil
 }
 
-// mappedHead returns target with src's head moved into its coordinates,
-// W·T and b, T the map of the heads' input statistic over calib, and that
-// map.
+// mappedHead returns target with src's task head moved into its
+// coordinates, and the map T of the task head's input statistic over calib
+// it used. The first layer's weight W becomes W·T; a layer after it (a
+// head with a dense layer of its own, as RoBERTa's) reads the first's
+// outputs, which are the task's own coordinates and keep their values: when
+// the target's first layer is wider, it gets zero rows and the next layer
+// zero columns for the extra units, which stay 0 through tanh.
 func mappedHead(ctx context.Context, src, target model.Model, labels []string, calib Samples, opts Options) (model.Model, *Map, error) {
 	m, err := headInputMap(ctx, src, target, calib, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	w, b, err := headParams(src, "source")
+	sa, sb := model.TaskHeadSites(src), model.TaskHeadSites(target)
+	if len(sa) != len(sb) {
+		return nil, nil, fmt.Errorf("the source's task head has %d layers, the target's %d", len(sa), len(sb))
+	}
+	head, err := taskHeadParams(src, "source")
 	if err != nil {
 		return nil, nil, err
 	}
-	wB := tensor.New[float32](len(labels), m.DB)
-	for i, v := range transportWith(opts.Backend, w.Data, len(labels), m.DA, nil, m) {
-		wB.Data[i] = float32(v)
+	out := map[string]*tensor.Tensor[float32]{}
+	rowsA, rowsB := 0, 0 // the previous layer's outputs
+	for i := range sa {
+		a, b := sa[i], sb[i]
+		w, bias := head[a.Weight], head[a.Bias]
+		outA, outB := a.Out, b.Out
+		if i == len(sa)-1 {
+			outA, outB = len(labels), len(labels)
+		}
+		if outB < outA {
+			return nil, nil, fmt.Errorf("the target's %s has %d outputs, fewer than the source's %d: the task head cannot keep its values", b.Name, outB, outA)
+		}
+		var wB []float64
+		if i == 0 {
+			wB = transportWith(opts.Backend, w.Data, outA, m.DA, nil, m)
+		} else {
+			wB = padColumns(w.Data, outA, rowsA, rowsB)
+		}
+		out[b.Weight] = padRows(wB, outA, outB, b.In)
+		if b.Bias != "" && bias != nil {
+			out[b.Bias] = padRows(toFloat64(bias.Data), outA, outB, 1)
+		}
+		rowsA, rowsB = outA, outB
 	}
-	var bB *tensor.Tensor[float32]
-	if b != nil {
-		bB = b.Clone()
-	}
-	out, err := model.WithHead(target, labels, wB, bB)
-	return out, m, err
+	t, err := model.WithTaskHead(target, labels, out)
+	return t, m, err
 }
 
-// headParams returns the weight and bias (nil when it has none) of m's
-// head; what names m in errors.
-func headParams(m model.Model, what string) (w, b *tensor.Tensor[float32], err error) {
-	h, ok := model.HeadSite(m)
-	if !ok {
-		return nil, nil, fmt.Errorf("the %s (a %s model) has no head", what, m.Type())
+// padColumns returns the rows×colsA matrix x with zero columns added up to
+// colsB.
+func padColumns(x []float32, rows, colsA, colsB int) []float64 {
+	out := make([]float64, rows*colsB)
+	for i := range rows {
+		for j, v := range x[i*colsA : (i+1)*colsA] {
+			out[i*colsB+j] = float64(v)
+		}
 	}
-	w = m.Param(h.Weight).Value
-	if h.Bias != "" {
-		b = m.Param(h.Bias).Value
+	return out
+}
+
+// padRows returns the rowsA×cols matrix x with zero rows added up to rowsB,
+// as a tensor.
+func padRows(x []float64, rowsA, rowsB, cols int) *tensor.Tensor[float32] {
+	shape := []int{rowsB, cols}
+	if cols == 1 {
+		shape = []int{rowsB}
 	}
-	return w, b, nil
+	out := tensor.New[float32](shape...)
+	for i, v := range x[:rowsA*cols] {
+		out.Data[i] = float32(v)
+	}
+	return out
+}
+
+func toFloat64(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// taskHeadParams returns the weights and biases of m's task head
+// (model.TaskHeadSites) by name; what names m in errors.
+func taskHeadParams(m model.Model, what string) (map[string]*tensor.Tensor[float32], error) {
+	sites := model.TaskHeadSites(m)
+	if len(sites) == 0 {
+		return nil, fmt.Errorf("the %s (a %s model) has no head", what, m.Type())
+	}
+	out := map[string]*tensor.Tensor[float32]{}
+	for _, s := range sites {
+		out[s.Weight] = m.Param(s.Weight).Value
+		if s.Bias != "" {
+			out[s.Bias] = m.Param(s.Bias).Value
+		}
+	}
+	return out, nil
 }
 
 // headInputMap runs a and b forward over calib and returns the Procrustes
-// map of their heads' input statistic (source coordinates from target
-// ones).
+// map of their task heads' input statistic (source coordinates from target
+// ones): the input of the first layer of model.TaskHeadSites.
 func headInputMap(ctx context.Context, a, b model.Model, calib Samples, opts Options) (*Map, error) {
-	ha, okA := model.HeadSite(a)
-	hb, okB := model.HeadSite(b)
-	if !okA || !okB {
+	sa, sb := model.TaskHeadSites(a), model.TaskHeadSites(b)
+	if len(sa) == 0 || len(sb) == 0 {
 		return nil, fmt.Errorf("a %s model and a %s model: both need a head site", a.Type(), b.Type())
 	}
+	ha, hb := sa[0], sb[0]
 	key := StatKey{Kind: InputAct, A: spaceOf(ha, InputAct), B: spaceOf(hb, InputAct)}
 	stat := newStat(key, ha.In, hb.In, opts.Whiten > 0)
 	rec := &sourceRecorder{want: map[string][]Kind{ha.Name: {InputAct}}, site: siteIndex(a.Sites()), rule: opts.Tokens}
