@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -495,5 +496,94 @@ func TestTransferAcrossTokenizers(t *testing.T) {
 	}
 	if _, err := run(t, args(filepath.Join(dir, "out-ids"))...); err == nil || !strings.Contains(err.Error(), "tokenise text differently") {
 		t.Errorf("input_ids with two tokenizers: %v", err)
+	}
+}
+
+// TestTransferRoBERTa: a RoBERTa sentiment fine-tune moves to a wider
+// RoBERTa base, both bases published as RobertaForMaskedLM checkpoints
+// (no classifier, an lm_head the classifier ignores), with text tokenised
+// by RoBERTa's byte-level tokenizer: the bases get the fine-tune's two-layer
+// head, and the output is a RobertaForSequenceClassification that scores
+// text.
+func TestTransferRoBERTa(t *testing.T) {
+	dir := t.TempDir()
+	raw, err := os.ReadFile("../../tokenizer/testdata/roberta.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad, _ := tok.TokenID("<pad>")
+	labels := []string{"neg", "pos"}
+	build := func(hidden, heads int, seed uint64) model.Model {
+		m, err := model.Build(model.BertConfig{RoBERTa: true, VocabSize: tok.VocabSize(), HiddenSize: hidden, NumLayers: 1, NumHeads: heads,
+			IntermediateSize: 8, MaxPositions: pad + 40, PadTokenID: &pad, Labels: labels}.Map(), nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	// saveBase writes m as a RobertaForMaskedLM checkpoint.
+	saveBase := func(d string, m model.Model) {
+		var tensors []safetensors.Tensor
+		for _, name := range m.ParamNames() {
+			if !strings.HasPrefix(name, "classifier.") {
+				tensors = append(tensors, safetensors.F32(name, model.CheckpointShape(m, name), m.Param(name).Value.Data))
+			}
+		}
+		tensors = append(tensors, safetensors.F32("lm_head.bias", []int{tok.VocabSize()}, make([]float32, tok.VocabSize())))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := safetensors.Write(filepath.Join(d, "model.safetensors"), tensors, nil); err != nil {
+			t.Fatal(err)
+		}
+		cfg := m.Config()
+		delete(cfg, "id2label")
+		delete(cfg, "label2id")
+		cfg["architectures"] = []any{"RobertaForMaskedLM"}
+		if err := model.WriteConfig(d, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "tokenizer.json"), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := build(8, 2, 1)
+	f := fixture{dir: dir, a: filepath.Join(dir, "a"), aft: filepath.Join(dir, "aft"), b: filepath.Join(dir, "b"), calib: filepath.Join(dir, "reviews.jsonl")}
+	saveBase(f.a, a)
+	saveBase(f.b, build(12, 3, 3))
+	if err := model.Save(f.aft, fineTuned(t, a, rand.New(rand.NewPCG(8, 8))), 0); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for i, s := range []string{"The film was a delight.", "Dull, and far too long.", "The actors were fine.", "A quiet, slow story.",
+		"We loved every minute.", "It was a waste of time.", "What a happy day.", "The plot made no sense."} {
+		b, _ := json.Marshal(map[string]any{"text": s, "label": labels[(i+1)%2]})
+		lines = append(lines, string(b))
+	}
+	if err := os.WriteFile(f.calib, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if msg, err := run(t, f.transferArgs(out, "--per-class", "4", "--alpha", "1")...); err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := model.Labels(m.Config()); !slices.Equal(got, labels) || m.Param("classifier.dense.weight").Value.Shape[0] != 12 {
+		t.Errorf("output: labels %q, classifier.dense %v", got, m.Param("classifier.dense.weight").Value.Shape)
+	}
+	// The output carries the target's tokenizer, so eval reads the text.
+	if got, err := os.ReadFile(filepath.Join(out, "tokenizer.json")); err != nil || !bytes.Equal(got, raw) {
+		t.Errorf("the output's tokenizer.json is not the target's: %v", err)
+	}
+	msg, err := run(t, "eval", "--model", out, "--data", f.calib, "--json")
+	if err != nil || !strings.Contains(msg, `"n":8`) {
+		t.Errorf("eval of the output: %v %s", err, msg)
 	}
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -69,6 +71,9 @@ Text is tokenised by the target's tokenizer.json. When the source's differs
 the statistics take the target's tokens after which the source has read the same
 text (white space aside), and a changed embedding table or lm_head moves row by row
 to the target's tokens of the same text (the others get no delta).
+
+The output folder also gets the target base's tokenizer, image-processor and
+generation files (tokenizer.json, preprocessor_config.json, …).
 
 The output is written in the precision the target base is stored in (bfloat16
 for most language models), or in --dtype's.`,
@@ -227,6 +232,8 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 				return err
 			}
 		} else if err := model.SaveWith(dir, res.Model, model.SaveOptions{MaxShardBytes: f.shardMB << 20, Dtype: dtype}); err != nil {
+			return err
+		} else if err := copyCompanions(f.targetBase, dir); err != nil {
 			return err
 		}
 		rep.Seconds.Write = time.Since(start).Seconds()
@@ -463,6 +470,34 @@ func checkOutput(out string, force bool, inputs ...string) error {
 	}
 	if _, err := os.Stat(out); err == nil && !force {
 		return fmt.Errorf("--out %s exists (use --force to replace it)", out)
+	}
+	return nil
+}
+
+// companionFiles are the files of a model folder besides the weights and
+// config.json that a transformers user loads with it: the tokenizer's, the
+// image processor's and the generation settings.
+var companionFiles = []string{
+	"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+	"vocab.json", "merges.txt", "vocab.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model",
+	"chat_template.jinja", "chat_template.json", "preprocessor_config.json", "generation_config.json",
+}
+
+// copyCompanions copies the companion files the model folder from has into
+// the folder to: the transferred model is the target's new version, read
+// with the target's tokenizer or image processor.
+func copyCompanions(from, to string) error {
+	for _, name := range companionFiles {
+		b, err := os.ReadFile(filepath.Join(from, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("copy the target base's %s: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(to, name), b, 0o644); err != nil {
+			return fmt.Errorf("copy the target base's %s: %w", name, err)
+		}
 	}
 	return nil
 }
