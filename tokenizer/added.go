@@ -33,7 +33,7 @@ type addedVocab struct {
 // reads a file: a token takes the id that its content already has, in the
 // added tokens or in the model's vocabulary, and otherwise the next id
 // after the vocabulary.
-func newAddedVocab(tokens []addedToken, m *bpe, norm normalizer) (*addedVocab, error) {
+func newAddedVocab(tokens []addedToken, m *vocabulary, norm normalizer) (*addedVocab, error) {
 	v := &addedVocab{byContent: map[string]int{}, byID: map[int]*addedToken{}}
 	next := len(m.vocab)
 	for i := range tokens {

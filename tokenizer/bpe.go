@@ -9,15 +9,11 @@ import (
 // A bpe is a byte-pair encoding model: it splits a word into characters
 // and merges adjacent pairs, the pair of lowest rank first.
 type bpe struct {
-	vocab        map[string]int
-	vocabR       map[int]string
+	vocabulary
 	merges       map[uint64]merge // by pairKey of the two ids
 	unk          string           // unk_token; "" if none
 	fuseUnk      bool             // fuse adjacent unknown characters into one unk
-	byteFallback bool             // spell unknown characters with <0xAB> tokens
 	ignoreMerges bool             // take a word found in the vocabulary whole
-	prefix       string           // continuing_subword_prefix
-	suffix       string           // end_of_word_suffix
 	bytes        [256]int         // ids of the <0xAB> tokens, -1 if absent
 
 	mu    sync.RWMutex
@@ -40,13 +36,11 @@ func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b
 
 // newBPE builds a model from its vocabulary and merges.
 func newBPE(vocab map[string]int, merges [][2]string, prefix string) (*bpe, error) {
-	m := &bpe{vocab: vocab, vocabR: make(map[int]string, len(vocab)), prefix: prefix}
-	for s, id := range vocab {
-		if id < 0 || id > 1<<31-1 {
-			return nil, fmt.Errorf("token %q has id %d, out of range", s, id)
-		}
-		m.vocabR[id] = s
+	v, err := newVocabulary(vocab, prefix)
+	if err != nil {
+		return nil, err
 	}
+	m := &bpe{vocabulary: v}
 	for b := range m.bytes {
 		id, ok := vocab[fmt.Sprintf("<0x%02X>", b)]
 		if !ok {

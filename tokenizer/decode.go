@@ -24,20 +24,21 @@ func (t *Tokenizer) TokenText(id int) (string, bool) {
 		}
 		return tok.content, true
 	}
-	s, ok := t.model.vocabR[id]
+	w := t.model.words()
+	s, ok := w.vocabR[id]
 	if !ok {
 		return "", false
 	}
-	if t.model.byteFallback {
+	if w.byteFallback {
 		if b, ok := fallbackByte(s); ok {
 			return string([]byte{b}), true
 		}
 	}
-	if t.model.prefix != "" {
-		s = strings.TrimPrefix(s, t.model.prefix)
+	if w.prefix != "" {
+		s = strings.TrimPrefix(s, w.prefix)
 	}
-	if t.model.suffix != "" {
-		s = strings.TrimSuffix(s, t.model.suffix)
+	if w.suffix != "" {
+		s = strings.TrimSuffix(s, w.suffix)
 	}
 	if usesByteLevel(t.norm, t.pre) {
 		return byteLevelBytes(s), true

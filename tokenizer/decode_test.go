@@ -61,3 +61,25 @@ func TestTokenText(t *testing.T) {
 		t.Error("a text for an id beyond the vocabulary")
 	}
 }
+
+// TestTokenTextWordPiece: a WordPiece token stands for its text without the
+// "##" that marks it inside a word; the spaces between words are the
+// pre-tokenizer's, in no token.
+func TestTokenTextWordPiece(t *testing.T) {
+	tok, err := Load(filepath.Join("testdata", "bert.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := tok.Encode("Hello, World! The weather is fine.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, id := range ids {
+		s, _ := tok.TokenText(id)
+		b.WriteString(s)
+	}
+	if got, want := b.String(), "hello,world!theweatherisfine."; got != want {
+		t.Errorf("the tokens' texts give %q, want %q", got, want)
+	}
+}

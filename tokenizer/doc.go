@@ -16,11 +16,13 @@
 //   - model: BPE, with vocab and merges ("a b" strings or ["a","b"]
 //     pairs), unk_token, fuse_unk, byte_fallback (<0xAB> tokens),
 //     ignore_merges, continuing_subword_prefix and end_of_word_suffix.
-//     dropout is ignored: ids are those of dropout 0.
+//     dropout is ignored: ids are those of dropout 0. WordPiece (BERT's),
+//     with unk_token, continuing_subword_prefix and
+//     max_input_chars_per_word.
 //   - added_tokens, with their lstrip, rstrip, single_word and normalized
 //     flags.
 //   - normalizers: Sequence, Prepend, Replace, NFC, NFD, NFKC, NFKD,
-//     Lowercase, Strip, StripAccents and ByteLevel.
+//     Lowercase, Strip, StripAccents, ByteLevel and BertNormalizer.
 //   - pre-tokenizers: ByteLevel, Split, Metaspace, Digits, Sequence,
 //     Whitespace, WhitespaceSplit, Punctuation and BertPreTokenizer.
 //   - post-processors: TemplateProcessing (single template),
@@ -42,10 +44,9 @@
 // size of the vocabulary, in the order of the file; the ids written in
 // the file are not read.
 //
-// Not supported, and rejected by Parse with an error: models other than
-// BPE (Unigram, WordPiece, WordLevel), the Precompiled, Nmt and
-// BertNormalizer normalizers, and the UnicodeScripts, FixedLength and
-// CharDelimiterSplit pre-tokenizers. The decoder, truncation and padding
+// Not supported, and rejected by Parse with an error: the Unigram and
+// WordLevel models, the Precompiled and Nmt normalizers, and the
+// UnicodeScripts, FixedLength and CharDelimiterSplit pre-tokenizers. The decoder, truncation and padding
 // sections are ignored, as transformers does by default for a single text.
 //
 // Known small differences from Rust: Unicode tables are those of Go

@@ -134,3 +134,69 @@ func byteLevelString(s string) string {
 	}
 	return b.String()
 }
+
+// bertNormalizer is BERT's normalizer: with cleanText, control characters
+// (and NUL and U+FFFD) removed and white space made a plain space; with
+// chinese, a space on each side of every CJK ideograph; with stripAccents,
+// the text decomposed (NFD) and its nonspacing marks removed; with
+// lowercase, lowercased.
+type bertNormalizer struct {
+	cleanText, chinese, stripAccents, lowercase bool
+}
+
+func (n bertNormalizer) normalize(s string) string {
+	if n.cleanText {
+		s = strings.Map(func(r rune) rune {
+			switch {
+			case r == 0 || r == utf8.RuneError || isBertControl(r):
+				return -1
+			case r == '\t' || r == '\n' || r == '\r' || unicode.IsSpace(r):
+				return ' '
+			}
+			return r
+		}, s)
+	}
+	if n.chinese {
+		var b strings.Builder
+		for _, r := range s {
+			if isCJK(r) {
+				b.WriteByte(' ')
+				b.WriteRune(r)
+				b.WriteByte(' ')
+			} else {
+				b.WriteRune(r)
+			}
+		}
+		s = b.String()
+	}
+	if n.stripAccents {
+		s = strings.Map(func(r rune) rune {
+			if unicode.Is(unicode.Mn, r) {
+				return -1
+			}
+			return r
+		}, norm.NFD.String(s))
+	}
+	if n.lowercase {
+		s = lowercase{}.normalize(s)
+	}
+	return s
+}
+
+// isBertControl reports whether r is a control character BERT's
+// clean_text removes: of category C other than tab, newline and carriage
+// return.
+func isBertControl(r rune) bool {
+	if r == '\t' || r == '\n' || r == '\r' {
+		return false
+	}
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
+}
+
+// isCJK reports whether r is in one of the CJK ideograph blocks BERT spaces
+// out.
+func isCJK(r rune) bool {
+	return r >= 0x4E00 && r <= 0x9FFF || r >= 0x3400 && r <= 0x4DBF || r >= 0x20000 && r <= 0x2A6DF ||
+		r >= 0x2A700 && r <= 0x2B73F || r >= 0x2B740 && r <= 0x2B81F || r >= 0x2B920 && r <= 0x2CEAF ||
+		r >= 0xF900 && r <= 0xFAFF || r >= 0x2F800 && r <= 0x2FA1F
+}

@@ -82,7 +82,7 @@ func parseFile(data []byte) (*Tokenizer, error) {
 		tokens[i] = addedToken{content: a.Content, singleWord: a.SingleWord,
 			lstrip: a.LStrip, rstrip: a.RStrip, normalized: normalized, special: a.Special}
 	}
-	if t.added, err = newAddedVocab(tokens, t.model, t.norm); err != nil {
+	if t.added, err = newAddedVocab(tokens, t.model.words(), t.norm); err != nil {
 		return nil, fmt.Errorf("added_tokens: %w", err)
 	}
 	return t, nil
@@ -127,10 +127,13 @@ type bpeJSON struct {
 	Merges                  []json.RawMessage `json:"merges"`
 }
 
-func parseModel(raw json.RawMessage) (*bpe, error) {
+func parseModel(raw json.RawMessage) (wordModel, error) {
 	var t typed
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return nil, err
+	}
+	if t.Type != nil && *t.Type == "WordPiece" {
+		return parseWordPiece(raw)
 	}
 	if t.Type != nil && *t.Type != "BPE" {
 		return nil, fmt.Errorf("model type %q is not supported", *t.Type)
@@ -169,6 +172,55 @@ func parseModel(raw json.RawMessage) (*bpe, error) {
 	b.byteFallback = m.ByteFallback != nil && *m.ByteFallback
 	b.ignoreMerges = m.IgnoreMerges != nil && *m.IgnoreMerges
 	return b, nil
+}
+
+// parseWordPiece reads a WordPiece model: vocab, unk_token (which must be
+// in it), continuing_subword_prefix ("##") and max_input_chars_per_word
+// (100).
+func parseWordPiece(raw json.RawMessage) (wordModel, error) {
+	var m struct {
+		UnkToken                *string          `json:"unk_token"`
+		ContinuingSubwordPrefix *string          `json:"continuing_subword_prefix"`
+		MaxInputCharsPerWord    *int             `json:"max_input_chars_per_word"`
+		Vocab                   map[string]int64 `json:"vocab"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	if m.Vocab == nil {
+		return nil, errors.New("WordPiece model without vocab")
+	}
+	vocab := make(map[string]int, len(m.Vocab))
+	for s, id := range m.Vocab {
+		if id < 0 || id > 1<<31-1 {
+			return nil, fmt.Errorf("token %q has id %d, out of range", s, id)
+		}
+		vocab[s] = int(id)
+	}
+	prefix := "##"
+	if m.ContinuingSubwordPrefix != nil {
+		prefix = *m.ContinuingSubwordPrefix
+	}
+	v, err := newVocabulary(vocab, prefix)
+	if err != nil {
+		return nil, err
+	}
+	w := &wordPiece{vocabulary: v, maxChars: 100}
+	if m.MaxInputCharsPerWord != nil {
+		if *m.MaxInputCharsPerWord < 1 {
+			return nil, fmt.Errorf("max_input_chars_per_word %d, want at least 1", *m.MaxInputCharsPerWord)
+		}
+		w.maxChars = *m.MaxInputCharsPerWord
+	}
+	unk := "[UNK]"
+	if m.UnkToken != nil {
+		unk = *m.UnkToken
+	}
+	var ok bool
+	if w.unk, ok = vocab[unk]; !ok {
+		return nil, fmt.Errorf("unk_token %q is not in the vocabulary", unk)
+	}
+	return w, nil
 }
 
 func deref(s *string) string {
@@ -303,6 +355,25 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 		return stripAccents{}, nil
 	case "ByteLevel":
 		return byteLevelNorm{}, nil
+	case "BertNormalizer":
+		var v struct {
+			CleanText          *bool `json:"clean_text"`
+			HandleChineseChars *bool `json:"handle_chinese_chars"`
+			StripAccents       *bool `json:"strip_accents"`
+			Lowercase          *bool `json:"lowercase"`
+		}
+		if err := decode(raw, "normalizer", typ, &v); err != nil {
+			return nil, err
+		}
+		or := func(b *bool, def bool) bool {
+			if b == nil {
+				return def
+			}
+			return *b
+		}
+		n := bertNormalizer{cleanText: or(v.CleanText, true), chinese: or(v.HandleChineseChars, true), lowercase: or(v.Lowercase, true)}
+		n.stripAccents = or(v.StripAccents, n.lowercase) // null: as lowercase
+		return n, nil
 	case "Strip":
 		var v struct {
 			Left  bool `json:"strip_left"`

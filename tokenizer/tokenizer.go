@@ -14,7 +14,7 @@ type Tokenizer struct {
 	added *addedVocab
 	norm  normalizer    // nil: no normalizer
 	pre   preTokenizer  // nil: no pre-tokenizer
-	model *bpe          // the model
+	model wordModel     // the model
 	post  postProcessor // nil: no post-processor
 }
 
@@ -51,7 +51,7 @@ func (t *Tokenizer) TokenID(s string) (int, bool) {
 	if id, ok := t.added.byContent[s]; ok {
 		return id, true
 	}
-	id, ok := t.model.vocab[s]
+	id, ok := t.model.words().vocab[s]
 	return id, ok
 }
 
@@ -60,7 +60,7 @@ func (t *Tokenizer) Token(id int) (string, bool) {
 	if tok, ok := t.added.byID[id]; ok {
 		return tok.content, true
 	}
-	s, ok := t.model.vocabR[id]
+	s, ok := t.model.words().vocabR[id]
 	return s, ok
 }
 
@@ -68,9 +68,10 @@ func (t *Tokenizer) Token(id int) (string, bool) {
 // vocabulary and the added tokens. It is len(tokenizer) in transformers,
 // and usually one more than the largest id.
 func (t *Tokenizer) VocabSize() int {
-	n := len(t.model.vocab)
+	vocab := t.model.words().vocab
+	n := len(vocab)
 	for s := range t.added.byContent {
-		if _, ok := t.model.vocab[s]; !ok {
+		if _, ok := vocab[s]; !ok {
 			n++
 		}
 	}

@@ -389,7 +389,7 @@ func TestParseErrors(t *testing.T) {
 func TestAccessors(t *testing.T) {
 	tok := loadFixture(t, "llama3")
 	id, ok := tok.TokenID("<|eot_id|>")
-	if !ok || id != len(tok.model.vocab)+7 {
+	if !ok || id != len(tok.model.words().vocab)+7 {
 		t.Errorf("TokenID(<|eot_id|>) = %d, %v", id, ok)
 	}
 	if s, ok := tok.Token(id); !ok || s != "<|eot_id|>" {
@@ -398,7 +398,7 @@ func TestAccessors(t *testing.T) {
 	if _, ok := tok.TokenID("<pad>"); ok {
 		t.Error("TokenID(<pad>) found")
 	}
-	if got, want := tok.VocabSize(), len(tok.model.vocab)+8; got != want {
+	if got, want := tok.VocabSize(), len(tok.model.words().vocab)+8; got != want {
 		t.Errorf("VocabSize() = %d, want %d", got, want)
 	}
 	ids, err := tok.Encode("")

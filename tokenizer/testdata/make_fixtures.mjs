@@ -428,6 +428,39 @@ fixtures.mistral = {
   };
 }
 
+// bert: BERT's uncased layout: BertNormalizer (control characters
+// removed, CJK characters spaced, accents stripped, lowercase),
+// BertPreTokenizer, WordPiece with "##" continuations and [UNK], and
+// BertProcessing's [CLS] … [SEP].
+{
+  const clean = (s) => s.toLowerCase().normalize("NFD").replace(/\p{Mn}/gu, "");
+  const counts = new Map();
+  for (const w of clean(corpus).split(/[\s\p{P}\p{S}]+/u)) if (w) counts.set(w, (counts.get(w) ?? 0) + 1);
+  const specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+  const tokens = [...specials];
+  const chars = new Set();
+  for (const w of counts.keys()) for (const c of w) chars.add(c);
+  for (const c of "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~") chars.add(c);
+  for (const c of [...chars].sort()) tokens.push(c, "##" + c);
+  const words = [...counts].filter(([w, n]) => n >= 2 && w.length > 1)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 250).map(([w]) => w);
+  for (const w of words) tokens.push(w);
+  for (const suffix of ["##s", "##ed", "##ing", "##ly", "##er", "##est", "##tion"]) tokens.push(suffix);
+  const vocab = {};
+  for (const t of tokens) if (!(t in vocab)) vocab[t] = Object.keys(vocab).length;
+  fixtures.bert = {
+    json: file({
+      added_tokens: specials.map((t) => added(vocab[t], t, true)),
+      normalizer: { type: "BertNormalizer", clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+      pre_tokenizer: { type: "BertPreTokenizer" },
+      post_processor: { type: "BertProcessing", sep: ["[SEP]", vocab["[SEP]"]], cls: ["[CLS]", vocab["[CLS]"]] },
+      decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+      model: { type: "WordPiece", unk_token: "[UNK]", continuing_subword_prefix: "##", max_input_chars_per_word: 100, vocab },
+    }),
+    bos: "[CLS]", eos: "[SEP]", extra: ["[MASK]"],
+  };
+}
+
 // ---------------------------------------------------------------------------
 // Texts.
 
