@@ -73,8 +73,9 @@ func (s *SourceTokens) subset(idx []int) *SourceTokens {
 
 // MatchTokens returns the pairs of positions (i in a, j in b) of two
 // encodings of one text, given as the texts of their tokens, after which
-// both have read the same text, white space aside: the non-space bytes of
-// a's tokens 0…i are those of b's tokens 0…j. Where several tokens of an
+// both have read the same text, white space and ASCII case aside (an
+// uncased tokenizer lowercases): the folded non-space bytes of a's tokens
+// 0…i are those of b's tokens 0…j. Where several tokens of an
 // encoding end at the same place (a token of spaces, a special token such
 // as BOS), the last of a's are paired with the last of b's, in order, as
 // many as both have: two identical encodings pair every token. Past the
@@ -111,12 +112,13 @@ func MatchTokens(a, b []string) []RowPair {
 	return out
 }
 
-// contentEnds returns, for each token, the number of non-space bytes the
-// tokens up to it stand for, and those bytes.
+// contentEnds returns, for each token, the number of folded non-space
+// bytes the tokens up to it stand for, and those bytes.
 func contentEnds(tokens []string) ([]int, []byte) {
 	ends := make([]int, len(tokens))
 	var text []byte
 	for i, s := range tokens {
+		s = fold(s)
 		for k := 0; k < len(s); k++ {
 			if c := s[k]; c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\v' && c != '\f' {
 				text = append(text, c)
@@ -138,4 +140,24 @@ func tokenTexts(enc TextEncoder, ids []int) ([]string, error) {
 		out[i] = s
 	}
 	return out, nil
+}
+
+// fold returns s with its ASCII letters lowercased, as an uncased
+// tokenizer leaves them. Byte by byte, so that it does not depend on where
+// tokens cut the text (a byte-level token may hold part of a character);
+// other characters, accented ones included, are compared as they are.
+func fold(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			if b == nil {
+				b = []byte(s)
+			}
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
 }

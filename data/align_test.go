@@ -21,11 +21,12 @@ func TestMatchTokens(t *testing.T) {
 		{"other splits", []string{"", "Hello", " world", "!"}, []string{"Hello", " wor", "ld!"}, []RowPair{{1, 0}, {3, 2}}},
 		{"a space token", []string{"Hello", " ", "world"}, []string{"Hello", " world"}, []RowPair{{1, 0}, {2, 1}}},
 		{"both BOS", []string{"", "x", "y"}, []string{"", "xy"}, []RowPair{{0, 0}, {2, 1}}},
-		{"texts differ", []string{"abc", "def", "g"}, []string{"abc", "DEF", "g"}, []RowPair{{0, 0}}},
+		{"texts differ", []string{"abc", "def", "g"}, []string{"abc", "xyz", "g"}, []RowPair{{0, 0}}},
 		{"one longer", []string{"ab", "cd", "ef"}, []string{"abc", "d"}, []RowPair{{1, 1}}},
 		{"empty", nil, []string{"a"}, nil},
 		{"same with a space token", []string{"", " ", "A"}, []string{"", " ", "A"}, []RowPair{{0, 0}, {1, 1}, {2, 2}}},
 		{"spaces on one side", []string{"", " ", " ", "A"}, []string{"", "A"}, []RowPair{{2, 0}, {3, 1}}},
+		{"cased and uncased", []string{"The", " Cat", "!"}, []string{"the", "cat", "!"}, []RowPair{{0, 0}, {1, 1}, {2, 2}}},
 	} {
 		if got := MatchTokens(c.a, c.b); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)

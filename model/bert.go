@@ -57,7 +57,8 @@ type bertModel struct {
 // included; the pool and the head see [B, ·].
 //
 // Vectors: each LayerNorm's weight and bias live in the space named after
-// the norm; the position and token-type tables (rows of width hidden_size)
+// the norm; the position table (role "text_positions", Offset the row of
+// the first position) and the token-type table, rows of width hidden_size,
 // live in the word embeddings' output space.
 //
 // Forward marks each block's output as "P.encoder.layer.N". Inputs are
@@ -257,7 +258,7 @@ func (m *bertModel) describe() {
 	m.sites = []Site{embed}
 	e := m.prefix + ".embeddings"
 	m.vectors = []Vector{
-		{Name: e + ".position_embeddings.weight", Role: "position_embeddings", Block: -1, Space: embed.OutSpace},
+		{Name: e + ".position_embeddings.weight", Role: "text_positions", Block: -1, Space: embed.OutSpace, Offset: m.firstPosition()},
 		{Name: e + ".token_type_embeddings.weight", Role: "token_type_embeddings", Block: -1, Space: embed.OutSpace},
 	}
 	norm(e+".LayerNorm", -1)
@@ -321,11 +322,15 @@ func (m *bertModel) CheckInput(shape []int) error {
 }
 
 // maxTokens is the longest sequence the position table covers.
-func (m *bertModel) maxTokens() int {
+func (m *bertModel) maxTokens() int { return m.positions - m.firstPosition() }
+
+// firstPosition is the position table's row of a sequence's first token:
+// 0, or RoBERTa's pad_token_id + 1.
+func (m *bertModel) firstPosition() int {
 	if m.modelType == "roberta" {
-		return m.positions - m.padID - 1
+		return m.padID + 1
 	}
-	return m.positions
+	return 0
 }
 
 // CheckValues implements ValueChecker: every input is a token id of the

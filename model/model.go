@@ -63,9 +63,12 @@ func (s Site) WeightShape() []int {
 // its rows lives in one coordinate space, named by Space.
 type Vector struct {
 	Name  string // parameter name
-	Role  string // "norm_weight", "norm_bias", "cls_token", "position_embeddings", "token_embeddings"
+	Role  string // "norm_weight", "norm_bias", "cls_token", "position_embeddings" (a patch grid's), "text_positions", "token_type_embeddings", …
 	Block int    // block index, or -1
 	Space string // the space of every row (a Site's InSpace or OutSpace)
+	// Offset, for a table of text positions, is the row of the first
+	// position (RoBERTa's count from pad_token_id + 1).
+	Offset int
 }
 
 // Model is an architecture with its parameters.

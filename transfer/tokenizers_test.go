@@ -100,3 +100,20 @@ func TestVocabRows(t *testing.T) {
 		}
 	}
 }
+
+// TestAlignPositions: BERT's position p (row p) goes to RoBERTa's row
+// pad + 1 + p; the rows before it (RoBERTa's padding position) and the
+// positions the source lacks get none; equal offsets move every row.
+func TestAlignPositions(t *testing.T) {
+	d := []float32{1, 2, 3, 4, 5, 6} // 3 positions of width 2
+	got := alignPositions(d, 2, 0, 2, 4)
+	want := []float32{0, 0, 0, 0, 1, 2, 3, 4}
+	for i, v := range want {
+		if got.Data[i] != v {
+			t.Fatalf("BERT to RoBERTa (pad 1): %v, want %v", got.Data, want)
+		}
+	}
+	if got := alignPositions(d, 2, 2, 2, 3); got.Data[0] != 1 || got.Data[5] != 6 {
+		t.Errorf("equal offsets: %v, want every row", got.Data)
+	}
+}

@@ -122,6 +122,22 @@ func (p *Prepared) transportSite(sp SitePair, in, out *Map, delta Delta) error {
 	return err
 }
 
+// alignPositions returns the rows of a text position table's delta (rows
+// of width w, position 0 at row offA) at the target's rows, position 0 at
+// offB, rowsB of them: row offB + p gets row offA + p for every p both
+// tables have (the rows before position 0 too, as RoBERTa's padding row);
+// the others are zero.
+func alignPositions(delta []float32, w, offA, offB, rowsB int) *tensor.Tensor[float32] {
+	out := tensor.New[float32](rowsB, w)
+	rowsA := len(delta) / w
+	for rB := range rowsB {
+		if rA := rB - offB + offA; rA >= 0 && rA < rowsA {
+			copy(out.Data[rB*w:(rB+1)*w], delta[rA*w:(rA+1)*w])
+		}
+	}
+	return out
+}
+
 // vocabRows returns a delta of one row of w values per source token
 // re-indexed to the target's vocabulary: row j is the source's row
 // vocab[j], or zeros for a token the source lacks (vocab[j] < 0).
@@ -198,6 +214,11 @@ func (p *Prepared) transportVectors(maps map[string]spaceMap, delta Delta) error
 		rowsB := p.Models.TargetBase.Param(vb.Name).Value.Numel() / m.DB
 		if tau.Numel()%m.DA != 0 {
 			return fmt.Errorf("source vector %q (%v) is not made of rows of width %d", va.Name, tau.Shape, m.DA)
+		}
+		if vb.Role == "text_positions" || vb.Role == "token_type_embeddings" {
+			// Rows of positions (or token types): row for row, from each
+			// table's first position.
+			tau = alignPositions(tau.Data, m.DA, va.Offset, vb.Offset, rowsB)
 		}
 		if rows := tau.Numel() / m.DA; rows != rowsB {
 			if tau, err = alignTokens(tau.View(1, rows, m.DA), rowsB); err != nil {

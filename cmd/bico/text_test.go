@@ -587,3 +587,72 @@ func TestTransferRoBERTa(t *testing.T) {
 		t.Errorf("eval of the output: %v %s", err, msg)
 	}
 }
+
+// TestTransferBertToRoBERTa: a fine-tune of an uncased BERT (WordPiece)
+// moves to a RoBERTa base (byte-level BPE, cased): each reads the text in
+// its own tokens, which line up by their text, case aside.
+func TestTransferBertToRoBERTa(t *testing.T) {
+	dir := t.TempDir()
+	load := func(name string) ([]byte, *tokenizer.Tokenizer) {
+		raw, err := os.ReadFile("../../tokenizer/testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := tokenizer.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw, tok
+	}
+	rawA, tokA := load("bert.json")
+	rawB, tokB := load("roberta.json")
+	padA, _ := tokA.TokenID("[PAD]")
+	padB, _ := tokB.TokenID("<pad>")
+	labels := []string{"neg", "pos"}
+	build := func(c model.BertConfig, seed uint64) model.Model {
+		c.HiddenSize, c.NumLayers, c.NumHeads, c.IntermediateSize, c.Labels = 8, 1, 2, 8, labels
+		m, err := model.Build(c.Map(), nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a := build(model.BertConfig{VocabSize: tokA.VocabSize(), MaxPositions: 64, PadTokenID: &padA}, 1)
+	f := fixture{dir: dir, a: filepath.Join(dir, "a"), aft: filepath.Join(dir, "aft"), b: filepath.Join(dir, "b"), calib: filepath.Join(dir, "reviews.jsonl")}
+	for d, m := range map[string]model.Model{f.a: a, f.aft: fineTuned(t, a, rand.New(rand.NewPCG(9, 9))),
+		f.b: build(model.BertConfig{RoBERTa: true, VocabSize: tokB.VocabSize(), MaxPositions: padB + 64, PadTokenID: &padB}, 3)} {
+		if err := model.Save(d, m, 0); err != nil {
+			t.Fatal(err)
+		}
+		raw := rawA
+		if d == f.b {
+			raw = rawB
+		}
+		if err := os.WriteFile(filepath.Join(d, "tokenizer.json"), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lines []string
+	for i, s := range []string{"The film was a delight.", "Dull, and far too long.", "The actors were fine.", "A quiet, slow story."} {
+		b, _ := json.Marshal(map[string]any{"text": s, "label": labels[i%2]})
+		lines = append(lines, string(b))
+	}
+	if err := os.WriteFile(f.calib, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	msg, err := run(t, f.transferArgs(out, "--per-class", "2", "--alpha", "1")...)
+	if err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	t.Log(msg)
+	var matched, total int
+	if i := strings.Index(msg, "differently ("); i < 0 {
+		t.Fatalf("no tokenizer line:\n%s", msg)
+	} else if _, err := fmt.Sscanf(msg[strings.Index(msg[i:], "): ")+i+3:], "%d of the target's %d", &matched, &total); err != nil || matched < total*3/4 {
+		t.Errorf("%d of %d tokens lined up (%v), want most", matched, total, err)
+	}
+	if msg, err := run(t, "eval", "--model", out, "--data", f.calib); err != nil {
+		t.Errorf("eval of the output: %v %s", err, msg)
+	}
+}
