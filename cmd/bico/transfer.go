@@ -277,9 +277,9 @@ func prepare(ctx context.Context, ms transfer.Models, calib transfer.Samples, me
 
 // saveAdapter writes the change from the target base to the transferred
 // model as a LoRA adapter of the source adapter's rank (--save-lora). A
-// head the target base was given for the task's classes goes whole into
-// the adapter (modules_to_save), for a target loaded with that many
-// classes.
+// task head the target base was given for the task's classes (every layer
+// of it: RoBERTa's classifier.dense too) goes whole into the adapter
+// (modules_to_save), for a target loaded with that many classes.
 func saveAdapter(dir string, f transferFlags, p *transfer.Prepared, tuned model.Model, dtype safetensors.Dtype, be linalg.Backend) error {
 	rank, src, err := model.AdapterRank(f.sourceFT)
 	if err != nil {
@@ -291,7 +291,7 @@ func saveAdapter(dir string, f transferFlags, p *transfer.Prepared, tuned model.
 	}
 	var whole []string
 	if p.Head != nil && p.Head.TargetBase {
-		if h, ok := model.HeadSite(tuned); ok {
+		for _, h := range model.TaskHeadSites(tuned) {
 			whole = append(whole, h.Weight)
 			if h.Bias != "" {
 				whole = append(whole, h.Bias)
