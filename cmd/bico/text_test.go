@@ -586,6 +586,63 @@ func TestTransferRoBERTa(t *testing.T) {
 	if err != nil || !strings.Contains(msg, `"n":8`) {
 		t.Errorf("eval of the output: %v %s", err, msg)
 	}
+
+	// The fine-tune as PEFT writes a sequence-classification LoRA: query
+	// and value adapted, the classifier (dense and out_proj) whole in
+	// modules_to_save. --save-lora writes the transfer as such an adapter
+	// of B, the target's task head whole, which merged onto B gives the
+	// full output.
+	ft, err := model.Load(f.aft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(10, 10))
+	var tensors []safetensors.Tensor
+	for _, proj := range []string{"query", "value"} {
+		name := "base_model.model.roberta.encoder.layer.0.attention.self." + proj
+		A, B := make([]float32, 2*8), make([]float32, 8*2)
+		for i := range A {
+			A[i], B[i] = float32(rng.NormFloat64()), 0.1*float32(rng.NormFloat64())
+		}
+		tensors = append(tensors, safetensors.F32(name+".lora_A.weight", []int{2, 8}, A), safetensors.F32(name+".lora_B.weight", []int{8, 2}, B))
+	}
+	for _, p := range []string{"classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight", "classifier.out_proj.bias"} {
+		tensors = append(tensors, safetensors.F32("base_model.model."+p, ft.Param(p).Value.Shape, ft.Param(p).Value.Data))
+	}
+	lora := filepath.Join(dir, "lora")
+	if err := os.MkdirAll(lora, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := safetensors.Write(filepath.Join(lora, model.AdapterWeightsFile), tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	adapterCfg := `{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": ["query", "value"], "modules_to_save": ["classifier"], "task_type": "SEQ_CLS"}`
+	if err := os.WriteFile(filepath.Join(lora, model.AdapterConfigFile), []byte(adapterCfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fullOut, adapterOut := filepath.Join(dir, "out-lora-full"), filepath.Join(dir, "out-lora")
+	for _, c := range []struct {
+		out   string
+		extra []string
+	}{{fullOut, nil}, {adapterOut, []string{"--save-lora"}}} {
+		args := f.transferArgs(c.out, append([]string{"--per-class", "4", "--alpha", "1"}, c.extra...)...)
+		args[5] = lora
+		if msg, err := run(t, args...); err != nil {
+			t.Fatalf("transfer of the adapter %v: %v\n%s", c.extra, err, msg)
+		}
+	}
+	full, err := model.Load(fullOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := model.LoadWith(f.b, model.LoadOptions{MissingHead: true, Architecture: "RobertaForSequenceClassification"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = model.ApplyLoRA(b, adapterOut); err != nil {
+		t.Fatal(err)
+	}
+	sameParams(t, b, full, 1e-5, "B with the written adapter", "the full output")
 }
 
 // TestTransferBertToRoBERTa: a fine-tune of an uncased BERT (WordPiece)
