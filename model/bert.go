@@ -312,8 +312,8 @@ func init() {
 // CheckInput implements InputChecker: token ids [B, T], T within the
 // position table.
 func (m *bertModel) CheckInput(shape []int) error {
-	if len(shape) != 2 || shape[0] <= 0 || shape[1] <= 0 {
-		return fmt.Errorf("model: %s: inputs of shape %v, want token ids [B, T]", m.modelType, shape)
+	if err := checkTokenShape(m.modelType, shape); err != nil {
+		return err
 	}
 	if max := m.maxTokens(); shape[1] > max {
 		return fmt.Errorf("model: %s: sequences of %d tokens, beyond the %d positions of max_position_embeddings", m.modelType, shape[1], max)
@@ -336,39 +336,13 @@ func (m *bertModel) firstPosition() int {
 // CheckValues implements ValueChecker: every input is a token id of the
 // vocabulary.
 func (m *bertModel) CheckValues(x *Tensor) error {
-	_, err := m.tokenIDs(x)
+	_, err := tokenIDs(m.modelType, x, m.vocab)
 	return err
-}
-
-// tokenIDs converts float32 token ids to ints, checking them against the
-// vocabulary.
-func (m *bertModel) tokenIDs(x *Tensor) ([]int, error) {
-	ids := make([]int, len(x.Data))
-	for i, v := range x.Data {
-		id := int(v)
-		if float32(id) != v || id < 0 || id >= m.vocab {
-			return nil, fmt.Errorf("model: %s: input %d of sequence %d is %g, not a token id below vocab_size %d", m.modelType, i%x.Shape[1], i/x.Shape[1], v, m.vocab)
-		}
-		ids[i] = id
-	}
-	return ids, nil
 }
 
 // lengths returns each of the B sequences' length without the padding at
 // its end (all T without a pad token).
-func (m *bertModel) lengths(ids []int, B, T int) []int {
-	out := make([]int, B)
-	for b := range out {
-		out[b] = T
-		if m.padID < 0 {
-			continue
-		}
-		for out[b] > 0 && ids[b*T+out[b]-1] == m.padID {
-			out[b]--
-		}
-	}
-	return out
-}
+func (m *bertModel) lengths(ids []int, B, T int) []int { return unpadded(ids, B, T, m.padID) }
 
 // positionIDs returns each token's position: 0, 1, … for BERT; for
 // RoBERTa pad_token_id + 1, + 2, … over the tokens that are not padding,
@@ -396,24 +370,10 @@ func (m *bertModel) positionIDs(ids []int, B, T int) []int {
 // Padding implements Padder: the positions after each sequence's last
 // token that is not pad_token_id.
 func (m *bertModel) Padding(inputs *Tensor) []bool {
-	if m.padID < 0 || len(inputs.Shape) != 2 {
+	if m.padID < 0 {
 		return nil
 	}
-	B, T := inputs.Shape[0], inputs.Shape[1]
-	ids := make([]int, len(inputs.Data))
-	for i, v := range inputs.Data {
-		ids[i] = int(v)
-	}
-	var pad []bool
-	for b, n := range m.lengths(ids, B, T) {
-		for j := n; j < T; j++ {
-			if pad == nil {
-				pad = make([]bool, B*T)
-			}
-			pad[b*T+j] = true
-		}
-	}
-	return pad
+	return paddingFlags(inputs, m.lengths)
 }
 
 // TaskHead implements TaskHeader: RoBERTa's classifier (dense, then
@@ -442,7 +402,7 @@ func (m *bertModel) Forward(t *Tape, inputs *Var) *Var {
 		panic(err)
 	}
 	B, T := inputs.Value.Shape[0], inputs.Value.Shape[1]
-	ids, err := m.tokenIDs(inputs.Value)
+	ids, err := tokenIDs(m.modelType, inputs.Value, m.vocab)
 	if err != nil {
 		panic(err)
 	}

@@ -679,12 +679,7 @@ func init() {
 }
 
 // CheckInput implements InputChecker: token ids [B, T].
-func (m *llamaModel) CheckInput(shape []int) error {
-	if len(shape) != 2 || shape[0] <= 0 || shape[1] <= 0 {
-		return fmt.Errorf("model: %s: inputs of shape %v, want token ids [B, T]", m.modelType, shape)
-	}
-	return nil
-}
+func (m *llamaModel) CheckInput(shape []int) error { return checkTokenShape(m.modelType, shape) }
 
 // CheckValues implements ValueChecker: every input is a token id of the
 // vocabulary.
@@ -695,35 +690,15 @@ func (m *llamaModel) CheckValues(x *Tensor) error {
 
 // tokenIDs converts float32 token ids to ints, checking them against the
 // vocabulary.
-func (m *llamaModel) tokenIDs(x *Tensor) ([]int, error) {
-	ids := make([]int, len(x.Data))
-	for i, v := range x.Data {
-		id := int(v)
-		if float32(id) != v || id < 0 || id >= m.vocab {
-			return nil, fmt.Errorf("model: %s: input %d of sequence %d is %g, not a token id below vocab_size %d", m.modelType, i%x.Shape[1], i/x.Shape[1], v, m.vocab)
-		}
-		ids[i] = id
-	}
-	return ids, nil
-}
+func (m *llamaModel) tokenIDs(x *Tensor) ([]int, error) { return tokenIDs(m.modelType, x, m.vocab) }
 
 // lastTokens returns, for each of the B sequences of T ids, the position of
 // its last token that is not padding (0 for a sequence of padding only), as
 // transformers' sequence classifiers pool.
 func (m *llamaModel) lastTokens(ids []int, B, T int) []int {
-	last := make([]int, B)
-	for b := range last {
-		last[b] = T - 1
-		if m.padID < 0 {
-			continue
-		}
-		last[b] = 0
-		for j := T - 1; j >= 0; j-- {
-			if ids[b*T+j] != m.padID {
-				last[b] = j
-				break
-			}
-		}
+	last := unpadded(ids, B, T, m.padID)
+	for b, n := range last {
+		last[b] = max(n-1, 0)
 	}
 	return last
 }
@@ -731,24 +706,16 @@ func (m *llamaModel) lastTokens(ids []int, B, T int) []int {
 // Padding implements Padder: the positions after each sequence's last
 // token that is not pad_token_id (none without a pad token).
 func (m *llamaModel) Padding(inputs *Tensor) []bool {
-	if m.padID < 0 || len(inputs.Shape) != 2 {
+	if m.padID < 0 {
 		return nil
 	}
-	B, T := inputs.Shape[0], inputs.Shape[1]
-	ids := make([]int, len(inputs.Data))
-	for i, v := range inputs.Data {
-		ids[i] = int(v)
-	}
-	var pad []bool
-	for b, last := range m.lastTokens(ids, B, T) {
-		for j := last + 1; j < T; j++ {
-			if pad == nil {
-				pad = make([]bool, B*T)
-			}
-			pad[b*T+j] = true
+	return paddingFlags(inputs, func(ids []int, B, T int) []int {
+		n := m.lastTokens(ids, B, T)
+		for b := range n {
+			n[b]++
 		}
-	}
-	return pad
+		return n
+	})
 }
 
 // BlockOutputs implements BlockMarker: "model.layers.N".

@@ -1,0 +1,73 @@
+package model
+
+import "fmt"
+
+// The text models (Llama and its variants, BERT, RoBERTa) take token ids
+// [B, T] held as float32, each sequence padded at its end with the pad
+// token. These helpers read them.
+
+// checkTokenShape checks that shape is that of token ids [B, T]; kind
+// names the model in the error.
+func checkTokenShape(kind string, shape []int) error {
+	if len(shape) != 2 || shape[0] <= 0 || shape[1] <= 0 {
+		return fmt.Errorf("model: %s: inputs of shape %v, want token ids [B, T]", kind, shape)
+	}
+	return nil
+}
+
+// tokenIDs converts the float32 token ids of x [B, T] to ints, checking
+// them against a vocabulary of vocab tokens; kind names the model in the
+// error.
+func tokenIDs(kind string, x *Tensor, vocab int) ([]int, error) {
+	ids := make([]int, len(x.Data))
+	for i, v := range x.Data {
+		id := int(v)
+		if float32(id) != v || id < 0 || id >= vocab {
+			return nil, fmt.Errorf("model: %s: input %d of sequence %d is %g, not a token id below vocab_size %d", kind, i%x.Shape[1], i/x.Shape[1], v, vocab)
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+// unpadded returns the length of each of the B sequences of T ids without
+// the pad tokens at its end: T for every sequence when pad < 0 (no pad
+// token), 0 for a sequence of padding only.
+func unpadded(ids []int, B, T, pad int) []int {
+	out := make([]int, B)
+	for b := range out {
+		out[b] = T
+		if pad < 0 {
+			continue
+		}
+		for out[b] > 0 && ids[b*T+out[b]-1] == pad {
+			out[b]--
+		}
+	}
+	return out
+}
+
+// paddingFlags returns one flag per token row of inputs [B, T], true from
+// position lengths[b] of each sequence b on, where lengths are what keep
+// returns for the ids; nil when no row is padding, or the inputs are not
+// [B, T].
+func paddingFlags(inputs *Tensor, keep func(ids []int, B, T int) []int) []bool {
+	if len(inputs.Shape) != 2 {
+		return nil
+	}
+	B, T := inputs.Shape[0], inputs.Shape[1]
+	ids := make([]int, len(inputs.Data))
+	for i, v := range inputs.Data {
+		ids[i] = int(v)
+	}
+	var pad []bool
+	for b, n := range keep(ids, B, T) {
+		for j := n; j < T; j++ {
+			if pad == nil {
+				pad = make([]bool, B*T)
+			}
+			pad[b*T+j] = true
+		}
+	}
+	return pad
+}
