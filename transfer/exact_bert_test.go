@@ -96,15 +96,8 @@ func TestBiCoRecoversPermutedBert(t *testing.T) {
 				t.Fatal(err)
 			}
 			calib := tokenSamples(64, 6, 20, 3, 9)
-			if roberta { // RoBERTa pads with 1: swap the ids 0 and 1
-				for i, v := range calib.Inputs.Data {
-					switch v {
-					case 0:
-						calib.Inputs.Data[i] = 1
-					case 1:
-						calib.Inputs.Data[i] = 0
-					}
-				}
+			if roberta {
+				padWithOne(calib)
 			}
 			if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
 				t.Fatalf("the permuted model is not functionally equal to the source: logits differ by %.3g", e)
@@ -116,6 +109,19 @@ func TestBiCoRecoversPermutedBert(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// padWithOne swaps the token ids 0 and 1 of calib, whose sequences are
+// padded with 0, for a RoBERTa, which pads with 1.
+func padWithOne(calib Samples) {
+	for i, v := range calib.Inputs.Data {
+		switch v {
+		case 0:
+			calib.Inputs.Data[i] = 1
+		case 1:
+			calib.Inputs.Data[i] = 0
+		}
 	}
 }
 
@@ -137,11 +143,7 @@ func TestBertToRoBERTaShapes(t *testing.T) {
 	aft := perturbed(t, a, 2, 0.05)
 	calib := tokenSamples(32, 6, 20, 3, 9)
 	res := runMethod(t, Models{a, aft, b}, calib, "bico", 1)
-	for name, d := range res.Delta {
-		if p := b.Param(name); p == nil || !tensor.SameShape(p.Value.Shape, d.Shape) {
-			t.Errorf("%s: delta %v does not fit the target", name, d.Shape)
-		}
-	}
+	checkDeltasFit(t, res, b)
 	for _, name := range []string{"classifier.dense.weight", "roberta.encoder.layer.2.output.LayerNorm.weight", "roberta.embeddings.position_embeddings.weight"} {
 		if res.Delta[name] == nil {
 			t.Errorf("%s: no delta", name)
@@ -190,13 +192,7 @@ func TestRoBERTaTaskHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	calib := tokenSamples(64, 6, 20, 3, 9)
-	for i, v := range calib.Inputs.Data { // RoBERTa pads with 1
-		if v == 1 {
-			calib.Inputs.Data[i] = 2
-		} else if v == 0 {
-			calib.Inputs.Data[i] = 1
-		}
-	}
+	padWithOne(calib)
 	res := runMethod(t, Models{headless(a), aft, headless(b)}, calib, "bico", 1)
 	if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
 		t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)

@@ -188,6 +188,17 @@ func TestEveryMethodOnLlama(t *testing.T) {
 	}
 }
 
+// checkDeltasFit fails t unless every delta of res is of a parameter of
+// the target b, in its shape.
+func checkDeltasFit(t *testing.T, res *Result, b model.Model) {
+	t.Helper()
+	for name, d := range res.Delta {
+		if p := b.Param(name); p == nil || !tensor.SameShape(p.Value.Shape, d.Shape) {
+			t.Errorf("%s: delta %v does not fit the target", name, d.Shape)
+		}
+	}
+}
+
 // TestQwen2ToQwen3: a Qwen2 fine-tune moves to a Qwen3 base (the likely
 // upgrade): the projections' deltas take the target's shapes, the source's
 // query, key and value biases have no target parameter to go to, and the
@@ -223,11 +234,7 @@ func TestGemmaToGemma2(t *testing.T) {
 	aft := perturbed(t, a, 2, 0.05)
 	calib := tokenSamples(32, 6, 20, 3, 9)
 	res := runMethod(t, Models{a, aft, b}, calib, "bico", 1)
-	for name, d := range res.Delta {
-		if p := b.Param(name); p == nil || !tensor.SameShape(p.Value.Shape, d.Shape) {
-			t.Errorf("%s: delta %v does not fit the target", name, d.Shape)
-		}
-	}
+	checkDeltasFit(t, res, b)
 	for l := range 2 {
 		pre := "model.layers." + strconv.Itoa(l) + ".pre_feedforward_layernorm.weight"
 		if d := res.Delta[pre]; d == nil || relErr(d, tensor.New[float32](d.Shape...)) == 0 {
