@@ -11,6 +11,7 @@ import (
 type bertModel struct {
 	base
 	prefix                              string // "bert" or "roberta"
+	roberta                             bool   // roberta or xlm-roberta
 	vocab, hidden, layers, heads, inter int
 	positions, types                    int
 	eps                                 float64
@@ -30,7 +31,9 @@ type bertModel struct {
 // and tanh on the first token, [CLS]) and a linear classifier. Parameter
 // names are transformers' own. Every sequence has token type 0.
 //
-// "roberta" (RobertaForSequenceClassification) is the same encoder under
+// "roberta" (RobertaForSequenceClassification, and "xlm-roberta",
+// XLMRobertaForSequenceClassification, the same architecture) is the same
+// encoder under
 // the prefix "roberta.", with positions counted from pad_token_id + 1 over
 // the tokens that are not padding (as transformers derives them from the
 // ids), and the classifier head classifier.dense, tanh, classifier.out_proj
@@ -123,8 +126,8 @@ func parseBert(cfg map[string]any) (*bertModel, error) {
 	m := &bertModel{prefix: "bert"}
 	m.modelType = "bert"
 	vocab, positions, types, pad, eps := 30522, 512, 2, 0, 1e-12
-	if mt, _ := cfg["model_type"].(string); mt == "roberta" {
-		m.modelType, m.prefix = "roberta", "roberta"
+	if mt, _ := cfg["model_type"].(string); mt == "roberta" || mt == "xlm-roberta" {
+		m.modelType, m.prefix, m.roberta = mt, "roberta", true
 		vocab, positions, types, pad, eps = 50265, 514, 1, 1, 1e-5
 	}
 	r := positiveInts{cfg: cfg, what: "config:"}
@@ -167,10 +170,10 @@ func parseBert(cfg map[string]any) (*bertModel, error) {
 	if m.padID, err = padTokenID(cfg); err != nil {
 		return nil, err
 	}
-	if m.modelType == "roberta" && m.padID < 0 {
+	if m.roberta && m.padID < 0 {
 		return nil, fmt.Errorf("config: a roberta model needs pad_token_id: its positions count from it")
 	}
-	if m.modelType == "roberta" && m.positions <= m.padID+1 {
+	if m.roberta && m.positions <= m.padID+1 {
 		return nil, fmt.Errorf("config: max_position_embeddings %d leaves no position after pad_token_id %d", m.positions, m.padID)
 	}
 	if m.labels, err = Labels(cfg); err != nil {
@@ -186,14 +189,14 @@ func (m *bertModel) embedSite() string { return m.prefix + ".embeddings.word_emb
 
 // poolSite and headSite name the classifier's two layers.
 func (m *bertModel) poolSite() string {
-	if m.modelType == "roberta" {
+	if m.roberta {
 		return "classifier.dense"
 	}
 	return "bert.pooler.dense"
 }
 
 func (m *bertModel) headSite() string {
-	if m.modelType == "roberta" {
+	if m.roberta {
 		return "classifier.out_proj"
 	}
 	return "classifier"
@@ -302,10 +305,10 @@ func bertSpecs(cfg map[string]any) ([]paramSpec, error) {
 }
 
 func init() {
-	for _, mt := range []string{"bert", "roberta"} {
+	for mt, prefix := range map[string]string{"bert": "bert.", "roberta": "roberta.", "xlm-roberta": "roberta."} {
 		Register(mt, buildBert)
 		specFuncs[mt] = bertSpecs
-		basePrefixes[mt] = mt + "."
+		basePrefixes[mt] = prefix
 	}
 }
 
@@ -327,7 +330,7 @@ func (m *bertModel) maxTokens() int { return m.positions - m.firstPosition() }
 // firstPosition is the position table's row of a sequence's first token:
 // 0, or RoBERTa's pad_token_id + 1.
 func (m *bertModel) firstPosition() int {
-	if m.modelType == "roberta" {
+	if m.roberta {
 		return m.padID + 1
 	}
 	return 0
@@ -354,7 +357,7 @@ func (m *bertModel) positionIDs(ids []int, B, T int) []int {
 		n := 0
 		for j := 0; j < T; j++ {
 			switch {
-			case m.modelType != "roberta":
+			case !m.roberta:
 				out[b*T+j] = j
 			case ids[b*T+j] == m.padID:
 				out[b*T+j] = m.padID
@@ -380,7 +383,7 @@ func (m *bertModel) Padding(inputs *Tensor) []bool {
 // out_proj), which a fine-tune trains from scratch; BERT's classifier alone
 // (the pooler is pre-trained).
 func (m *bertModel) TaskHead() []string {
-	if m.modelType == "roberta" {
+	if m.roberta {
 		return []string{m.poolSite(), m.headSite()}
 	}
 	return []string{m.headSite()}

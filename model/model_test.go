@@ -789,6 +789,21 @@ func TestGemmaMatchesTorchFixtures(t *testing.T) {
 func TestBertMatchesTorchFixtures(t *testing.T) {
 	checkTorchFixture(t, "testdata/bert_fixture")
 	checkTorchFixture(t, "testdata/roberta_fixture")
+	// XLM-RoBERTa is RoBERTa's architecture under another model_type.
+	r, err := Load("testdata/roberta_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := r.Config()
+	cfg["model_type"] = "xlm-roberta"
+	x, err := Build(cfg, Params(r), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := tensor.FromSlice([]float32{0, 5, 9, 2, 1, 1}, 1, 6)
+	if d := tensor.MaxAbsDiff(logits(t, x, ids), logits(t, r, ids)); d != 0 || x.Type() != "xlm-roberta" {
+		t.Errorf("xlm-roberta (%s) differs from roberta by %g", x.Type(), d)
+	}
 }
 
 // TestQwen2MatchesTorchFixture: biases on query, key and value.
