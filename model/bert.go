@@ -10,14 +10,43 @@ import (
 // bertModel is the architecture documented on BertConfig.
 type bertModel struct {
 	base
-	prefix                              string // "bert" or "roberta"
-	roberta                             bool   // roberta or xlm-roberta
+	names                               bertNames
+	roberta                             bool // roberta or xlm-roberta: positions counted from the pad token
 	vocab, hidden, layers, heads, inter int
 	positions, types                    int
 	eps                                 float64
 	act                                 string
 	padID                               int // −1: no pad token
 }
+
+// bertNames are the parameter names of one flavour of the BERT encoder:
+// the prefix, the layers' path, each layer's modules and the classifier's
+// two layers, whose first applies poolAct.
+type bertNames struct {
+	prefix, layers                                                   string
+	query, key, value, attnOut, attnNorm, mlpIn, mlpOut, outNorm, act string
+	pool, head, poolAct                                              string
+	types                                                            bool // token-type embeddings
+	taskPool                                                         bool // the pool layer is the task's, not pre-trained
+}
+
+var (
+	bertFlavour = bertNames{prefix: "bert", layers: "encoder.layer",
+		query: "attention.self.query", key: "attention.self.key", value: "attention.self.value",
+		attnOut: "attention.output.dense", attnNorm: "attention.output.LayerNorm",
+		mlpIn: "intermediate.dense", mlpOut: "output.dense", outNorm: "output.LayerNorm", act: "intermediate.act",
+		pool: "bert.pooler.dense", head: "classifier", poolAct: "tanh", types: true}
+	robertaFlavour = func() bertNames {
+		n := bertFlavour
+		n.prefix, n.pool, n.head, n.taskPool = "roberta", "classifier.dense", "classifier.out_proj", true
+		return n
+	}()
+	distilbertFlavour = bertNames{prefix: "distilbert", layers: "transformer.layer",
+		query: "attention.q_lin", key: "attention.k_lin", value: "attention.v_lin",
+		attnOut: "attention.out_lin", attnNorm: "sa_layer_norm",
+		mlpIn: "ffn.lin1", mlpOut: "ffn.lin2", outNorm: "output_layer_norm", act: "ffn.act",
+		pool: "pre_classifier", head: "classifier", poolAct: "relu", taskPool: true}
+)
 
 // BertConfig describes a BertForSequenceClassification (or, with RoBERTa,
 // a RobertaForSequenceClassification) for building one in code; Map gives
@@ -39,8 +68,14 @@ type bertModel struct {
 // ids), and the classifier head classifier.dense, tanh, classifier.out_proj
 // on the first token (<s>) instead of the pooler and classifier.
 //
+// "distilbert" (DistilBertForSequenceClassification) is the encoder under
+// other names (dim, n_layers, n_heads, hidden_dim and activation in its
+// config; distilbert.transformer.layer.N.attention.q_lin, …, sa_layer_norm,
+// ffn.lin1, ffn.lin2, output_layer_norm), without token types, with the
+// head pre_classifier, ReLU, classifier on the first token.
+//
 // Sites, in forward order (Block is the layer index, −1 outside the blocks;
-// P is bert or roberta):
+// P is bert or roberta; DistilBERT's are named as above):
 //
 //	P.embeddings.word_embeddings               embedding  reads the token ids (no input space)
 //	P.encoder.layer.N.attention.self.query     query      reads the previous LayerNorm's output
@@ -69,6 +104,7 @@ type bertModel struct {
 // pad_token_id.
 type BertConfig struct {
 	RoBERTa          bool     // RobertaForSequenceClassification
+	DistilBERT       bool     // DistilBertForSequenceClassification
 	VocabSize        int      // 30522 (RoBERTa 50265)
 	HiddenSize       int      // 768
 	NumLayers        int      // 12
@@ -118,31 +154,56 @@ func (c BertConfig) Map() map[string]any {
 		"position_embedding_type":      "absolute",
 		"torch_dtype":                  "float32",
 	}
+	if c.DistilBERT {
+		cfg["model_type"], cfg["architectures"] = "distilbert", []any{"DistilBertForSequenceClassification"}
+		for from, to := range map[string]string{"hidden_size": "dim", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads",
+			"intermediate_size": "hidden_dim", "hidden_act": "activation"} {
+			cfg[to] = cfg[from]
+			delete(cfg, from)
+		}
+		delete(cfg, "type_vocab_size")
+		delete(cfg, "position_embedding_type")
+		cfg["sinusoidal_pos_embds"] = false
+	}
 	return SetLabels(cfg, labels)
 }
 
-// parseBert reads a BERT or RoBERTa configuration.
+// parseBert reads a BERT, RoBERTa or DistilBERT configuration.
 func parseBert(cfg map[string]any) (*bertModel, error) {
-	m := &bertModel{prefix: "bert"}
+	m := &bertModel{names: bertFlavour}
 	m.modelType = "bert"
 	vocab, positions, types, pad, eps := 30522, 512, 2, 0, 1e-12
-	if mt, _ := cfg["model_type"].(string); mt == "roberta" || mt == "xlm-roberta" {
-		m.modelType, m.prefix, m.roberta = mt, "roberta", true
+	// The config keys of the sizes.
+	hidden, layers, heads, inter, act := "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act"
+	switch mt, _ := cfg["model_type"].(string); mt {
+	case "roberta", "xlm-roberta":
+		m.modelType, m.names, m.roberta = mt, robertaFlavour, true
 		vocab, positions, types, pad, eps = 50265, 514, 1, 1, 1e-5
+	case "distilbert":
+		m.modelType, m.names = mt, distilbertFlavour
+		hidden, layers, heads, inter, act = "dim", "n_layers", "n_heads", "hidden_dim", "activation"
+		if sin, err := ConfigBoolOr(cfg, "sinusoidal_pos_embds", false); err != nil || sin {
+			if err == nil {
+				err = fmt.Errorf("config: sinusoidal_pos_embds: only learned position embeddings are supported")
+			}
+			return nil, err
+		}
 	}
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("vocab_size", vocab, &m.vocab)
-	r.get("hidden_size", 768, &m.hidden)
-	r.get("num_hidden_layers", 12, &m.layers)
-	r.get("num_attention_heads", 12, &m.heads)
-	r.get("intermediate_size", 3072, &m.inter)
+	r.get(hidden, 768, &m.hidden)
+	r.get(layers, 12, &m.layers)
+	r.get(heads, 12, &m.heads)
+	r.get(inter, 3072, &m.inter)
 	r.get("max_position_embeddings", positions, &m.positions)
-	r.get("type_vocab_size", types, &m.types)
+	if m.names.types {
+		r.get("type_vocab_size", types, &m.types)
+	}
 	if r.err != nil {
 		return nil, r.err
 	}
 	if m.hidden%m.heads != 0 {
-		return nil, fmt.Errorf("config: hidden_size %d is not a multiple of num_attention_heads %d", m.hidden, m.heads)
+		return nil, fmt.Errorf("config: %s %d is not a multiple of %s %d", hidden, m.hidden, heads, m.heads)
 	}
 	if m.vocab >= 1<<24 {
 		return nil, fmt.Errorf("config: vocab_size %d: token ids above 2²⁴ are not exact in float32 inputs", m.vocab)
@@ -160,8 +221,11 @@ func parseBert(cfg map[string]any) (*bertModel, error) {
 	if !(m.eps >= 0) {
 		return nil, fmt.Errorf("config: layer_norm_eps %g, want ≥ 0", m.eps)
 	}
-	if m.act, err = activation(cfg, "gelu", "config:"); err != nil {
+	if m.act, err = ConfigStringOr(cfg, act, "gelu"); err != nil {
 		return nil, err
+	}
+	if err := autodiff.CheckActivation(m.act); err != nil {
+		return nil, fmt.Errorf("config: field %q: %w", act, err)
 	}
 	cfg = CloneConfig(cfg)
 	if _, ok := cfg["pad_token_id"]; !ok {
@@ -183,31 +247,23 @@ func parseBert(cfg map[string]any) (*bertModel, error) {
 	return m, nil
 }
 
-func (m *bertModel) layer(i int) string { return m.prefix + ".encoder.layer." + strconv.Itoa(i) }
+func (m *bertModel) layer(i int) string {
+	return m.names.prefix + "." + m.names.layers + "." + strconv.Itoa(i)
+}
 
-func (m *bertModel) embedSite() string { return m.prefix + ".embeddings.word_embeddings" }
+func (m *bertModel) embedSite() string { return m.names.prefix + ".embeddings.word_embeddings" }
 
 // poolSite and headSite name the classifier's two layers.
-func (m *bertModel) poolSite() string {
-	if m.roberta {
-		return "classifier.dense"
-	}
-	return "bert.pooler.dense"
-}
+func (m *bertModel) poolSite() string { return m.names.pool }
 
-func (m *bertModel) headSite() string {
-	if m.roberta {
-		return "classifier.out_proj"
-	}
-	return "classifier"
-}
+func (m *bertModel) headSite() string { return m.names.head }
 
 // inNorm is the LayerNorm whose output layer i reads.
 func (m *bertModel) inNorm(i int) string {
 	if i == 0 {
-		return m.prefix + ".embeddings.LayerNorm"
+		return m.names.prefix + ".embeddings.LayerNorm"
 	}
-	return m.layer(i-1) + ".output.LayerNorm"
+	return m.layer(i-1) + "." + m.names.outNorm
 }
 
 // specs lists the parameters in transformers' state-dict order.
@@ -223,22 +279,24 @@ func (m *bertModel) specs() []paramSpec {
 		s = append(s, paramSpec{name: name + ".weight", shape: []int{d}, init: initOnes},
 			paramSpec{name: name + ".bias", shape: []int{d}})
 	}
-	e := m.prefix + ".embeddings"
+	e, n := m.names.prefix+".embeddings", m.names
 	s = append(s,
 		paramSpec{name: e + ".word_embeddings.weight", shape: []int{m.vocab, d}, init: initTruncNormal, std: std},
-		paramSpec{name: e + ".position_embeddings.weight", shape: []int{m.positions, d}, init: initTruncNormal, std: std},
-		paramSpec{name: e + ".token_type_embeddings.weight", shape: []int{m.types, d}, init: initTruncNormal, std: std})
+		paramSpec{name: e + ".position_embeddings.weight", shape: []int{m.positions, d}, init: initTruncNormal, std: std})
+	if n.types {
+		s = append(s, paramSpec{name: e + ".token_type_embeddings.weight", shape: []int{m.types, d}, init: initTruncNormal, std: std})
+	}
 	ln(e + ".LayerNorm")
 	for i := 0; i < m.layers; i++ {
-		l := m.layer(i)
-		lin(l+".attention.self.query", d, d)
-		lin(l+".attention.self.key", d, d)
-		lin(l+".attention.self.value", d, d)
-		lin(l+".attention.output.dense", d, d)
-		ln(l + ".attention.output.LayerNorm")
-		lin(l+".intermediate.dense", m.inter, d)
-		lin(l+".output.dense", d, m.inter)
-		ln(l + ".output.LayerNorm")
+		l := m.layer(i) + "."
+		lin(l+n.query, d, d)
+		lin(l+n.key, d, d)
+		lin(l+n.value, d, d)
+		lin(l+n.attnOut, d, d)
+		ln(l + n.attnNorm)
+		lin(l+n.mlpIn, m.inter, d)
+		lin(l+n.mlpOut, d, m.inter)
+		ln(l + n.outNorm)
 	}
 	lin(m.poolSite(), d, d)
 	lin(m.headSite(), len(m.labels), d)
@@ -259,25 +317,25 @@ func (m *bertModel) describe() {
 	embed := site(m.embedSite(), "embedding", -1, m.vocab, d, "")
 	embed.Bias = ""
 	m.sites = []Site{embed}
-	e := m.prefix + ".embeddings"
-	m.vectors = []Vector{
-		{Name: e + ".position_embeddings.weight", Role: "text_positions", Block: -1, Space: embed.OutSpace, Offset: m.firstPosition()},
-		{Name: e + ".token_type_embeddings.weight", Role: "token_type_embeddings", Block: -1, Space: embed.OutSpace},
+	e, n := m.names.prefix+".embeddings", m.names
+	m.vectors = []Vector{{Name: e + ".position_embeddings.weight", Role: "text_positions", Block: -1, Space: embed.OutSpace, Offset: m.firstPosition()}}
+	if n.types {
+		m.vectors = append(m.vectors, Vector{Name: e + ".token_type_embeddings.weight", Role: "token_type_embeddings", Block: -1, Space: embed.OutSpace})
 	}
 	norm(e+".LayerNorm", -1)
 	for i := 0; i < m.layers; i++ {
-		l, in := m.layer(i), m.inNorm(i)
-		mid := l + ".attention.output.LayerNorm"
+		l, in := m.layer(i)+".", m.inNorm(i)
+		mid := l + n.attnNorm
 		m.sites = append(m.sites,
-			site(l+".attention.self.query", "query", i, d, d, in),
-			site(l+".attention.self.key", "key", i, d, d, in),
-			site(l+".attention.self.value", "value", i, d, d, in),
-			site(l+".attention.output.dense", "attn_out", i, d, d, l+".attention.context"),
-			site(l+".intermediate.dense", "mlp_in", i, d, m.inter, mid),
-			site(l+".output.dense", "mlp_out", i, m.inter, d, l+".intermediate.act"),
+			site(l+n.query, "query", i, d, d, in),
+			site(l+n.key, "key", i, d, d, in),
+			site(l+n.value, "value", i, d, d, in),
+			site(l+n.attnOut, "attn_out", i, d, d, l+"attention.context"),
+			site(l+n.mlpIn, "mlp_in", i, d, m.inter, mid),
+			site(l+n.mlpOut, "mlp_out", i, m.inter, d, l+n.act),
 		)
 		norm(mid, i)
-		norm(l+".output.LayerNorm", i)
+		norm(l+n.outNorm, i)
 	}
 	m.sites = append(m.sites,
 		site(m.poolSite(), "pool", -1, d, d, m.inNorm(m.layers)),
@@ -305,7 +363,7 @@ func bertSpecs(cfg map[string]any) ([]paramSpec, error) {
 }
 
 func init() {
-	for mt, prefix := range map[string]string{"bert": "bert.", "roberta": "roberta.", "xlm-roberta": "roberta."} {
+	for mt, prefix := range map[string]string{"bert": "bert.", "roberta": "roberta.", "xlm-roberta": "roberta.", "distilbert": "distilbert."} {
 		Register(mt, buildBert)
 		specFuncs[mt] = bertSpecs
 		basePrefixes[mt] = prefix
@@ -380,10 +438,11 @@ func (m *bertModel) Padding(inputs *Tensor) []bool {
 }
 
 // TaskHead implements TaskHeader: RoBERTa's classifier (dense, then
-// out_proj), which a fine-tune trains from scratch; BERT's classifier alone
-// (the pooler is pre-trained).
+// out_proj) and DistilBERT's (pre_classifier, then classifier), which a
+// fine-tune trains from scratch; BERT's classifier alone (the pooler is
+// pre-trained).
 func (m *bertModel) TaskHead() []string {
-	if m.roberta {
+	if m.names.taskPool {
 		return []string{m.poolSite(), m.headSite()}
 	}
 	return []string{m.headSite()}
@@ -416,25 +475,32 @@ func (m *bertModel) Forward(t *Tape, inputs *Var) *Var {
 	}
 	lin := func(name string, x *Var) *Var { return t.Linear(name, x, P[name+".weight"], P[name+".bias"]) }
 	ln := func(name string, x *Var) *Var { return t.LayerNorm(x, P[name+".weight"], P[name+".bias"], m.eps) }
-	e := m.prefix + ".embeddings"
+	e, n := m.names.prefix+".embeddings", m.names
 	h := t.Embedding(P[m.embedSite()+".weight"], ids, B, T)
 	if inputs.NeedsGrad() && !h.NeedsGrad() {
 		h.SetNeedsGrad(true) // a leaf: activation gradients flow with a frozen table
 	}
 	h = t.Output(m.embedSite(), h)
 	h = t.Add(h, t.Embedding(P[e+".position_embeddings.weight"], m.positionIDs(ids, B, T), B, T))
-	h = t.Add(h, t.Embedding(P[e+".token_type_embeddings.weight"], make([]int, B*T), B, T))
+	if n.types {
+		h = t.Add(h, t.Embedding(P[e+".token_type_embeddings.weight"], make([]int, B*T), B, T))
+	}
 	h = ln(e+".LayerNorm", h)
 	keys := m.lengths(ids, B, T)
 	for i := 0; i < m.layers; i++ {
-		l := m.layer(i)
-		q, k, v := lin(l+".attention.self.query", h), lin(l+".attention.self.key", h), lin(l+".attention.self.value", h)
+		l := m.layer(i) + "."
+		q, k, v := lin(l+n.query, h), lin(l+n.key, h), lin(l+n.value, h)
 		ctx := t.AttentionWith(q, k, v, m.heads, m.heads, autodiff.AttentionOptions{KeyLengths: keys})
-		h = ln(l+".attention.output.LayerNorm", t.Add(h, lin(l+".attention.output.dense", ctx)))
-		f := lin(l+".output.dense", act(lin(l+".intermediate.dense", h)))
-		h = ln(l+".output.LayerNorm", t.Add(h, f))
-		t.Mark(l, h)
+		h = ln(l+n.attnNorm, t.Add(h, lin(l+n.attnOut, ctx)))
+		f := lin(l+n.mlpOut, act(lin(l+n.mlpIn, h)))
+		h = ln(l+n.outNorm, t.Add(h, f))
+		t.Mark(m.layer(i), h)
 	}
-	pooled := t.Tanh(lin(m.poolSite(), t.SelectToken(h, 0)))
+	pooled := lin(m.poolSite(), t.SelectToken(h, 0))
+	if n.poolAct == "relu" {
+		pooled = t.ReLU(pooled)
+	} else {
+		pooled = t.Tanh(pooled)
+	}
 	return lin(m.headSite(), pooled)
 }

@@ -781,14 +781,15 @@ func TestGemmaMatchesTorchFixtures(t *testing.T) {
 	}
 }
 
-// TestBertMatchesTorchFixtures: BertForSequenceClassification and
-// RobertaForSequenceClassification (post-LN encoders whose queries do not
-// see the padding, RoBERTa's positions counted from its pad token, the
-// pooler or RoBERTa's two-layer head) against
-// testdata/make_bert_fixture.py.
+// TestBertMatchesTorchFixtures: BertForSequenceClassification,
+// RobertaForSequenceClassification and DistilBertForSequenceClassification
+// (post-LN encoders whose queries do not see the padding, RoBERTa's
+// positions counted from its pad token, the pooler or RoBERTa's and
+// DistilBERT's two-layer heads) against testdata/make_bert_fixture.py.
 func TestBertMatchesTorchFixtures(t *testing.T) {
 	checkTorchFixture(t, "testdata/bert_fixture")
 	checkTorchFixture(t, "testdata/roberta_fixture")
+	checkTorchFixture(t, "testdata/distilbert_fixture")
 	// XLM-RoBERTa is RoBERTa's architecture under another model_type.
 	r, err := Load("testdata/roberta_fixture")
 	if err != nil {

@@ -21,13 +21,27 @@ type bertPerms struct {
 	prefix        string
 	poolS, headS  string
 	layers, width int
+	n             map[string]string // the flavour's names, see bertTestNames
+}
+
+// bertTestNames are the names of a layer's modules in BERT and RoBERTa,
+// and in DistilBERT.
+var bertTestNames = map[bool]map[string]string{
+	false: {"layers": "encoder.layer", "query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
+		"out": "attention.output.dense", "norm1": "attention.output.LayerNorm", "lin1": "intermediate.dense", "lin2": "output.dense", "norm2": "output.LayerNorm"},
+	true: {"layers": "transformer.layer", "query": "attention.q_lin", "key": "attention.k_lin", "value": "attention.v_lin",
+		"out": "attention.out_lin", "norm1": "sa_layer_norm", "lin1": "ffn.lin1", "lin2": "ffn.lin2", "norm2": "output_layer_norm"},
 }
 
 func newBertPerms(rng *rand.Rand, m model.Model, d, heads, inter, layers int) bertPerms {
-	p := bertPerms{res: rng.Perm(d), pool: rng.Perm(d), prefix: m.Type(), layers: layers, width: d}
-	p.poolS, p.headS = "bert.pooler.dense", "classifier"
-	if m.Type() == "roberta" {
+	p := bertPerms{res: rng.Perm(d), pool: rng.Perm(d), prefix: m.Type(), layers: layers, width: d, n: bertTestNames[m.Type() == "distilbert"]}
+	switch m.Type() {
+	case "roberta":
 		p.poolS, p.headS = "classifier.dense", "classifier.out_proj"
+	case "distilbert":
+		p.poolS, p.headS = "pre_classifier", "classifier"
+	default:
+		p.poolS, p.headS = "bert.pooler.dense", "classifier"
 	}
 	dh := d / heads
 	for l := 0; l < layers; l++ {
@@ -51,35 +65,39 @@ func (p bertPerms) apply(src params) params {
 	set := func(name string, perms ...[]int) { out[name] = permuteAxes(src[name], perms...) }
 	ln := func(name string) { set(name+".weight", res); set(name+".bias", res) }
 	lin := func(name string, rows, cols []int) { set(name+".weight", rows, cols); set(name+".bias", rows) }
-	e := p.prefix + ".embeddings"
+	e, n := p.prefix+".embeddings", p.n
 	set(e+".word_embeddings.weight", nil, res)
 	set(e+".position_embeddings.weight", nil, res)
-	set(e+".token_type_embeddings.weight", nil, res)
+	if src[e+".token_type_embeddings.weight"] != nil {
+		set(e+".token_type_embeddings.weight", nil, res)
+	}
 	ln(e + ".LayerNorm")
 	for l := 0; l < p.layers; l++ {
-		b := p.prefix + ".encoder.layer." + strconv.Itoa(l) + "."
-		lin(b+"attention.self.query", p.qk[l], res)
-		lin(b+"attention.self.key", p.qk[l], res)
-		lin(b+"attention.self.value", p.v[l], res)
-		lin(b+"attention.output.dense", res, p.v[l])
-		ln(b + "attention.output.LayerNorm")
-		lin(b+"intermediate.dense", p.mlp[l], res)
-		lin(b+"output.dense", res, p.mlp[l])
-		ln(b + "output.LayerNorm")
+		b := p.prefix + "." + n["layers"] + "." + strconv.Itoa(l) + "."
+		lin(b+n["query"], p.qk[l], res)
+		lin(b+n["key"], p.qk[l], res)
+		lin(b+n["value"], p.v[l], res)
+		lin(b+n["out"], res, p.v[l])
+		ln(b + n["norm1"])
+		lin(b+n["lin1"], p.mlp[l], res)
+		lin(b+n["lin2"], res, p.mlp[l])
+		ln(b + n["norm2"])
 	}
 	lin(p.poolS, p.pool, res)
 	lin(p.headS, nil, p.pool)
 	return out
 }
 
-// TestBiCoRecoversPermutedBert: B is a BERT or RoBERTa classifier A with
+// TestBiCoRecoversPermutedBert: B is a BERT, RoBERTa or DistilBERT
+// classifier A with
 // its residual stream, heads, within-head coordinates, MLP units and pool
 // outputs permuted (functionally identical), so BiCo with α = 1 must
 // return the permuted τ_A, embeddings and LayerNorms included, and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedBert(t *testing.T) {
-	for _, roberta := range []bool{false, true} {
-		c := model.BertConfig{RoBERTa: roberta, VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 2, IntermediateSize: 12,
+	for _, flavour := range []model.BertConfig{{}, {RoBERTa: true}, {DistilBERT: true}} {
+		roberta := flavour.RoBERTa
+		c := model.BertConfig{RoBERTa: roberta, DistilBERT: flavour.DistilBERT, VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 2, IntermediateSize: 12,
 			MaxPositions: 12, Labels: []string{"a", "b", "c"}}
 		t.Run(c.Map()["model_type"].(string), func(t *testing.T) {
 			cfg := c.Map()

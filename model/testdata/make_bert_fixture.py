@@ -2,8 +2,10 @@
 """Writes bert_fixture/, a tiny BertForSequenceClassification checkpoint in
 Hugging Face layout (config.json + model.safetensors) and
 expected.safetensors (a batch of right-padded token ids "input_ids" and the
-logits "logits" it must give), and roberta_fixture/, the same for a
-RobertaForSequenceClassification.
+logits "logits" it must give), roberta_fixture/, the same for a
+RobertaForSequenceClassification, and distilbert_fixture/ for a
+DistilBertForSequenceClassification (its own names, no token types, the
+head pre_classifier, ReLU, classifier).
 
 The forward pass below is written from the semantics of transformers'
 BertForSequenceClassification (word, position and token-type 0 embeddings
@@ -31,8 +33,25 @@ VOCAB, HIDDEN, LAYERS, HEADS, INTER, POSITIONS = 30, 16, 2, 4, 24, 20
 LABELS = ["negative", "neutral", "positive"]
 
 
+BERT_NAMES = {"layers": "encoder.layer", "query": "attention.self.query", "key": "attention.self.key",
+              "value": "attention.self.value", "out": "attention.output.dense", "norm1": "attention.output.LayerNorm",
+              "lin1": "intermediate.dense", "lin2": "output.dense", "norm2": "output.LayerNorm"}
+DISTIL_NAMES = {"layers": "transformer.layer", "query": "attention.q_lin", "key": "attention.k_lin",
+                "value": "attention.v_lin", "out": "attention.out_lin", "norm1": "sa_layer_norm",
+                "lin1": "ffn.lin1", "lin2": "ffn.lin2", "norm2": "output_layer_norm"}
+
+
+def names(prefix):
+    return DISTIL_NAMES if prefix == "distilbert" else BERT_NAMES
+
+
+def heads_of(prefix):
+    return {"roberta": ("classifier.dense", "classifier.out_proj"), "distilbert": ("pre_classifier", "classifier")}.get(
+        prefix, ("bert.pooler.dense", "classifier"))
+
+
 def make_weights(gen, prefix, types):
-    d = HIDDEN
+    d, n = HIDDEN, names(prefix)
 
     def rnd(*shape, std=0.5):
         return (torch.randn(*shape, generator=gen) * std).to(torch.float32)
@@ -41,26 +60,27 @@ def make_weights(gen, prefix, types):
     w = {
         e + "word_embeddings.weight": rnd(VOCAB, d, std=1.0),
         e + "position_embeddings.weight": rnd(POSITIONS + (2 if prefix == "roberta" else 0), d),
-        e + "token_type_embeddings.weight": rnd(types, d),
-        e + "LayerNorm.weight": 1 + rnd(d, std=0.2),
-        e + "LayerNorm.bias": rnd(d, std=0.2),
     }
+    if types:
+        w[e + "token_type_embeddings.weight"] = rnd(types, d)
+    w[e + "LayerNorm.weight"] = 1 + rnd(d, std=0.2)
+    w[e + "LayerNorm.bias"] = rnd(d, std=0.2)
     for i in range(LAYERS):
-        p = f"{prefix}.encoder.layer.{i}."
+        p = f"{prefix}.{n['layers']}.{i}."
         for name, (o, k) in {
-            "attention.self.query": (d, d),
-            "attention.self.key": (d, d),
-            "attention.self.value": (d, d),
-            "attention.output.dense": (d, d),
-            "intermediate.dense": (INTER, d),
-            "output.dense": (d, INTER),
+            n["query"]: (d, d),
+            n["key"]: (d, d),
+            n["value"]: (d, d),
+            n["out"]: (d, d),
+            n["lin1"]: (INTER, d),
+            n["lin2"]: (d, INTER),
         }.items():
             w[p + name + ".weight"] = rnd(o, k, std=1 / math.sqrt(k))
             w[p + name + ".bias"] = rnd(o, std=0.3)
-        for n in ("attention.output.LayerNorm", "output.LayerNorm"):
-            w[p + n + ".weight"] = 1 + rnd(d, std=0.2)
-            w[p + n + ".bias"] = rnd(d, std=0.2)
-    pool, head = ("classifier.dense", "classifier.out_proj") if prefix == "roberta" else ("bert.pooler.dense", "classifier")
+        for norm in (n["norm1"], n["norm2"]):
+            w[p + norm + ".weight"] = 1 + rnd(d, std=0.2)
+            w[p + norm + ".bias"] = rnd(d, std=0.2)
+    pool, head = heads_of(prefix)
     w[pool + ".weight"], w[pool + ".bias"] = rnd(d, d, std=1 / math.sqrt(d)), rnd(d, std=0.3)
     w[head + ".weight"], w[head + ".bias"] = rnd(len(LABELS), d), rnd(len(LABELS), std=0.3)
     return w, pool, head
@@ -80,8 +100,10 @@ def forward(w, ids, prefix, pad, eps, pool, head):
         positions = torch.cumsum(real.long(), dim=1) * real.long() + pad
     else:
         positions = torch.arange(T).expand(B, T)
-    e = prefix + ".embeddings."
-    h = w[e + "word_embeddings.weight"][ids] + w[e + "position_embeddings.weight"][positions] + w[e + "token_type_embeddings.weight"][0]
+    e, n = prefix + ".embeddings.", names(prefix)
+    h = w[e + "word_embeddings.weight"][ids] + w[e + "position_embeddings.weight"][positions]
+    if e + "token_type_embeddings.weight" in w:
+        h = h + w[e + "token_type_embeddings.weight"][0]
     h = layer_norm(h, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], eps)
     mask = torch.where(real, 0.0, float("-inf")).to(torch.float64)[:, None, None, :]  # keys
     dh = HIDDEN // HEADS
@@ -90,15 +112,16 @@ def forward(w, ids, prefix, pad, eps, pool, head):
         return t.view(B, T, HEADS, dh).transpose(1, 2)
 
     for i in range(LAYERS):
-        p = f"{prefix}.encoder.layer.{i}."
+        p = f"{prefix}.{n['layers']}.{i}."
         lin = lambda name, t: F.linear(t, w[p + name + ".weight"], w[p + name + ".bias"])
-        q, k, v = heads(lin("attention.self.query", h)), heads(lin("attention.self.key", h)), heads(lin("attention.self.value", h))
+        q, k, v = heads(lin(n["query"], h)), heads(lin(n["key"], h)), heads(lin(n["value"], h))
         probs = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh) + mask, dim=-1)
         ctx = (probs @ v).transpose(1, 2).reshape(B, T, HIDDEN)
-        h = layer_norm(h + lin("attention.output.dense", ctx), w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"], eps)
-        f = lin("output.dense", F.gelu(lin("intermediate.dense", h)))
-        h = layer_norm(h + f, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps)
-    pooled = torch.tanh(F.linear(h[:, 0], w[pool + ".weight"], w[pool + ".bias"]))
+        h = layer_norm(h + lin(n["out"], ctx), w[p + n["norm1"] + ".weight"], w[p + n["norm1"] + ".bias"], eps)
+        f = lin(n["lin2"], F.gelu(lin(n["lin1"], h)))
+        h = layer_norm(h + f, w[p + n["norm2"] + ".weight"], w[p + n["norm2"] + ".bias"], eps)
+    act = torch.relu if prefix == "distilbert" else torch.tanh
+    pooled = act(F.linear(h[:, 0], w[pool + ".weight"], w[pool + ".bias"]))
     return F.linear(pooled, w[head + ".weight"], w[head + ".bias"])
 
 
@@ -136,6 +159,15 @@ def write(name, prefix, arch, pad, types, eps):
     }
     if prefix == "roberta":
         config.update({"bos_token_id": 0, "eos_token_id": 2})
+    if prefix == "distilbert":
+        for old, new in {"hidden_size": "dim", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads",
+                         "intermediate_size": "hidden_dim", "hidden_act": "activation"}.items():
+            config[new] = config.pop(old)
+        for key in ("type_vocab_size", "position_embedding_type", "layer_norm_eps", "hidden_dropout_prob",
+                    "attention_probs_dropout_prob", "classifier_dropout"):
+            config.pop(key)
+        config.update({"dropout": 0.1, "attention_dropout": 0.1, "seq_classif_dropout": 0.2, "sinusoidal_pos_embds": False,
+                       "qa_dropout": 0.1, "tie_weights_": True})
     folder = name + "_fixture"
     os.makedirs(folder, exist_ok=True)
     with open(folder + "/config.json", "w") as f:
@@ -150,6 +182,7 @@ def write(name, prefix, arch, pad, types, eps):
 def main():
     write("bert", "bert", "BertForSequenceClassification", 0, 2, 1e-12)
     write("roberta", "roberta", "RobertaForSequenceClassification", 1, 1, 1e-5)
+    write("distilbert", "distilbert", "DistilBertForSequenceClassification", 0, 0, 1e-12)
 
 
 if __name__ == "__main__":
