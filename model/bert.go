@@ -23,11 +23,11 @@ type bertModel struct {
 // the prefix, the layers' path, each layer's modules and the classifier's
 // two layers, whose first applies poolAct.
 type bertNames struct {
-	prefix, layers                                                   string
+	prefix, layers                                                    string
 	query, key, value, attnOut, attnNorm, mlpIn, mlpOut, outNorm, act string
-	pool, head, poolAct                                              string
-	types                                                            bool // token-type embeddings
-	taskPool                                                         bool // the pool layer is the task's, not pre-trained
+	pool, head, poolAct                                               string
+	types                                                             bool // token-type embeddings
+	taskPool                                                          bool // the pool layer is the task's, not pre-trained
 }
 
 var (
