@@ -1,10 +1,13 @@
 package transfer
 
 import (
+	"context"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/tensor"
 )
@@ -223,5 +226,36 @@ func TestRoBERTaTaskHead(t *testing.T) {
 	}
 	if l := logits(res.Model, calib.Inputs); l.FirstNonFinite() >= 0 {
 		t.Errorf("non-finite logits")
+	}
+}
+
+// TestTaskHeadAcrossFlavours: a DistilBERT fine-tune's task head
+// (pre_classifier, ReLU, classifier) does not carry over to a headless
+// RoBERTa base (whose head applies tanh): refused, naming both heads.
+func TestTaskHeadAcrossFlavours(t *testing.T) {
+	build := func(c model.BertConfig, seed uint64) model.Model {
+		c.VocabSize, c.HiddenSize, c.NumLayers, c.NumHeads, c.IntermediateSize, c.MaxPositions, c.Labels = 20, 8, 1, 2, 8, 12, []string{"a", "b", "c"}
+		m, err := model.Build(c.Map(), nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a := build(model.BertConfig{DistilBERT: true}, 1)
+	b := build(model.BertConfig{RoBERTa: true}, 2)
+	ps := model.Params(b)
+	for _, s := range model.TaskHeadSites(b) {
+		ps[s.Weight] = tensor.New[float32](ps[s.Weight].Shape...)
+	}
+	b, err := model.WithParams(b, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := Lookup("bico")
+	calib := tokenSamples(8, 6, 20, 3, 9)
+	padWithOne(calib)
+	_, err = Prepare(context.Background(), Models{a, perturbed(t, a, 2, 0.05), b}, calib, m.Needs(), Options{Backend: linalg.MustDefault()})
+	if err == nil || !strings.Contains(err.Error(), "pre_classifier, classifier") || !strings.Contains(err.Error(), "classifier.dense, classifier.out_proj") {
+		t.Errorf("got %v, want the task heads named", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/bico-dev/bico/model"
@@ -138,8 +139,10 @@ func mappedHead(ctx context.Context, src, target model.Model, labels []string, c
 		return nil, nil, err
 	}
 	sa, sb := model.TaskHeadSites(src), model.TaskHeadSites(target)
-	if len(sa) != len(sb) {
-		return nil, nil, fmt.Errorf("the source's task head has %d layers, the target's %d", len(sa), len(sb))
+	if len(sa) != len(sb) || len(sa) > 1 && !sameSiteNames(sa, sb) {
+		// Layers between them could apply other activations (DistilBERT's
+		// ReLU, RoBERTa's tanh): only a head of the same layers carries over.
+		return nil, nil, fmt.Errorf("the task head of the %s source (%s) does not carry over to the %s target's (%s): use a target base that has the task's head", src.Type(), siteNames(sa), target.Type(), siteNames(sb))
 	}
 	head, err := taskHeadParams(src, "source")
 	if err != nil {
@@ -246,4 +249,18 @@ func headInputMap(ctx context.Context, a, b model.Model, calib Samples, opts Opt
 		return nil, err
 	}
 	return maps[key], nil
+}
+
+// sameSiteNames reports whether a and b name the same sites, in order.
+func sameSiteNames(a, b []model.Site) bool {
+	return siteNames(a) == siteNames(b)
+}
+
+// siteNames lists the sites' names.
+func siteNames(sites []model.Site) string {
+	names := make([]string, len(sites))
+	for i, s := range sites {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
 }
