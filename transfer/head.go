@@ -70,6 +70,22 @@ func zeroHead(m model.Model) bool {
 // a sequence classifier reads the last token before it). A base model
 // often names none. ms is returned as it is when the fine-tune names none.
 func TaskPadToken(ms Models) (Models, error) {
+	ms, err := SourcePadToken(ms)
+	if err != nil {
+		return ms, err
+	}
+	if id := model.PadTokenID(ms.SourceFinetuned); id >= 0 {
+		if ms.TargetBase, err = model.WithPadToken(ms.TargetBase, id); err != nil {
+			return ms, fmt.Errorf("the target base with the task's pad token: %w", err)
+		}
+	}
+	return ms, nil
+}
+
+// SourcePadToken is TaskPadToken for the source base alone: when the
+// target reads the text in tokens of its own (Samples.SourceInputs), its
+// pad token is its tokenizer's, not the fine-tune's.
+func SourcePadToken(ms Models) (Models, error) {
 	id := model.PadTokenID(ms.SourceFinetuned)
 	if id < 0 {
 		return ms, nil
@@ -77,9 +93,6 @@ func TaskPadToken(ms Models) (Models, error) {
 	var err error
 	if ms.SourceBase, err = model.WithPadToken(ms.SourceBase, id); err != nil {
 		return ms, fmt.Errorf("the source base with the task's pad token: %w", err)
-	}
-	if ms.TargetBase, err = model.WithPadToken(ms.TargetBase, id); err != nil {
-		return ms, fmt.Errorf("the target base with the task's pad token: %w", err)
 	}
 	return ms, nil
 }

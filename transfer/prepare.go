@@ -167,7 +167,11 @@ func Prepare(ctx context.Context, ms Models, calib Samples, needs Needs, opts Op
 // pairing of blocks and sites. The Prepared it returns has no statistics.
 func plan(ctx context.Context, ms Models, calib Samples, needs Needs, opts Options) (*Prepared, error) {
 	opts = opts.withDefaults()
-	ms, err := TaskPadToken(ms)
+	padTokens := TaskPadToken
+	if calib.SourceInputs != nil {
+		padTokens = SourcePadToken
+	}
+	ms, err := padTokens(ms)
 	if err != nil {
 		return nil, err
 	}

@@ -79,44 +79,71 @@ type crossTokens struct {
 	vocab []int
 	// matched counts the target tokens with a source vocabulary entry.
 	matched int
+	// src and tgt are the two tokenizers.
+	src, tgt *tokenizer.Tokenizer
 }
 
-// pairTokenizers compares the source's tokenizer.json (in folder
-// sourceDir) with the target's. When they differ, text becomes encoded by
-// both, each model reading its own ids, and the returned crossTokens says
-// how; nil when they are the same file or either is missing (then both
-// models read the target's ids). ms gives the models' vocabulary sizes
-// and the source's pad token.
-func pairTokenizers(text data.TextOptions, sourceDir, targetDir string, ms transfer.Models) (data.TextOptions, *crossTokens, error) {
-	if _, ok := text.Encoder.(*folderTokenizer); !ok || sourceDir == "" {
-		return text, nil, nil
+// compareTokenizers compares the source's tokenizer.json (in folder
+// sourceDir) with the target's. When they differ it returns how the
+// transfer reads text: each model its own ids (see crossTokens); nil when
+// they are the same file or either is missing (then both models read the
+// target's ids). ms gives the models' vocabulary sizes.
+func compareTokenizers(sourceDir, targetDir string, ms transfer.Models) (*crossTokens, error) {
+	if sourceDir == "" {
+		return nil, nil
 	}
 	srcPath, tgtPath := filepath.Join(sourceDir, "tokenizer.json"), filepath.Join(targetDir, "tokenizer.json")
 	srcRaw, err1 := os.ReadFile(srcPath)
 	tgtRaw, err2 := os.ReadFile(tgtPath)
 	if err1 != nil || err2 != nil || bytes.Equal(srcRaw, tgtRaw) {
-		return text, nil, nil
+		return nil, nil
 	}
 	src, err := tokenizer.Parse(srcRaw)
 	if err != nil {
-		return text, nil, fmt.Errorf("%s: %w", srcPath, err)
+		return nil, fmt.Errorf("%s: %w", srcPath, err)
 	}
 	tgt, err := tokenizer.Parse(tgtRaw)
 	if err != nil {
-		return text, nil, fmt.Errorf("%s: %w", tgtPath, err)
+		return nil, fmt.Errorf("%s: %w", tgtPath, err)
 	}
-	cross := &crossTokens{srcPath: srcPath, tgtPath: tgtPath}
+	cross := &crossTokens{srcPath: srcPath, tgtPath: tgtPath, src: src, tgt: tgt}
 	vocabA, vocabB := vocabSize(ms.SourceBase), vocabSize(ms.TargetBase)
 	if vocabA != vocabB || !sameVocabulary(src, tgt) {
 		cross.vocab, cross.matched = vocabMap(src, tgt, vocabB)
 	}
+	return cross, nil
+}
+
+// padTokens returns ms with the fine-tune's pad token on the source base,
+// and on the target base its own: the one its config names, else its
+// tokenizer's token of the same text as the fine-tune's.
+func (c *crossTokens) padTokens(ms transfer.Models) (transfer.Models, error) {
+	ms, err := transfer.SourcePadToken(ms)
+	if err != nil || model.PadTokenID(ms.TargetBase) >= 0 {
+		return ms, err
+	}
+	pad := model.PadTokenID(ms.SourceFinetuned)
+	if pad < 0 {
+		return ms, nil
+	}
+	name, _ := c.src.Token(pad)
+	id, ok := c.tgt.TokenID(name)
+	if !ok {
+		return ms, fmt.Errorf("the target base names no pad_token_id, and its tokenizer %s has no %q, the fine-tune's pad token: set pad_token_id in its config.json", c.tgtPath, name)
+	}
+	ms.TargetBase, err = model.WithPadToken(ms.TargetBase, id)
+	return ms, err
+}
+
+// textOptions makes text read each line in both models' tokens.
+func (c *crossTokens) textOptions(text data.TextOptions, ms transfer.Models) data.TextOptions {
 	pad := model.PadTokenID(ms.SourceBase)
 	if pad < 0 {
 		pad = data.NoPad
 	}
-	text.Encoder = tgt
-	text.Source = &data.SourceText{Encoder: src, PadID: pad}
-	return text, cross, nil
+	text.Encoder = c.tgt
+	text.Source = &data.SourceText{Encoder: c.src, PadID: pad}
+	return text
 }
 
 // vocabSize is the number of rows of m's token-embedding table; 0 for a

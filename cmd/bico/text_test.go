@@ -712,4 +712,9 @@ func TestTransferBertToRoBERTa(t *testing.T) {
 	if msg, err := run(t, "eval", "--model", out, "--data", f.calib); err != nil {
 		t.Errorf("eval of the output: %v %s", err, msg)
 	}
+	// The target keeps its own pad token (RoBERTa's positions count from
+	// it), not the fine-tune's [PAD].
+	if cfg, err := model.ReadConfig(out); err != nil || fmt.Sprint(cfg["pad_token_id"]) != fmt.Sprint(padB) {
+		t.Errorf("the output's pad_token_id is %v (%v), want the target's %d", cfg["pad_token_id"], err, padB)
+	}
 }

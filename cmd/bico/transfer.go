@@ -195,9 +195,21 @@ func runTransfer(cmd *cobra.Command, f transferFlags) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.sourceFT, err)
 	}
-	text, cross, err := pairTokenizers(textOptions(f.targetBase, ms.TargetBase, f.maxLength), sourceTokenizerFolder(f.sourceFT, f.sourceBase), f.targetBase, ms)
+	cross, err := compareTokenizers(sourceTokenizerFolder(f.sourceFT, f.sourceBase), f.targetBase, ms)
 	if err != nil {
 		return err
+	}
+	if cross == nil {
+		ms, err = transfer.TaskPadToken(ms)
+	} else {
+		ms, err = cross.padTokens(ms)
+	}
+	if err != nil {
+		return err
+	}
+	text := textOptions(f.targetBase, ms.TargetBase, f.maxLength)
+	if cross != nil {
+		text = cross.textOptions(text, ms)
 	}
 	stats, held, err := calibration(f.calib, text, f.perClass, f.seed, f.heldOut, alpha < 0, labels, func(ds *data.Dataset) error {
 		return fitInputs(ds, f.targetBase, ms.TargetBase)
@@ -351,7 +363,7 @@ func loadModels(sourceBase, sourceFT, targetBase string) (transfer.Models, error
 	if ms.SourceBase.Type() != ms.SourceFinetuned.Type() {
 		return ms, fmt.Errorf("source base %s is a %q model but the fine-tuned source %s a %q model", sourceBase, ms.SourceBase.Type(), sourceFT, ms.SourceFinetuned.Type())
 	}
-	return transfer.TaskPadToken(ms)
+	return ms, nil
 }
 
 // loadBase loads a base model as the architecture of the fine-tune ft made
