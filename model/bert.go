@@ -448,6 +448,9 @@ func (m *bertModel) TaskHead() []string {
 	return []string{m.headSite()}
 }
 
+// PoolActivation implements PoolActivator.
+func (m *bertModel) PoolActivation() string { return m.names.poolAct }
+
 // BlockOutputs implements BlockMarker: "P.encoder.layer.N".
 func (m *bertModel) BlockOutputs() []string {
 	out := make([]string, m.layers)

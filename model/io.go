@@ -198,6 +198,14 @@ type TaskHeader interface {
 	TaskHead() []string
 }
 
+// PoolActivator is implemented by models whose pool layer (the site of
+// role "pool", before the head) is followed by an activation: BERT's and
+// RoBERTa's tanh, DistilBERT's ReLU.
+type PoolActivator interface {
+	// PoolActivation names the activation ("tanh", "relu").
+	PoolActivation() string
+}
+
 // TaskHeadSites returns the sites of m's task head in forward order: the
 // head site (see HeadSite), after those of TaskHeader; none for a model
 // without a head.

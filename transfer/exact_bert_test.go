@@ -259,3 +259,55 @@ func TestTaskHeadAcrossFlavours(t *testing.T) {
 		t.Errorf("got %v, want the task heads named", err)
 	}
 }
+
+// TestBertToHeadlessRoBERTa: B is A, a BERT classifier, rewritten as a
+// RoBERTa (the same weights under RoBERTa's names, its position table one
+// row later, after the padding position) whose checkpoint has no
+// classifier. B's task head is then BERT's pre-trained pooler and the
+// fine-tune's classifier (both heads apply tanh after their first layer),
+// and the transfer must reproduce A^ft's logits.
+func TestBertToHeadlessRoBERTa(t *testing.T) {
+	labels := []string{"a", "b", "c"}
+	c := model.BertConfig{VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 2, IntermediateSize: 12, MaxPositions: 12, Labels: labels}
+	cfg := c.Map()
+	cfg["initializer_range"] = 0.3
+	m, err := model.Build(cfg, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := perturbed(t, m, 101, 0.1)
+	aft := perturbed(t, a, 2, 0.05)
+	pad := 0
+	rc := model.BertConfig{RoBERTa: true, VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 2, IntermediateSize: 12, MaxPositions: 13,
+		TypeVocabSize: 2, PadTokenID: &pad, Labels: labels}
+	rcfg := rc.Map()
+	rcfg["layer_norm_eps"] = 1e-12
+	ps := params{}
+	for name, v := range model.Params(a) {
+		switch {
+		case name == "bert.embeddings.position_embeddings.weight":
+			p := tensor.New[float32](13, 8)
+			copy(p.Data[8:], v.Data) // row 0: the padding position
+			ps["roberta.embeddings.position_embeddings.weight"] = p
+		case strings.HasPrefix(name, "bert.pooler") || strings.HasPrefix(name, "classifier"):
+		default:
+			ps["roberta."+strings.TrimPrefix(name, "bert.")] = v
+		}
+	}
+	for _, n := range []string{"classifier.dense", "classifier.out_proj"} {
+		rows := 8
+		if n == "classifier.out_proj" {
+			rows = 3
+		}
+		ps[n+".weight"], ps[n+".bias"] = tensor.New[float32](rows, 8), tensor.New[float32](rows)
+	}
+	b, err := model.Build(rcfg, ps, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calib := tokenSamples(64, 6, 20, 3, 9)
+	res := runMethod(t, Models{a, aft, b}, calib, "bico", 1)
+	if e := relErr(logits(res.Model, calib.Inputs), logits(aft, calib.Inputs)); e > 2e-3 {
+		t.Errorf("transferred model's logits differ from the fine-tuned source's by %.3g", e)
+	}
+}

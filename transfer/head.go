@@ -147,19 +147,20 @@ func taskHeads(ctx context.Context, ms Models, calib Samples, opts Options) (Mod
 // the target's first layer is wider, it gets zero rows and the next layer
 // zero columns for the extra units, which stay 0 through tanh.
 func mappedHead(ctx context.Context, src, target model.Model, labels []string, calib Samples, opts Options) (model.Model, *Map, error) {
-	m, err := headInputMap(ctx, src, target, calib, opts)
+	sa, sb, err := headLayers(src, target)
 	if err != nil {
 		return nil, nil, err
 	}
-	sa, sb := model.TaskHeadSites(src), model.TaskHeadSites(target)
-	if len(sa) != len(sb) || len(sa) > 1 && !sameSiteNames(sa, sb) {
-		// Layers between them could apply other activations (DistilBERT's
-		// ReLU, RoBERTa's tanh): only a head of the same layers carries over.
-		return nil, nil, fmt.Errorf("the task head of the %s source (%s) does not carry over to the %s target's (%s): use a target base that has the task's head", src.Type(), siteNames(sa), target.Type(), siteNames(sb))
-	}
-	head, err := taskHeadParams(src, "source")
+	m, err := headInputMap(ctx, src, target, sa[0], sb[0], calib, opts)
 	if err != nil {
 		return nil, nil, err
+	}
+	head := map[string]*tensor.Tensor[float32]{}
+	for _, s := range sa {
+		head[s.Weight] = src.Param(s.Weight).Value
+		if s.Bias != "" {
+			head[s.Bias] = src.Param(s.Bias).Value
+		}
 	}
 	out := map[string]*tensor.Tensor[float32]{}
 	rowsA, rowsB := 0, 0 // the previous layer's outputs
@@ -187,6 +188,45 @@ func mappedHead(ctx context.Context, src, target model.Model, labels []string, c
 	}
 	t, err := model.WithTaskHead(target, labels, out)
 	return t, m, err
+}
+
+// headLayers returns the layers of src that make the target's task head,
+// one for each of target's task-head sites (model.TaskHeadSites): src's
+// own task head, or, for a target whose task head has a pool layer first
+// (RoBERTa's classifier.dense) and a source whose pool layer is
+// pre-trained (BERT's pooler), that pool layer before it. Layers carry over
+// only between heads whose pool layers apply the same activation
+// (model.PoolActivator: BERT's and RoBERTa's tanh, not DistilBERT's ReLU).
+func headLayers(src, target model.Model) (sa, sb []model.Site, err error) {
+	sa, sb = model.TaskHeadSites(src), model.TaskHeadSites(target)
+	if len(sa) == 1 && len(sb) == 2 {
+		if pool, ok := siteOfRole(src, "pool"); ok {
+			sa = append([]model.Site{pool}, sa...)
+		}
+	}
+	if len(sa) != len(sb) || len(sa) > 1 && poolActivation(src) != poolActivation(target) {
+		return nil, nil, fmt.Errorf("the task head of the %s source (%s) does not carry over to the %s target's (%s): use a target base that has the task's head", src.Type(), siteNames(sa), target.Type(), siteNames(sb))
+	}
+	return sa, sb, nil
+}
+
+// siteOfRole returns m's first site of the role.
+func siteOfRole(m model.Model, role string) (model.Site, bool) {
+	for _, s := range m.Sites() {
+		if s.Role == role {
+			return s, true
+		}
+	}
+	return model.Site{}, false
+}
+
+// poolActivation is the activation after m's pool layer, "" when m does
+// not say.
+func poolActivation(m model.Model) string {
+	if p, ok := m.(model.PoolActivator); ok {
+		return p.PoolActivation()
+	}
+	return ""
 }
 
 // padColumns returns the rows×colsA matrix x with zero columns added up to
@@ -241,14 +281,9 @@ func taskHeadParams(m model.Model, what string) (map[string]*tensor.Tensor[float
 }
 
 // headInputMap runs a and b forward over calib and returns the Procrustes
-// map of their task heads' input statistic (source coordinates from target
-// ones): the input of the first layer of model.TaskHeadSites.
-func headInputMap(ctx context.Context, a, b model.Model, calib Samples, opts Options) (*Map, error) {
-	sa, sb := model.TaskHeadSites(a), model.TaskHeadSites(b)
-	if len(sa) == 0 || len(sb) == 0 {
-		return nil, fmt.Errorf("a %s model and a %s model: both need a head site", a.Type(), b.Type())
-	}
-	ha, hb := sa[0], sb[0]
+// map of the input statistic of their sites ha and hb, the first layers of
+// their task heads (source coordinates from target ones).
+func headInputMap(ctx context.Context, a, b model.Model, ha, hb model.Site, calib Samples, opts Options) (*Map, error) {
 	key := StatKey{Kind: InputAct, A: spaceOf(ha, InputAct), B: spaceOf(hb, InputAct)}
 	stat := newStat(key, ha.In, hb.In, opts.Whiten > 0)
 	rec := &sourceRecorder{want: map[string][]Kind{ha.Name: {InputAct}}, site: siteIndex(a.Sites()), rule: opts.Tokens}
@@ -262,11 +297,6 @@ func headInputMap(ctx context.Context, a, b model.Model, calib Samples, opts Opt
 		return nil, err
 	}
 	return maps[key], nil
-}
-
-// sameSiteNames reports whether a and b name the same sites, in order.
-func sameSiteNames(a, b []model.Site) bool {
-	return siteNames(a) == siteNames(b)
 }
 
 // siteNames lists the sites' names.
