@@ -134,16 +134,7 @@ func LoadWith(dir string, o LoadOptions) (Model, error) {
 	params := make(map[string]*Tensor, len(specs))
 	var missing []paramSpec // with o.MissingHead: absent, filled with zeros
 	for _, s := range specs {
-		stored := s.name
-		info, ok := ck.Info(stored)
-		if !ok {
-			// A base-model checkpoint (transformers' ViTModel, LlamaModel)
-			// stores its tensors without the "vit." or "model." prefix.
-			if short, cut := strings.CutPrefix(s.name, basePrefix(mt)); cut {
-				stored = short
-				info, ok = ck.Info(stored)
-			}
-		}
+		stored, info, ok := storedName(ck, s.name, basePrefix(mt))
 		if !ok && o.MissingHead {
 			missing = append(missing, s)
 			params[s.name] = &Tensor{Shape: slices.Clone(s.shape), Data: make([]float32, shapeSize(s.shape))}
@@ -264,6 +255,31 @@ func WithTaskHead(m Model, id2label []string, head map[string]*Tensor) (Model, e
 	cfg := SetLabels(m.Config(), id2label)
 	cfg["model_type"] = m.Type()
 	return Build(cfg, params, 0)
+}
+
+// storedName finds parameter name in the checkpoint: as it is; without
+// prefix, as a base-model checkpoint (transformers' ViTModel, LlamaModel)
+// stores it; and for a LayerNorm's weight or bias, under the legacy names
+// gamma and beta that older checkpoints (bert-base-uncased) use and
+// transformers renames when it loads them.
+func storedName(ck *safetensors.Checkpoint, name, prefix string) (string, safetensors.TensorInfo, bool) {
+	candidates := []string{name}
+	if short, cut := strings.CutPrefix(name, prefix); cut {
+		candidates = append(candidates, short)
+	}
+	for _, c := range slices.Clone(candidates) {
+		if base, ok := strings.CutSuffix(c, ".weight"); ok {
+			candidates = append(candidates, base+".gamma")
+		} else if base, ok := strings.CutSuffix(c, ".bias"); ok {
+			candidates = append(candidates, base+".beta")
+		}
+	}
+	for _, c := range candidates {
+		if info, ok := ck.Info(c); ok {
+			return c, info, true
+		}
+	}
+	return name, safetensors.TensorInfo{}, false
 }
 
 // basePrefixes holds, for architectures whose base model's parameter names
