@@ -109,7 +109,7 @@ func (f Family) FineTuneRecipe(v Version, task string) Recipe {
 
 // Families returns the model families, "mlp" first.
 func Families() []Family {
-	return []Family{MLPFamily(), ViTFamily(), CLIPFamily(), LlamaFamily(), LlamaLMFamily()}
+	return []Family{MLPFamily(), ViTFamily(), CLIPFamily(), LlamaFamily(), LlamaLMFamily(), BertFamily()}
 }
 
 // FamilyByName returns the family with the given name.
@@ -119,7 +119,7 @@ func FamilyByName(name string) (Family, error) {
 			return f, nil
 		}
 	}
-	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp, vit, clip, llama or llama-lm", name)
+	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp, vit, clip, llama, llama-lm or bert", name)
 }
 
 var digitLabels = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
@@ -300,6 +300,33 @@ func LlamaLMFamily() Family {
 		delete(v.Recipe.Config, "id2label")
 		delete(v.Recipe.Config, "label2id")
 	}
+	return f
+}
+
+// BertFamily is LlamaFamily's recipe with BERT encoders (the "bert"
+// model in Hugging Face layout, BertForSequenceClassification): the same
+// 49 tokens read by bidirectional attention with learned positions, post-LN
+// blocks, the pooler and classifier on the first token. The pad token is
+// an id no image gives (256), so no token is taken for padding. ReLU MLPs,
+// as the ViTs'. Same widths, depths, data and schedules.
+func BertFamily() Family {
+	arch := func(width, mlp, layers int) map[string]any {
+		pad := data.ImageTokenVocab
+		cfg := model.BertConfig{
+			VocabSize: data.ImageTokenVocab + 1, HiddenSize: width, NumLayers: layers, NumHeads: 4,
+			IntermediateSize: mlp, MaxPositions: 49, PadTokenID: &pad, Labels: digitLabels,
+		}.Map()
+		cfg["hidden_act"] = "relu"
+		return cfg
+	}
+	f := LlamaFamily()
+	v1 := f.Versions[0].Recipe
+	v1.Config = arch(64, 128, 4)
+	f.Name = "bert"
+	f.Description = "BERT sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), 4 heads, ReLU MLP, pooler on the first token: v1 width 64, MLP 128, 4 blocks; v3 width 96, MLP 192; v4 6 blocks; v2 new seeds without augmentation"
+	f.Versions = versions("bert", v1, arch(96, 192, 4), arch(64, 128, 6))
+	f.Versions[1].Recipe.Augment, f.Versions[1].Recipe.MaxShift = false, 0
+	f.Versions[1].Relation = "same shape, new pre-training (seed, data order)"
 	return f
 }
 
