@@ -497,6 +497,19 @@ func TestTransferAcrossTokenizers(t *testing.T) {
 	if _, err := run(t, args(filepath.Join(dir, "out-ids"))...); err == nil || !strings.Contains(err.Error(), "tokenise text differently") {
 		t.Errorf("input_ids with two tokenizers: %v", err)
 	}
+	// A target without a pad token takes its tokenizer's token of the
+	// fine-tune's pad token's name; Llama 3's tokenizer has no "<unk>".
+	cfg, err := model.ReadConfig(f.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(cfg, "pad_token_id")
+	if err := model.WriteConfig(f.b, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, args(filepath.Join(dir, "out-nopad"))...); err == nil || !strings.Contains(err.Error(), `no "<unk>"`) || !strings.Contains(err.Error(), "pad_token_id") {
+		t.Errorf("a target without a pad token: %v", err)
+	}
 }
 
 // TestTransferRoBERTa: a RoBERTa sentiment fine-tune moves to a wider
