@@ -25,6 +25,10 @@ import (
 //     calibration set. The classes are the same coordinates on both sides,
 //     so the output side needs no map.
 //
+// A task head may have layers before the head site (model.TaskHeader:
+// RoBERTa's classifier.dense): only the first is mapped; the layers after
+// it read the first's outputs, the task's own coordinates (see mappedHead).
+//
 // Every method then starts from these bases: the source's head has no task
 // vector, and the transferred model carries the mapped head and the
 // fine-tuned source's labels.
