@@ -257,6 +257,58 @@ func WithTaskHead(m Model, id2label []string, head map[string]*Tensor) (Model, e
 	return Build(cfg, params, 0)
 }
 
+// DirCheck is what CheckDir found in a model folder.
+type DirCheck struct {
+	// ModelType is config.json's model_type.
+	ModelType string `json:"model_type"`
+	// Parameters is the number of parameters the architecture has, and
+	// Found how many of them the checkpoint holds in a shape Load takes.
+	Parameters int `json:"parameters"`
+	Found      int `json:"found"`
+	// Missing names the parameters the checkpoint lacks: a base model's
+	// checkpoint lacks its task head, which a transfer gives it.
+	Missing []string `json:"missing,omitempty"`
+}
+
+// CheckDir checks, without reading any weights, what Load would make of
+// the model folder dir: its config.json must name a known model_type and
+// parse, and every tensor the checkpoint holds for a parameter must have
+// a shape Load takes. The parameters it lacks are listed, not refused.
+func CheckDir(dir string) (DirCheck, error) {
+	var c DirCheck
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		return c, err
+	}
+	c.ModelType, _ = cfg["model_type"].(string)
+	sf, ok := specFuncs[c.ModelType]
+	if !ok {
+		return c, fmt.Errorf("model: %s: unknown model_type %q (known: %v)", filepath.Join(dir, ConfigFile), c.ModelType, Types())
+	}
+	specs, err := sf(cfg)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	ck, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return c, fmt.Errorf("model: %w", err)
+	}
+	defer ck.Close()
+	c.Parameters = len(specs)
+	for _, s := range specs {
+		stored, info, ok := storedName(ck, s.name, basePrefix(c.ModelType))
+		if !ok {
+			c.Missing = append(c.Missing, s.name)
+			continue
+		}
+		if !slices.Equal(info.Shape, s.fileShape()) && !slices.Equal(info.Shape, s.shape) {
+			return c, fmt.Errorf("model: %s: tensor %q has shape %v, expected %v", ck.Path(), stored, info.Shape, s.fileShape())
+		}
+		c.Found++
+	}
+	return c, nil
+}
+
 // storedName finds parameter name in the checkpoint: as it is; without
 // prefix, as a base-model checkpoint (transformers' ViTModel, LlamaModel)
 // stores it; and for a LayerNorm's weight or bias, under the legacy names

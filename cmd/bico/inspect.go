@@ -9,6 +9,7 @@ import (
 
 	"github.com/bico-dev/bico/model"
 	"github.com/bico-dev/bico/safetensors"
+	"github.com/bico-dev/bico/tokenizer"
 	"github.com/spf13/cobra"
 )
 
@@ -20,7 +21,9 @@ func inspectCmd() *cobra.Command {
 		Long: `inspect lists the tensors of a safetensors file, a sharded index file or a model
 folder (name, dtype, shape), their parameter count and, for a folder with a
 config.json, the architecture it names (for a PEFT LoRA adapter's folder, its
-rank, alpha and target modules).`,
+rank, alpha and target modules) and whether bico reads it, checked without
+loading the weights: which parameters it finds, which it lacks (a base
+checkpoint lacks its task head), and its tokenizer.json.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
@@ -28,7 +31,7 @@ rank, alpha and target modules).`,
 			if err != nil {
 				return err
 			}
-			arch := architecture(path)
+			arch, reads := architecture(path), readability(path)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -36,10 +39,14 @@ rank, alpha and target modules).`,
 				return enc.Encode(struct {
 					*safetensors.Summary
 					Architecture string `json:"architecture,omitempty"`
-				}{s, arch})
+					Bico         string `json:"bico,omitempty"`
+				}{s, arch, reads})
 			}
 			if arch != "" {
 				fmt.Fprintf(out, "architecture: %s\n", arch)
+			}
+			if reads != "" {
+				fmt.Fprintf(out, "bico: %s\n", reads)
 			}
 			fmt.Fprintf(out, "files: %v\n", s.Files)
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -86,4 +93,33 @@ func architecture(path string) string {
 		return fmt.Sprintf("%v (model_type %s)", archs[0], mt)
 	}
 	return "model_type " + mt
+}
+
+// readability says whether bico reads the model folder at path (or the
+// folder of the file at path), from model.CheckDir and its tokenizer.json;
+// "" for a path outside a model folder or a LoRA adapter's.
+func readability(path string) string {
+	dir := path
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	if _, err := os.Stat(filepath.Join(dir, model.ConfigFile)); err != nil || model.IsAdapter(dir) {
+		return ""
+	}
+	c, err := model.CheckDir(dir)
+	if err != nil {
+		return "cannot read it: " + err.Error()
+	}
+	desc := fmt.Sprintf("reads it as %s: %d of its %d parameters found", c.ModelType, c.Found, c.Parameters)
+	if len(c.Missing) > 0 {
+		desc += fmt.Sprintf("; missing %v (a base model's checkpoint may lack its task head only)", c.Missing)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err == nil {
+		if tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json")); err != nil {
+			desc += "; tokenizer.json not read: " + err.Error()
+		} else {
+			desc += fmt.Sprintf("; tokenizer.json of %d tokens", tok.VocabSize())
+		}
+	}
+	return desc
 }

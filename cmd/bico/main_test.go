@@ -264,8 +264,40 @@ func TestVersionAndInspect(t *testing.T) {
 	}
 	f := newFixture(t, 20)
 	msg, err = run(t, "inspect", f.a)
-	if err != nil || !strings.Contains(msg, "layers.0.weight") || !strings.Contains(msg, "MLPForImageClassification") {
+	if err != nil || !strings.Contains(msg, "layers.0.weight") || !strings.Contains(msg, "MLPForImageClassification") ||
+		!strings.Contains(msg, "bico: reads it as mlp: 4 of its 4 parameters found") {
 		t.Errorf("inspect: %v\n%s", err, msg)
+	}
+	// Without its head, and then with a tensor of another shape.
+	m, err := model.Load(f.a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(f.dir, "headless")
+	var tensors []safetensors.Tensor
+	for _, name := range m.ParamNames() {
+		if !strings.HasPrefix(name, "classifier") {
+			tensors = append(tensors, safetensors.F32(name, model.CheckpointShape(m, name), m.Param(name).Value.Data))
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := model.WriteConfig(dir, m.Config()); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := run(t, "inspect", dir); err != nil || !strings.Contains(msg, "2 of its 4 parameters found; missing [classifier.weight classifier.bias]") {
+		t.Errorf("inspect of a headless checkpoint: %v\n%s", err, msg)
+	}
+	tensors[0] = safetensors.F32(tensors[0].Name, []int{1, len(tensors[0].Data) / 4}, make([]float32, len(tensors[0].Data)/4))
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := run(t, "inspect", dir); err != nil || !strings.Contains(msg, "bico: cannot read it:") || !strings.Contains(msg, "has shape [1 ") {
+		t.Errorf("inspect of a misshapen checkpoint: %v\n%s", err, msg)
 	}
 }
 
