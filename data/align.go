@@ -75,32 +75,38 @@ func (s *SourceTokens) subset(idx []int) *SourceTokens {
 // encodings of one text, given as the texts of their tokens, after which
 // both have read the same text, white space and ASCII case aside (an
 // uncased tokenizer lowercases): the folded non-space bytes of a's tokens
-// 0…i are those of b's tokens 0…j. Where several tokens of an
-// encoding end at the same place (a token of spaces, a special token such
-// as BOS), the last of a's are paired with the last of b's, in order, as
-// many as both have: two identical encodings pair every token. Past the
-// first byte where the two texts differ (a normalizer lowercased one, an
-// unknown token), nothing is paired.
+// 0…i and of b's tokens 0…j end at one point of the shortest edit script
+// between the two texts, each with a byte both texts share. Where a
+// normalizer changed the text (an accent stripped, a ligature expanded),
+// the tokens around the change pair with none and those after it pair
+// again. Where several tokens of an encoding end at the same place (a token
+// of spaces, a special token such as BOS), the last of a's are paired with
+// the last of b's, in order, as many as both have: two identical encodings
+// pair every token.
 func MatchTokens(a, b []string) []RowPair {
 	endsA, textA := contentEnds(a)
 	endsB, textB := contentEnds(b)
-	same := 0
-	for same < min(len(textA), len(textB)) && textA[same] == textB[same] {
-		same++
-	}
+	at := alignText(textA, textB)
 	var out []RowPair
 	i, j := 0, 0
-	for i < len(endsA) && endsA[i] <= same {
+	for i < len(endsA) {
 		e := endsA[i]
-		for j < len(endsB) && endsB[j] < e {
-			j++
-		}
-		// The groups of tokens that end at e: a's [i, i2), b's [j, j2).
-		i2, j2 := i, j
+		i2 := i
 		for i2 < len(endsA) && endsA[i2] == e {
 			i2++
 		}
-		for j2 < len(endsB) && endsB[j2] == e {
+		f := at[e]
+		if f < 0 {
+			i = i2
+			continue
+		}
+		for j < len(endsB) && endsB[j] < f {
+			j++
+		}
+		// The groups of tokens that end at the aligned points: a's [i, i2),
+		// b's [j, j2).
+		j2 := j
+		for j2 < len(endsB) && endsB[j2] == f {
 			j2++
 		}
 		n := min(i2-i, j2-j)
@@ -110,6 +116,78 @@ func MatchTokens(a, b []string) []RowPair {
 		i, j = i2, j2
 	}
 	return out
+}
+
+// maxEdits bounds the edit script alignText looks for: texts further apart
+// align on their common prefix alone.
+const maxEdits = 512
+
+// alignText returns, for each cut point p of x (0 … len(x)), the cut point
+// of y that a shortest edit script from x to y (Myers' greedy algorithm)
+// passes through with a shared byte just before it, or at the start; −1
+// where there is none.
+func alignText(x, y []byte) []int {
+	n, m := len(x), len(y)
+	at := make([]int, n+1)
+	for i := range at {
+		at[i] = -1
+	}
+	at[0] = 0
+	// far[k] is the furthest x on diagonal k = x − y, offset by off; trace
+	// keeps, for each number of edits d, the band of far for diagonals −d … d
+	// before round d.
+	off := min(n+m, maxEdits) + 1
+	far := make([]int, 2*off+1)
+	var trace [][]int
+	end := -1
+	for d := 0; d <= min(n+m, maxEdits) && end < 0; d++ {
+		trace = append(trace, append([]int(nil), far[off-d:off+d+1]...))
+		for k := -d; k <= d; k += 2 {
+			var i int
+			if k == -d || k != d && far[off+k-1] < far[off+k+1] {
+				i = far[off+k+1] // from the diagonal above: y advanced
+			} else {
+				i = far[off+k-1] + 1 // from the diagonal below: x advanced
+			}
+			j := i - k
+			for i < n && j < m && x[i] == y[j] {
+				i, j = i+1, j+1
+			}
+			far[off+k] = i
+			if i >= n && j >= m {
+				end = d
+				break
+			}
+		}
+	}
+	if end < 0 {
+		// Too far apart: align the common prefix.
+		for p := 0; p < min(n, m) && x[p] == y[p]; p++ {
+			at[p+1] = p + 1
+		}
+		return at
+	}
+	i, j := n, m
+	for d := end; d >= 0; d-- {
+		k := i - j
+		prevI, prevJ := 0, 0
+		if d > 0 {
+			band := trace[d] // far for diagonals −d … d before round d
+			get := func(k int) int { return band[k+d] }
+			prevK := k - 1
+			if k == -d || k != d && get(k-1) < get(k+1) {
+				prevK = k + 1
+			}
+			prevI = get(prevK)
+			prevJ = prevI - prevK
+		}
+		for i > prevI && j > prevJ {
+			at[i] = j // a shared byte, x[i−1] = y[j−1], before this point
+			i, j = i-1, j-1
+		}
+		i, j = prevI, prevJ
+	}
+	return at
 }
 
 // contentEnds returns, for each token, the number of folded non-space

@@ -21,7 +21,10 @@ func TestMatchTokens(t *testing.T) {
 		{"other splits", []string{"", "Hello", " world", "!"}, []string{"Hello", " wor", "ld!"}, []RowPair{{1, 0}, {3, 2}}},
 		{"a space token", []string{"Hello", " ", "world"}, []string{"Hello", " world"}, []RowPair{{1, 0}, {2, 1}}},
 		{"both BOS", []string{"", "x", "y"}, []string{"", "xy"}, []RowPair{{0, 0}, {2, 1}}},
-		{"texts differ", []string{"abc", "def", "g"}, []string{"abc", "xyz", "g"}, []RowPair{{0, 0}}},
+		{"texts differ", []string{"abc", "def", "g"}, []string{"abc", "xyz", "g"}, []RowPair{{0, 0}, {2, 2}}},
+		{"accents stripped", []string{"Café", " au", " lait", "."}, []string{"cafe", "au", "lait", "."}, []RowPair{{1, 1}, {2, 2}, {3, 3}}},
+		{"a ligature expanded", []string{"the", " ﬁrst", " time"}, []string{"the", "fi", "rst", "time"}, []RowPair{{0, 0}, {1, 2}, {2, 3}}},
+		{"nothing shared", []string{"abc"}, []string{"xyz"}, nil},
 		{"one longer", []string{"ab", "cd", "ef"}, []string{"abc", "d"}, []RowPair{{1, 1}}},
 		{"empty", nil, []string{"a"}, nil},
 		{"same with a space token", []string{"", " ", "A"}, []string{"", " ", "A"}, []RowPair{{0, 0}, {1, 1}, {2, 2}}},
@@ -140,6 +143,35 @@ func FuzzMatchTokens(f *testing.F) {
 		}
 		if self := MatchTokens(a, a); len(self) != len(a) {
 			t.Fatalf("%q with itself pairs %v", a, self)
+		}
+		// With a byte of b's text changed, pairs still increase and end
+		// on a byte both texts have.
+		if len(cutsB) > 0 {
+			pos := int(cutsB[0]) % len(text)
+			edited := text[:pos] + "#" + text[pos+1:]
+			b := split(cutsA)
+			for i, k := 0, 0; i < len(b); i++ {
+				b[i] = edited[k : k+len(b[i])]
+				k += len(b[i])
+			}
+			last := func(tokens []string) (byte, bool) {
+				_, s := contentEnds(tokens)
+				if len(s) == 0 {
+					return 0, false
+				}
+				return s[len(s)-1], true
+			}
+			rows := MatchTokens(a, b)
+			for k, r := range rows {
+				if k > 0 && (r.A <= rows[k-1].A || r.B <= rows[k-1].B) {
+					t.Fatalf("pairs %v of %q and %q", rows, a, b)
+				}
+				ca, okA := last(a[:r.A+1])
+				cb, okB := last(b[:r.B+1])
+				if ca != cb || okA != okB {
+					t.Fatalf("pair %v of %q and %q ends on %q and %q", r, a, b, ca, cb)
+				}
+			}
 		}
 	})
 }
