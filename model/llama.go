@@ -46,6 +46,9 @@ type gemmaParts struct {
 	// attnCap and finalCap soft-cap the attention scores and a causal LM's
 	// logits, c·tanh(x/c); 0: none.
 	attnCap, finalCap float64
+	// ones holds a constant vector of ones of each norm's width (with
+	// normOffset), read by every forward pass.
+	ones map[int]*Var
 }
 
 // LlamaConfig describes a LlamaForSequenceClassification (or, with
@@ -271,6 +274,7 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 		if m.gemma, err = parseGemma(cfg, m.modelType, m.hidden, m.headDim); err != nil {
 			return nil, err
 		}
+		m.gemma.ones = onesOf(m.hidden, m.headDim)
 	}
 	if m.modelType == "gemma3_text" {
 		local, err := ConfigFloatOr(cfg, "rope_local_base_freq", 10000)
@@ -824,13 +828,23 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 // eps)·w, or ·(1 + w) for Gemma.
 func (m *llamaModel) rmsNorm(t *Tape, x, w *Var) *Var {
 	if m.gemma.normOffset {
-		ones := tensor.New[float32](w.Value.Shape...)
+		w = t.Add(w, m.gemma.ones[w.Value.Numel()])
+	}
+	return t.RMSNorm(x, w, m.eps)
+}
+
+// onesOf returns constant vectors of ones of each width: the 1 that
+// Gemma's norms add to their weights, made once per model.
+func onesOf(widths ...int) map[int]*Var {
+	out := map[int]*Var{}
+	for _, n := range widths {
+		ones := tensor.New[float32](n)
 		for i := range ones.Data {
 			ones.Data[i] = 1
 		}
-		w = t.Add(w, autodiff.Const(ones))
+		out[n] = autodiff.Const(ones)
 	}
-	return t.RMSNorm(x, w, m.eps)
+	return out
 }
 
 // parseGemma reads what Gemma ("gemma"), Gemma 2 ("gemma2") and Gemma 3
