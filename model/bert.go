@@ -192,7 +192,7 @@ func parseBert(cfg map[string]any) (*bertModel, error) {
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("vocab_size", vocab, &m.vocab)
 	r.get(hidden, 768, &m.hidden)
-	r.get(layers, 12, &m.layers)
+	r.layers(layers, 12, &m.layers)
 	r.get(heads, 12, &m.heads)
 	r.get(inter, 3072, &m.inter)
 	r.get("max_position_embeddings", positions, &m.positions)

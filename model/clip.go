@@ -131,7 +131,7 @@ func parseCLIP(cfg map[string]any) (*clipModel, error) {
 	}
 	r := positiveInts{cfg: vc, what: "config: vision_config"}
 	r.get("hidden_size", 768, &c.hidden)
-	r.get("num_hidden_layers", 12, &c.layers)
+	r.layers("num_hidden_layers", 12, &c.layers)
 	r.get("num_attention_heads", 12, &c.heads)
 	r.get("intermediate_size", 3072, &c.inter)
 	r.get("num_channels", 3, &c.channels)

@@ -294,15 +294,31 @@ type positiveInts struct {
 	err  error
 }
 
+// Bounds on the sizes a config may give: beyond them a value is a typo or
+// a corrupt file, and allocating for it would exhaust memory.
+const (
+	maxConfigSize   = 1 << 24 // widths, vocabularies, positions
+	maxConfigLayers = 1 << 12 // blocks
+)
+
 // get reads field key into dst (def when absent) unless an error came
-// before.
+// before: a positive integer of at most maxConfigSize.
 func (r *positiveInts) get(key string, def int, dst *int) {
+	r.getAtMost(key, def, maxConfigSize, dst)
+}
+
+// layers is get for a number of blocks, at most maxConfigLayers.
+func (r *positiveInts) layers(key string, def int, dst *int) {
+	r.getAtMost(key, def, maxConfigLayers, dst)
+}
+
+func (r *positiveInts) getAtMost(key string, def, most int, dst *int) {
 	if r.err != nil {
 		return
 	}
 	*dst, r.err = ConfigIntOr(r.cfg, key, def)
-	if r.err == nil && *dst <= 0 {
-		r.err = fmt.Errorf("%s field %q is %d, want a positive integer", r.what, key, *dst)
+	if r.err == nil && (*dst <= 0 || *dst > most) {
+		r.err = fmt.Errorf("%s field %q is %d, want a positive integer of at most %d", r.what, key, *dst, most)
 	}
 }
 

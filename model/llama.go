@@ -211,7 +211,7 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("vocab_size", 32000, &m.vocab)
 	r.get("hidden_size", 4096, &m.hidden)
-	r.get("num_hidden_layers", 32, &m.layers)
+	r.layers("num_hidden_layers", 32, &m.layers)
 	r.get("num_attention_heads", 32, &m.heads)
 	r.get("num_key_value_heads", m.heads, &m.kvHeads)
 	r.get("intermediate_size", 11008, &m.inter)

@@ -677,6 +677,22 @@ func TestConfigIsACopy(t *testing.T) {
 	}
 }
 
+// TestConfigBounds: sizes no model has (a corrupt or mistyped config) are
+// errors naming the field, not allocations that exhaust memory (a
+// per-layer table of 10¹² layers made the parser panic).
+func TestConfigBounds(t *testing.T) {
+	for _, cfg := range []map[string]any{
+		{"model_type": "gemma2", "num_hidden_layers": 1e12, "sliding_window": 3.0},
+		{"model_type": "bert", "num_hidden_layers": 5000.0},
+		{"model_type": "vit", "hidden_size": 1e9},
+	} {
+		_, err := Build(cfg, nil, 0)
+		if err == nil || !strings.Contains(err.Error(), "at most") {
+			t.Errorf("%v: %v, want an error about the size", cfg, err)
+		}
+	}
+}
+
 // FuzzConfig checks that no config.json makes the parsers panic.
 func FuzzConfig(f *testing.F) {
 	for _, cfg := range []map[string]any{tinyViT(), tinyMLP(true)} {
@@ -687,6 +703,13 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"mlp","image_size":[8,8],"hidden_sizes":[1e300]}`))
 	f.Add([]byte(`{"model_type":"clip","vision_config":{"hidden_size":8,"num_attention_heads":3,"image_size":4}}`))
 	f.Add([]byte(`{"model_type":"llama","hidden_size":8,"num_attention_heads":2,"num_key_value_heads":3,"pad_token_id":null}`))
+	f.Add([]byte(`{"model_type":"gemma2","hidden_size":8,"num_attention_heads":2,"head_dim":4,"sliding_window":3,"attn_logit_softcapping":null,"query_pre_attn_scalar":0}`))
+	f.Add([]byte(`{"model_type":"gemma3_text","num_hidden_layers":3,"sliding_window":2,"sliding_window_pattern":0,"layer_types":["sliding_attention"]}`))
+	f.Add([]byte(`{"model_type":"qwen2","use_sliding_window":true,"sliding_window":4,"max_window_layers":-1}`))
+	f.Add([]byte(`{"model_type":"roberta","pad_token_id":600,"max_position_embeddings":514}`))
+	f.Add([]byte(`{"model_type":"distilbert","dim":8,"n_heads":3,"sinusoidal_pos_embds":true}`))
+	f.Add([]byte(`{"model_type":"bert","position_embedding_type":"relative_key","hidden_act":"swish"}`))
+	f.Add([]byte(`{"model_type":"gemma2","num_hidden_layers":1e12,"sliding_window":3}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var cfg map[string]any
 		if json.Unmarshal(raw, &cfg) != nil {
@@ -696,6 +719,7 @@ func FuzzConfig(f *testing.F) {
 		parseMLP(cfg)
 		parseCLIP(cfg)
 		parseLlama(cfg)
+		parseBert(cfg)
 		Labels(cfg)
 	})
 }

@@ -144,7 +144,7 @@ func parseViT(cfg map[string]any) (*vitModel, error) {
 	v.modelType = "vit"
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("hidden_size", 768, &v.hidden)
-	r.get("num_hidden_layers", 12, &v.layers)
+	r.layers("num_hidden_layers", 12, &v.layers)
 	r.get("num_attention_heads", 12, &v.heads)
 	r.get("intermediate_size", 3072, &v.inter)
 	r.get("num_channels", 3, &v.channels)
