@@ -30,6 +30,8 @@ type Transfer struct {
 	Unchanged []string  `json:"unchanged_sites,omitempty"`
 	TaskHead  *TaskHead `json:"task_head,omitempty"`
 	Seconds   Timings   `json:"seconds"`
+	// Figures are the PNG files Write put beside the report.
+	Figures []string `json:"figures,omitempty"`
 }
 
 // TaskHead says which base models were given the fine-tuned source's head
@@ -164,6 +166,9 @@ func (r *Transfer) Markdown() string {
 			fmt.Fprintf(&b, "| %s | %d | %d | %d | %s | %.4f |\n", s.Statistic, s.DA, s.DB, s.Rank, al, s.Quality)
 		}
 	}
+	for _, f := range r.Figures {
+		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(f, ".png"), f)
+	}
 	if len(r.Unpaired) > 0 {
 		fmt.Fprintf(&b, "\nTarget sites without a source partner (no delta): %s\n", strings.Join(r.Unpaired, ", "))
 	}
@@ -186,8 +191,15 @@ func (h *TaskHead) bases() string {
 	return strings.Join(on, " and ")
 }
 
-// Write stores the report in dir as bico-report.json and bico-report.md.
+// Write stores the report in dir as bico-report.json and bico-report.md,
+// with the figures it has data for (AlphaFigure, AlignmentFigure), which
+// the Markdown shows.
 func (r *Transfer) Write(dir string) error {
+	figs, err := r.writeFigures(dir)
+	if err != nil {
+		return err
+	}
+	r.Figures = figs
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

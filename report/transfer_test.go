@@ -2,8 +2,10 @@ package report
 
 import (
 	"encoding/json"
+	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -31,5 +33,30 @@ func TestTransferReport(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+	// The figures: PNGs the JSON lists and the Markdown shows.
+	md2, _ := os.ReadFile(filepath.Join(dir, "bico-report.md"))
+	for _, f := range []string{AlphaFigure, AlignmentFigure} {
+		file, err := os.Open(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(file)
+		file.Close()
+		if err != nil || img.Bounds().Dx() < 100 {
+			t.Errorf("%s: %v", f, err)
+		}
+		if !slices.Contains(back.Figures, f) || !strings.Contains(string(md2), "]("+f+")") {
+			t.Errorf("%s: not in the JSON's figures %v or the Markdown", f, back.Figures)
+		}
+	}
+	// No curve, no α figure.
+	r2 := &Transfer{Method: "bico", Alpha: 1, AlphaFrom: "fixed"}
+	dir2 := t.TempDir()
+	if err := r2.Write(dir2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir2, AlphaFigure)); err == nil || len(r2.Figures) != 0 {
+		t.Errorf("a fixed α wrote figures %v", r2.Figures)
 	}
 }
