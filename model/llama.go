@@ -235,13 +235,14 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if m.eps, err = ConfigFloatOr(cfg, "rms_norm_eps", 1e-6); err != nil {
 		return nil, err
 	}
-	if m.theta, err = ConfigFloatOr(cfg, "rope_theta", 10000); err != nil {
-		return nil, err
+	if !(m.eps >= 0) {
+		return nil, fmt.Errorf("config: rms_norm_eps %g: want eps ≥ 0", m.eps)
 	}
-	if !(m.eps >= 0) || !(m.theta > 0) {
-		return nil, fmt.Errorf("config: rms_norm_eps %g and rope_theta %g: want eps ≥ 0 and theta > 0", m.eps, m.theta)
+	defTheta := 10000.0
+	if m.modelType == "gemma3_text" {
+		defTheta = 1e6 // transformers' Gemma3TextConfig
 	}
-	if m.freq, err = ropeFrequencies(cfg, m.headDim, m.theta); err != nil {
+	if m.theta, m.freq, err = ropeOf(cfg, "full_attention", m.headDim, defTheta); err != nil {
 		return nil, err
 	}
 	if err := m.parseBiases(cfg); err != nil {
@@ -277,14 +278,9 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 		m.gemma.ones = onesOf(m.hidden, m.headDim)
 	}
 	if m.modelType == "gemma3_text" {
-		local, err := ConfigFloatOr(cfg, "rope_local_base_freq", 10000)
-		if err == nil && !(local > 0) {
-			err = fmt.Errorf("config: rope_local_base_freq %g, want a positive base", local)
-		}
-		if err != nil {
+		if m.localFreq, err = localRoPE(cfg, m.headDim); err != nil {
 			return nil, err
 		}
-		m.localFreq = autodiff.RoPEFrequencies(m.headDim, local)
 	}
 	m.cfg = CloneConfig(cfg)
 	return m, nil
@@ -380,6 +376,55 @@ func layerWindows(cfg map[string]any, modelType string, layers int) ([]int, erro
 		}
 	}
 	return out, nil
+}
+
+// ropeOf returns the rotary base and frequencies of heads of width dh, as
+// the config gives them: rope_theta (default def) and rope_scaling, or
+// transformers 5's rope_parameters, an object with rope_theta and the
+// scaling's fields, or one such object per kind of layer (layerType:
+// "full_attention", "sliding_attention").
+func ropeOf(cfg map[string]any, layerType string, dh int, def float64) (float64, []float64, error) {
+	params := cfg
+	if rp, ok := cfg["rope_parameters"].(map[string]any); ok {
+		params = map[string]any{"rope_scaling": rp}
+		if sub, ok := rp[layerType].(map[string]any); ok {
+			params["rope_scaling"] = sub
+		}
+		if theta, ok := params["rope_scaling"].(map[string]any)["rope_theta"]; ok {
+			params["rope_theta"] = theta
+		}
+	} else if v, ok := cfg["rope_parameters"]; ok && v != nil {
+		return 0, nil, fmt.Errorf("config: rope_parameters %v is not an object", v)
+	}
+	theta, err := ConfigFloatOr(params, "rope_theta", def)
+	if err == nil && !(theta > 0) {
+		err = fmt.Errorf("config: rope_theta %g, want > 0", theta)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	freq, err := ropeFrequencies(params, dh, theta)
+	return theta, freq, err
+}
+
+// localRoPE returns Gemma 3's rotary frequencies of its sliding-window
+// layers: base rope_local_base_freq (10000), or rope_parameters'
+// sliding_attention entry.
+func localRoPE(cfg map[string]any, dh int) ([]float64, error) {
+	if rp, ok := cfg["rope_parameters"].(map[string]any); ok {
+		if _, ok := rp["sliding_attention"]; ok {
+			_, freq, err := ropeOf(cfg, "sliding_attention", dh, 10000)
+			return freq, err
+		}
+	}
+	local, err := ConfigFloatOr(cfg, "rope_local_base_freq", 10000)
+	if err == nil && !(local > 0) {
+		err = fmt.Errorf("config: rope_local_base_freq %g, want a positive base", local)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return autodiff.RoPEFrequencies(dh, local), nil
 }
 
 // ropeFrequencies returns the rotary frequencies of heads of width dh:
