@@ -906,7 +906,7 @@ func parseGemma(cfg map[string]any, modelType string, hidden, headDim int) (gemm
 	}
 	// Gemma 2 and Gemma 3.
 	g.sandwich = true
-	attnCap, finalCap, qpasDefault := 50.0, 30.0, 224.0
+	attnCap, finalCap, qpasDefault := 50.0, 30.0, 256.0 // transformers' Gemma2Config
 	if modelType == "gemma3_text" {
 		attnCap, finalCap, qpasDefault = 0, 0, 256
 	}
