@@ -91,6 +91,21 @@ func (p bertPerms) apply(src params) params {
 	return out
 }
 
+// tinyBert is a small classifier of c's flavour (its width and heads; 2
+// blocks, MLP 12, vocabulary 20, 12 positions, 3 labels), initialised from
+// seed with a wide spread and perturbed away from it.
+func tinyBert(t *testing.T, c model.BertConfig, seed uint64) model.Model {
+	t.Helper()
+	c.VocabSize, c.NumLayers, c.IntermediateSize, c.MaxPositions, c.Labels = 20, 2, 12, 12, []string{"a", "b", "c"}
+	cfg := c.Map()
+	cfg["initializer_range"] = 0.3
+	m, err := model.Build(cfg, nil, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return perturbed(t, m, seed+100, 0.1)
+}
+
 // TestBiCoRecoversPermutedBert: B is a BERT, RoBERTa or DistilBERT
 // classifier A with
 // its residual stream, heads, within-head coordinates, MLP units and pool
@@ -98,18 +113,11 @@ func (p bertPerms) apply(src params) params {
 // return the permuted τ_A, embeddings and LayerNorms included, and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedBert(t *testing.T) {
-	for _, flavour := range []model.BertConfig{{}, {RoBERTa: true}, {DistilBERT: true}} {
-		roberta := flavour.RoBERTa
-		c := model.BertConfig{RoBERTa: roberta, DistilBERT: flavour.DistilBERT, VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 2, IntermediateSize: 12,
-			MaxPositions: 12, Labels: []string{"a", "b", "c"}}
+	for _, c := range []model.BertConfig{{}, {RoBERTa: true}, {DistilBERT: true}} {
+		roberta := c.RoBERTa
+		c.HiddenSize, c.NumHeads = 8, 2
 		t.Run(c.Map()["model_type"].(string), func(t *testing.T) {
-			cfg := c.Map()
-			cfg["initializer_range"] = 0.3
-			m, err := model.Build(cfg, nil, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := perturbed(t, m, 101, 0.1)
+			a := tinyBert(t, c, 1)
 			aft := perturbed(t, a, 2, 0.05)
 			perms := newBertPerms(rand.New(rand.NewPCG(4, 4)), a, 8, 2, 12, 2)
 			b, err := model.WithParams(a, perms.apply(model.Params(a)))
@@ -183,15 +191,7 @@ func TestBertToRoBERTaShapes(t *testing.T) {
 // target gets the head's extra units as zeros.
 func TestRoBERTaTaskHead(t *testing.T) {
 	build := func(hidden, heads int, seed uint64) model.Model {
-		c := model.BertConfig{RoBERTa: true, VocabSize: 20, HiddenSize: hidden, NumLayers: 2, NumHeads: heads, IntermediateSize: 12,
-			MaxPositions: 12, Labels: []string{"a", "b", "c"}}
-		cfg := c.Map()
-		cfg["initializer_range"] = 0.3
-		m, err := model.Build(cfg, nil, seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return perturbed(t, m, seed+100, 0.1)
+		return tinyBert(t, model.BertConfig{RoBERTa: true, HiddenSize: hidden, NumHeads: heads}, seed)
 	}
 	headless := func(m model.Model) model.Model {
 		ps := model.Params(m)
@@ -268,14 +268,7 @@ func TestTaskHeadAcrossFlavours(t *testing.T) {
 // and the transfer must reproduce A^ft's logits.
 func TestBertToHeadlessRoBERTa(t *testing.T) {
 	labels := []string{"a", "b", "c"}
-	c := model.BertConfig{VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 2, IntermediateSize: 12, MaxPositions: 12, Labels: labels}
-	cfg := c.Map()
-	cfg["initializer_range"] = 0.3
-	m, err := model.Build(cfg, nil, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := perturbed(t, m, 101, 0.1)
+	a := tinyBert(t, model.BertConfig{HiddenSize: 8, NumHeads: 2}, 1)
 	aft := perturbed(t, a, 2, 0.05)
 	pad := 0
 	rc := model.BertConfig{RoBERTa: true, VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 2, IntermediateSize: 12, MaxPositions: 13,
