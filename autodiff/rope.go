@@ -40,10 +40,14 @@ func RoPEFrequencies(dh int, theta float64) []float64 {
 	return f
 }
 
-// RoPEFreqs is RoPE with the angular frequency of each pair given (len(freq)
-// is half the head width): pair i of the token at position p is rotated by
-// p·freq[i]. Scaled variants (Llama 3's rope_scaling) change the
-// frequencies.
+// RoPEFreqs is RoPE with the angular frequency of each pair given: pair i
+// of the token at position p is rotated by p·freq[i]. Scaled variants
+// (Llama 3's rope_scaling) change the frequencies.
+//
+// With fewer than dh/2 frequencies the rotation is partial, as GPT-NeoX's
+// rotary_pct makes it: the first r = 2·len(freq) elements of each head
+// rotate, element i with element i + r/2, and the other dh − r pass
+// through unchanged.
 func (t *Tape[T]) RoPEFreqs(x *Var[T], heads int, offset int, freq []float64) *Var[T] {
 	shape := x.Value.Shape
 	if len(shape) < 2 || heads <= 0 || shape[len(shape)-1]%heads != 0 {
@@ -51,11 +55,11 @@ func (t *Tape[T]) RoPEFreqs(x *Var[T], heads int, offset int, freq []float64) *V
 	}
 	width := shape[len(shape)-1]
 	dh := width / heads
-	if dh == 0 || dh%2 != 0 || len(freq) != dh/2 || offset < 0 {
-		panic(fmt.Sprintf("autodiff: rope of %v with %d heads (head width %d, want even), %d frequencies, offset %d", shape, heads, dh, len(freq), offset))
+	if dh == 0 || 2*len(freq) > dh || len(freq) == 0 || offset < 0 {
+		panic(fmt.Sprintf("autodiff: rope of %v with %d heads (head width %d), %d frequencies, offset %d", shape, heads, dh, len(freq), offset))
 	}
 	n := shape[len(shape)-2]
-	half := dh / 2
+	half := len(freq)
 	cos := make([]T, n*half)
 	sin := make([]T, n*half)
 	for i, f := range freq {
@@ -90,17 +94,19 @@ func (t *Tape[T]) ropeRotate(dst, src, cos, sin []T, n, heads, dh int) {
 
 // ropeRotate writes into dst the rotation of src (rows of heads·dh values,
 // n consecutive rows per sequence, the first of them row first) by the
-// per-position tables cos and sin of n·dh/2 values each.
+// per-position tables cos and sin of n·half values each: the first 2·half
+// elements of each head rotate, the rest are copied.
 func ropeRotate[T Float](dst, src, cos, sin []T, n, heads, dh, first int) {
-	width, half := heads*dh, dh/2
+	width, half := heads*dh, len(cos)/n
 	rows := len(src) / width
 	for r := 0; r < rows; r++ {
 		p := (first + r) % n
 		c, s := cos[p*half:(p+1)*half], sin[p*half:(p+1)*half]
 		for h := 0; h < heads; h++ {
 			base := r*width + h*dh
-			x1, x2 := src[base:base+half], src[base+half:base+dh]
-			y1, y2 := dst[base:base+half], dst[base+half:base+dh]
+			copy(dst[base+2*half:base+dh], src[base+2*half:base+dh])
+			x1, x2 := src[base:base+half], src[base+half:base+2*half]
+			y1, y2 := dst[base:base+half], dst[base+half:base+2*half]
 			for i := range half {
 				a, b := x1[i], x2[i]
 				y1[i] = a*c[i] - b*s[i]
