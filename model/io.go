@@ -117,6 +117,11 @@ func LoadWith(dir string, o LoadOptions) (Model, error) {
 			return nil, fmt.Errorf("%s: %w", cfgPath, err)
 		}
 	}
+	packs, err := packsOf(mt, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	specs = fileSpecs(specs, packs)
 	ck, err := safetensors.OpenDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
@@ -156,6 +161,9 @@ func LoadWith(dir string, o LoadOptions) (Model, error) {
 			}
 		}
 		params[s.name] = &Tensor{Shape: shape, Data: data}
+	}
+	if err := unpack(packs, params); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", file, err)
 	}
 	m, err := Build(cfg, params, 0)
 	if err != nil {
@@ -289,6 +297,11 @@ func CheckDir(dir string) (DirCheck, error) {
 	if err != nil {
 		return c, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
 	}
+	packs, err := packsOf(c.ModelType, cfg)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	specs = fileSpecs(specs, packs)
 	ck, err := safetensors.OpenDir(dir)
 	if err != nil {
 		return c, fmt.Errorf("model: %w", err)
@@ -388,18 +401,9 @@ func SaveWith(dir string, m Model, opts SaveOptions) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
-	names := m.ParamNames()
-	tensors := make([]safetensors.Tensor, 0, len(names))
-	for _, name := range names {
-		p := m.Param(name)
-		if p == nil {
-			return fmt.Errorf("model: save %s: model lists parameter %q but has none", dir, name)
-		}
-		t, err := encodeTensor(name, CheckpointShape(m, name), p.Value.Data, dtype)
-		if err != nil {
-			return fmt.Errorf("model: save %s: %w", dir, err)
-		}
-		tensors = append(tensors, t)
+	tensors, err := checkpointTensors(m, dtype)
+	if err != nil {
+		return fmt.Errorf("model: save %s: %w", dir, err)
 	}
 	if _, err := safetensors.WriteSharded(dir, tensors, map[string]string{"format": "pt"}, opts.MaxShardBytes); err != nil {
 		return fmt.Errorf("model: save %s: %w", dir, err)
@@ -411,6 +415,51 @@ func SaveWith(dir string, m Model, opts SaveOptions) error {
 		cfg["dtype"] = DtypeName(dtype)
 	}
 	return WriteConfig(dir, cfg)
+}
+
+// checkpointTensors returns m's parameters as a checkpoint holds them, in
+// ParamNames order, encoded in dtype: in checkpoint shapes, and each packed
+// tensor joined from its parts in place of the first of them.
+func checkpointTensors(m Model, dtype safetensors.Dtype) ([]safetensors.Tensor, error) {
+	packs, err := packsOf(m.Type(), m.Config())
+	if err != nil {
+		return nil, err
+	}
+	first, member := packIndex(packs)
+	names := m.ParamNames()
+	tensors := make([]safetensors.Tensor, 0, len(names))
+	value := func(name string) ([]float32, error) {
+		p := m.Param(name)
+		if p == nil {
+			return nil, fmt.Errorf("model lists parameter %q but has none", name)
+		}
+		return p.Value.Data, nil
+	}
+	for _, name := range names {
+		name, shape := name, CheckpointShape(m, name)
+		data, err := value(name)
+		if err != nil {
+			return nil, err
+		}
+		if i, ok := first[name]; ok {
+			pk := packs[i]
+			parts := make([][]float32, len(pk.parts))
+			for j, part := range pk.parts {
+				if parts[j], err = value(part); err != nil {
+					return nil, err
+				}
+			}
+			name, shape, data = pk.file, pk.shape, pk.join(parts)
+		} else if member[name] {
+			continue
+		}
+		t, err := encodeTensor(name, shape, data, dtype)
+		if err != nil {
+			return nil, err
+		}
+		tensors = append(tensors, t)
+	}
+	return tensors, nil
 }
 
 // Params returns m's parameters by name: the tensors the model computes

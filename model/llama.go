@@ -686,24 +686,8 @@ type llamaLM struct{ *llamaModel }
 // NumLabels implements Model: the vocabulary.
 func (m *llamaLM) NumLabels() int { return m.vocab }
 
-// Targets implements TargetMaker: row (b, j) of the logits predicts token
-// j+1 of sequence b; the last token and the positions before padding
-// predict nothing (autodiff.Ignore).
-func (m *llamaLM) Targets(inputs *Tensor) []int {
-	B, T := inputs.Shape[0], inputs.Shape[1]
-	out := make([]int, B*T)
-	for b := 0; b < B; b++ {
-		for j := 0; j < T; j++ {
-			out[b*T+j] = autodiff.Ignore
-			if j+1 < T {
-				if next := int(inputs.Data[b*T+j+1]); next != m.padID {
-					out[b*T+j] = next
-				}
-			}
-		}
-	}
-	return out
-}
+// Targets implements TargetMaker (see nextTokens).
+func (m *llamaLM) Targets(inputs *Tensor) []int { return nextTokens(inputs, m.padID) }
 
 func llamaSpecs(cfg map[string]any) ([]paramSpec, error) {
 	m, err := parseLlama(cfg)

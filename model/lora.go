@@ -203,11 +203,19 @@ func ApplyLoRA(base Model, dir string) (Model, error) {
 	}
 	// The fine-tune shares the tensors the adapter leaves alone with the
 	// base (a LoRA touches a few percent of a model) and copies the others.
-	params := Params(base)
+	// Packed tensors are joined, as the adapter's modules name them.
+	params, packs, err := logicalParams(base)
+	if err != nil {
+		return nil, err
+	}
+	stored := map[string]bool{} // packed tensors stored transposed
+	for _, p := range packs {
+		stored[p.file] = p.transposed
+	}
 	prefix := basePrefixes[base.Type()]
 	pairs := map[string]*loraPair{}
 	for _, key := range f.Names() {
-		if err := readAdapterTensor(f, key, prefix, params, pairs); err != nil {
+		if err := readAdapterTensor(f, key, prefix, params, pairs, stored); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
@@ -221,12 +229,14 @@ func ApplyLoRA(base Model, dir string) (Model, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	fromLogical(packs, params)
 	return WithParams(base, params)
 }
 
 // readAdapterTensor files one tensor of the adapter: a LoRA factor into
-// pairs (by module), a whole parameter into params.
-func readAdapterTensor(f *safetensors.File, key, prefix string, params map[string]*Tensor, pairs map[string]*loraPair) error {
+// pairs (by module), a whole parameter into params (transposed to params'
+// layout when transposed says the checkpoint stores it so).
+func readAdapterTensor(f *safetensors.File, key, prefix string, params map[string]*Tensor, pairs map[string]*loraPair, transposedOnFile map[string]bool) error {
 	name, ok := strings.CutPrefix(key, "base_model.model.")
 	if !ok {
 		return fmt.Errorf("tensor %q: not a LoRA adapter's (no base_model.model. prefix)", key)
@@ -279,6 +289,9 @@ func readAdapterTensor(f *safetensors.File, key, prefix string, params map[strin
 	}
 	if t.Numel() != len(data) {
 		return fmt.Errorf("tensor %q has shape %v, the base's %q %v", key, shape, target, t.Shape)
+	}
+	if transposedOnFile[target] && len(shape) == 2 {
+		data = transposed(data, shape[0])
 	}
 	t = t.Clone()
 	copy(t.Data, data)
@@ -477,10 +490,39 @@ func SaveLoRA(dir string, base, tuned Model, opts AdapterOptions, be linalg.Back
 		}
 		return t, nil
 	}
-	sites := map[string]Site{}
+	// shapes: the [rows, cols] of each weight an adapter may change (a
+	// table's [vocab, dim]), by its name in the adapter: a packed tensor's
+	// joined, as PEFT's module is.
+	baseParams, packs, err := logicalParams(base)
+	if err != nil {
+		return fmt.Errorf("model: LoRA adapter: %w", err)
+	}
+	tunedParams, _, err := logicalParams(tuned)
+	if err != nil {
+		return fmt.Errorf("model: LoRA adapter: %w", err)
+	}
+	shapes, table := map[string][2]int{}, map[string]bool{}
 	for _, s := range base.Sites() {
-		if !s.Tied {
-			sites[s.Weight] = s
+		if s.Tied {
+			continue
+		}
+		shapes[s.Weight], table[s.Weight] = [2]int{s.Out, s.In}, s.IsTable()
+		if s.IsTable() {
+			shapes[s.Weight] = [2]int{s.In, s.Out}
+		}
+	}
+	first, member := packIndex(packs)
+	for _, p := range packs {
+		if ls := p.logicalShape(); len(ls) == 2 {
+			shapes[p.file] = [2]int{ls[0], ls[1]}
+		}
+	}
+	var names []string // in base's order, a packed tensor at its first part
+	for _, name := range base.ParamNames() {
+		if i, ok := first[name]; ok {
+			names = append(names, packs[i].file)
+		} else if !member[name] {
+			names = append(names, name)
 		}
 	}
 	var tensors []safetensors.Tensor
@@ -499,31 +541,28 @@ func SaveLoRA(dir string, base, tuned Model, opts AdapterOptions, be linalg.Back
 			saved = append(saved, m)
 		}
 	}
-	for _, name := range base.ParamNames() {
+	for _, name := range names {
 		if slices.Contains(whole, name) {
 			continue
 		}
-		w, t := base.Param(name).Value, tuned.Param(name)
-		if t == nil || t.Value.Numel() != w.Numel() {
+		w, t := baseParams[name], tunedParams[name]
+		if t == nil || t.Numel() != w.Numel() {
 			return fmt.Errorf("model: LoRA adapter: the tuned model's %q does not match the base's %v", name, w.Shape)
 		}
 		d := make([]float64, w.Numel())
 		zero := true
-		for i, v := range t.Value.Data {
+		for i, v := range t.Data {
 			d[i] = float64(v) - float64(w.Data[i])
 			zero = zero && d[i] == 0
 		}
 		if zero {
 			continue
 		}
-		s, ok := sites[name]
+		shape, ok := shapes[name]
 		if !ok {
 			return fmt.Errorf("model: LoRA adapter: %q changes, and it is not the weight of a linear layer; write a full model", name)
 		}
-		rows, cols := s.Out, s.In
-		if s.IsTable() {
-			rows, cols = s.In, s.Out // the table [vocab, dim]
-		}
+		rows, cols := shape[0], shape[1]
 		b, a, tail, err := linalg.LowRank(be, d, rows, cols, rank)
 		if err != nil {
 			return fmt.Errorf("model: LoRA adapter: %q: %w", name, err)
@@ -536,7 +575,7 @@ func SaveLoRA(dir string, base, tuned Model, opts AdapterOptions, be linalg.Back
 		bp, ap := widen(b, rows, r, rank), append(a, make([]float64, (rank-r)*cols)...)
 		module := strings.TrimSuffix(name, ".weight")
 		key := "base_model.model." + module
-		if s.IsTable() {
+		if table[name] {
 			// PEFT's table gets (B·A)ᵀ: A [rank, vocab] = bᵀ, B [dim, rank] = aᵀ.
 			ea, err1 := encode(key+".lora_embedding_A", []int{rank, rows}, toFloat32(transpose64(bp, rows, rank)))
 			eb, err2 := encode(key+".lora_embedding_B", []int{cols, rank}, toFloat32(transpose64(ap, rank, cols)))

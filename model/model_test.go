@@ -929,3 +929,14 @@ func TestCLIPModelCheckpointAsBase(t *testing.T) {
 		}
 	}
 }
+
+// TestGPTNeoXMatchesTorchFixtures: a GPTNeoXForCausalLM with the parallel
+// residual and a quarter of each head rotated, and a
+// GPTNeoXForSequenceClassification with the sequential residual, no
+// attention biases and half of each head rotated, both read from fused
+// query_key_value tensors (testdata/make_gptneox_fixture.py); the round
+// trip through Save writes them fused again.
+func TestGPTNeoXMatchesTorchFixtures(t *testing.T) {
+	checkTorchFixture(t, "testdata/gptneox_lm_fixture")
+	checkTorchFixture(t, "testdata/gptneox_fixture")
+}

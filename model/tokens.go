@@ -1,6 +1,10 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/bico-dev/bico/autodiff"
+)
 
 // The text models (Llama and its variants, BERT, RoBERTa) take token ids
 // [B, T] held as float32, each sequence padded at its end with the pad
@@ -70,4 +74,24 @@ func paddingFlags(inputs *Tensor, keep func(ids []int, B, T int) []int) []bool {
 		}
 	}
 	return pad
+}
+
+// nextTokens returns a causal language model's targets for inputs [B, T]:
+// row (b, j) of the logits predicts token j+1 of sequence b; the last
+// token and the positions before padding (pad, −1 for none) predict
+// nothing (autodiff.Ignore).
+func nextTokens(inputs *Tensor, pad int) []int {
+	B, T := inputs.Shape[0], inputs.Shape[1]
+	out := make([]int, B*T)
+	for b := 0; b < B; b++ {
+		for j := 0; j < T; j++ {
+			out[b*T+j] = autodiff.Ignore
+			if j+1 < T {
+				if next := int(inputs.Data[b*T+j+1]); next != pad {
+					out[b*T+j] = next
+				}
+			}
+		}
+	}
+	return out
 }
