@@ -325,3 +325,70 @@ func TestApplyDoRA(t *testing.T) {
 		}
 	}
 }
+
+// TestGPTNeoXLoRA: PEFT's LoRA on GPT-NeoX's fused query_key_value merges
+// into the joined tensor, so each head's query, key and value rows get
+// their rows of s·B·A; SaveLoRA writes the change as one query_key_value
+// module again, whose merge gives back the fine-tune.
+func TestGPTNeoXLoRA(t *testing.T) {
+	base := mustBuild(t, GPTNeoXConfig{VocabSize: 30, HiddenSize: 8, NumLayers: 2, NumHeads: 2, RotaryPct: 0.5, CausalLM: true}.Map(), 1)
+	rng := rand.New(rand.NewPCG(9, 10))
+	const pre = "base_model.model."
+	a := randTensor(rng, pre+"gpt_neox.layers.1.attention.query_key_value.lora_A.weight", 2, 8)
+	b := randTensor(rng, pre+"gpt_neox.layers.1.attention.query_key_value.lora_B.weight", 24, 2)
+	in := writeAdapter(t, map[string]any{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": []any{"query_key_value"}}, []adapterTensor{a, b})
+	ft, err := ApplyLoRA(base, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fused weight as the checkpoint holds it: head h's rows 12h…12h+3
+	// its query, 12h+4… its key, 12h+8… its value (head width 4).
+	fused := make([]float32, 24*8)
+	for part, p := range neoxQKV {
+		w := base.Param("gpt_neox.layers.1.attention." + p + ".weight").Value.Data
+		for h := range 2 {
+			for j := range 4 {
+				copy(fused[((3*h+part)*4+j)*8:][:8], w[(h*4+j)*8:][:8])
+			}
+		}
+	}
+	want := naiveMerge(fused, b, a, 2)
+	for part, p := range neoxQKV {
+		got := ft.Param("gpt_neox.layers.1.attention." + p + ".weight").Value.Data
+		for h := range 2 {
+			for j := range 4 {
+				for c := range 8 {
+					g, w := float64(got[(h*4+j)*8+c]), want[((3*h+part)*4+j)*8+c]
+					if math.Abs(g-w) > 1e-5 {
+						t.Fatalf("%s head %d row %d column %d: %g, want %g", p, h, j, c, g, w)
+					}
+				}
+			}
+		}
+	}
+	out := t.TempDir()
+	if err := SaveLoRA(out, base, ft, AdapterOptions{Rank: 2}, linalg.Go()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := safetensors.Open(filepath.Join(out, AdapterWeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := f.Names()
+	f.Close()
+	if len(names) != 2 || !strings.Contains(names[0], "query_key_value.lora_") {
+		t.Errorf("adapter tensors %v, want query_key_value's two factors", names)
+	}
+	back, err := ApplyLoRA(base, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range base.ParamNames() {
+		got, want := back.Param(name).Value.Data, ft.Param(name).Value.Data
+		for i := range got {
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("%s[%d]: %g after the round trip, %g before", name, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -710,6 +710,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"distilbert","dim":8,"n_heads":3,"sinusoidal_pos_embds":true}`))
 	f.Add([]byte(`{"model_type":"bert","position_embedding_type":"relative_key","hidden_act":"swish"}`))
 	f.Add([]byte(`{"model_type":"gemma2","num_hidden_layers":1e12,"sliding_window":3}`))
+	f.Add([]byte(`{"model_type":"gpt_neox","hidden_size":8,"num_attention_heads":2,"rotary_pct":0.5,"rope_parameters":{"partial_rotary_factor":2}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var cfg map[string]any
 		if json.Unmarshal(raw, &cfg) != nil {
@@ -720,6 +721,13 @@ func FuzzConfig(f *testing.F) {
 		parseCLIP(cfg)
 		parseLlama(cfg)
 		parseBert(cfg)
+		if m, err := parseGPTNeoX(cfg); err == nil && m.layers*m.hidden < 1<<14 {
+			for _, p := range m.packs() {
+				if err := p.check(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		Labels(cfg)
 	})
 }
@@ -939,4 +947,82 @@ func TestCLIPModelCheckpointAsBase(t *testing.T) {
 func TestGPTNeoXMatchesTorchFixtures(t *testing.T) {
 	checkTorchFixture(t, "testdata/gptneox_lm_fixture")
 	checkTorchFixture(t, "testdata/gptneox_fixture")
+}
+
+// TestGPTNeoXCheckpoints: a GPTNeoXModel checkpoint (names without
+// "gpt_neox.", no head) loads as a base with MissingHead, with the
+// fixture's body; a fused tensor of the wrong shape and bad configurations
+// are errors naming what is wrong.
+func TestGPTNeoXCheckpoints(t *testing.T) {
+	full, err := Load("testdata/gptneox_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(t *testing.T, edit func(name string, v *Tensor) (string, *Tensor)) string {
+		dir := t.TempDir()
+		cfg := full.Config()
+		cfg["architectures"] = []any{"GPTNeoXModel"}
+		if err := WriteConfig(dir, cfg); err != nil {
+			t.Fatal(err)
+		}
+		saved := t.TempDir()
+		if err := Save(saved, full, 0); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := safetensors.OpenDir(saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ck.Close()
+		params := map[string]*Tensor{}
+		var names []string
+		for _, stored := range ck.Names() {
+			if stored == "score.weight" {
+				continue
+			}
+			data, shape, err := ck.Float32(stored)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, v := edit(stored, tensor.FromSlice(data, shape...))
+			params[name] = v
+			names = append(names, name)
+		}
+		writeST(t, filepath.Join(dir, "model.safetensors"), names, params)
+		return dir
+	}
+	dir := write(t, func(name string, v *Tensor) (string, *Tensor) { return strings.TrimPrefix(name, "gpt_neox."), v })
+	base, err := LoadWith(dir, LoadOptions{MissingHead: true, Architecture: "GPTNeoXForSequenceClassification"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"gpt_neox.layers.1.attention.key.weight", "gpt_neox.layers.0.mlp.dense_4h_to_h.bias", "gpt_neox.final_layer_norm.bias"} {
+		if d := tensor.MaxAbsDiff(base.Param(n).Value, full.Param(n).Value); d != 0 {
+			t.Errorf("%s differs by %g", n, d)
+		}
+	}
+	bad := write(t, func(name string, v *Tensor) (string, *Tensor) {
+		if strings.HasSuffix(name, "layers.1.attention.query_key_value.weight") {
+			return name, tensor.New[float32](96, 31)
+		}
+		return name, v
+	})
+	if _, err := LoadWith(bad, LoadOptions{MissingHead: true}); err == nil || !strings.Contains(err.Error(), `"gpt_neox.layers.1.attention.query_key_value.weight" has shape [96 31]`) {
+		t.Errorf("a misshapen fused tensor: %v", err)
+	}
+	for _, c := range []struct {
+		edit func(map[string]any)
+		want string
+	}{
+		{func(c map[string]any) { c["rotary_pct"] = 0.1 }, "rotary_pct 0.1"},
+		{func(c map[string]any) { c["num_attention_heads"] = 5 }, "not a multiple"},
+		{func(c map[string]any) { c["rope_scaling"] = map[string]any{"type": "dynamic", "factor": 2.0} }, `rope_scaling type "dynamic"`},
+		{func(c map[string]any) { c["hidden_act"] = "gelu2" }, "hidden_act"},
+	} {
+		cfg := full.Config()
+		c.edit(cfg)
+		if _, err := Build(cfg, nil, 1); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want one naming %q", err, c.want)
+		}
+	}
 }

@@ -49,7 +49,16 @@ func packsOf(mt string, cfg map[string]any) ([]pack, error) {
 	if !ok {
 		return nil, nil
 	}
-	return f(cfg)
+	packs, err := f(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range packs {
+		if err := p.check(); err != nil {
+			return nil, err
+		}
+	}
+	return packs, nil
 }
 
 // logicalShape is the pack's tensor as its parts' rows see it: [Out, In]

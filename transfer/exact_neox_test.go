@@ -1,0 +1,124 @@
+package transfer
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"github.com/bico-dev/bico/model"
+)
+
+// neoxPerms are coordinate permutations that make a functionally identical
+// copy of a GPT-NeoX: the residual stream (LayerNorm commutes with it), per
+// block the heads (query, key and value rows together), within each head
+// the value coordinates and, the same for query and key, the coordinates
+// the partial rotary embedding leaves alone, and the MLP units.
+type neoxPerms struct {
+	res         []int
+	qk, v, mlp  [][]int // per block, over the projection's width
+	attnContext [][]int // per block, dense's input: the value permutation
+}
+
+func newNeoXPerms(rng *rand.Rand, d, heads, rot, inter, layers int) neoxPerms {
+	dh := d / heads
+	p := neoxPerms{res: rng.Perm(d)}
+	for range layers {
+		hp, wv, pass := rng.Perm(heads), rng.Perm(dh), rng.Perm(dh-rot)
+		qk, v := make([]int, d), make([]int, d)
+		for h := range heads {
+			for j := range dh {
+				src := j
+				if j >= rot {
+					src = rot + pass[j-rot]
+				}
+				qk[h*dh+j] = hp[h]*dh + src
+				v[h*dh+j] = hp[h]*dh + wv[j]
+			}
+		}
+		p.qk, p.v, p.attnContext = append(p.qk, qk), append(p.v, v), append(p.attnContext, v)
+		p.mlp = append(p.mlp, rng.Perm(inter))
+	}
+	return p
+}
+
+// apply returns the permuted copy of a GPT-NeoX parameter set.
+func (p neoxPerms) apply(src params) params {
+	out := params{}
+	res := p.res
+	set := func(name string, perms ...[]int) {
+		if src[name] != nil {
+			out[name] = permuteAxes(src[name], perms...)
+		}
+	}
+	set("gpt_neox.embed_in.weight", nil, res)
+	for l := range p.qk {
+		b := "gpt_neox.layers." + strconv.Itoa(l) + "."
+		for _, n := range []string{"input_layernorm", "post_attention_layernorm"} {
+			set(b+n+".weight", res)
+			set(b+n+".bias", res)
+		}
+		for _, part := range []struct {
+			name string
+			perm []int
+		}{{"query", p.qk[l]}, {"key", p.qk[l]}, {"value", p.v[l]}} {
+			set(b+"attention."+part.name+".weight", part.perm, res)
+			set(b+"attention."+part.name+".bias", part.perm)
+		}
+		set(b+"attention.dense.weight", res, p.attnContext[l])
+		set(b+"attention.dense.bias", res)
+		set(b+"mlp.dense_h_to_4h.weight", p.mlp[l], res)
+		set(b+"mlp.dense_h_to_4h.bias", p.mlp[l])
+		set(b+"mlp.dense_4h_to_h.weight", res, p.mlp[l])
+		set(b+"mlp.dense_4h_to_h.bias", res)
+	}
+	set("gpt_neox.final_layer_norm.weight", res)
+	set("gpt_neox.final_layer_norm.bias", res)
+	set("score.weight", nil, res)
+	set("embed_out.weight", nil, res)
+	return out
+}
+
+// TestBiCoRecoversPermutedGPTNeoX: B is a permuted copy of a GPT-NeoX (see
+// neoxPerms; a classifier with Pythia's parallel residual, and a causal
+// language model with the sequential one), so BiCo with α = 1 must return
+// the permuted τ_A, the query, key and value split from the fused
+// query_key_value, the embeddings and every LayerNorm included, and B's
+// transferred model must reproduce A's fine-tuned logits.
+func TestBiCoRecoversPermutedGPTNeoX(t *testing.T) {
+	pad := 0
+	for _, c := range []struct {
+		name string
+		cfg  model.GPTNeoXConfig
+	}{
+		{"parallel classifier", model.GPTNeoXConfig{Labels: []string{"a", "b", "c"}, PadTokenID: &pad}},
+		{"sequential causal LM", model.GPTNeoXConfig{Sequential: true, CausalLM: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.cfg.VocabSize, c.cfg.HiddenSize, c.cfg.NumHeads, c.cfg.IntermediateSize, c.cfg.RotaryPct = 20, 16, 2, 12, 0.5
+			cfg := c.cfg.Map()
+			cfg["initializer_range"] = 0.3
+			m, err := model.Build(cfg, nil, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := perturbed(t, m, 101, 0.1)
+			aft := perturbed(t, a, 2, 0.05)
+			perms := newNeoXPerms(rand.New(rand.NewPCG(4, 4)), 16, 2, 4, 12, 2)
+			b, err := model.WithParams(a, perms.apply(model.Params(a)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			calib := tokenSamples(64, 6, 20, 3, 9)
+			if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
+				t.Fatalf("the permuted copy is not functionally equal to the source: logits differ by %.3g", e)
+			}
+			want := perms.apply(taskVectors(t, a, aft))
+			for _, method := range []string{"bico", "bico-blend"} {
+				t.Run(method, func(t *testing.T) {
+					res := runMethodOpts(t, Models{a, aft, b}, calib, method, 1, Options{})
+					checkRecovered(t, res, want, aft, calib.Inputs, 2e-3)
+				})
+			}
+		})
+	}
+}
