@@ -731,3 +731,96 @@ func TestTransferBertToRoBERTa(t *testing.T) {
 		t.Errorf("the output's pad_token_id is %v (%v), want the target's %d", cfg["pad_token_id"], err, padB)
 	}
 }
+
+// TestTransferGPTNeoXLoRA: a Pythia-style fine-tune, a PEFT LoRA adapter on
+// GPT-NeoX's fused query_key_value, moves to a base of another seed. The
+// query, key and value sites split from it are kept and the others left
+// out; --save-lora writes the transfer as a query_key_value adapter of B,
+// which merged onto B gives the full output, and the full output holds
+// the fused tensor under its checkpoint name.
+func TestTransferGPTNeoXLoRA(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(6, 6))
+	pad := 0
+	build := func(seed uint64) model.Model {
+		m, err := model.Build(model.GPTNeoXConfig{VocabSize: 24, HiddenSize: 8, NumLayers: 2, NumHeads: 2, RotaryPct: 0.5, PadTokenID: &pad, CausalLM: true}.Map(), nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	f := fixture{dir: dir, a: filepath.Join(dir, "a"), b: filepath.Join(dir, "b"), calib: filepath.Join(dir, "text.jsonl")}
+	for d, m := range map[string]model.Model{f.a: build(1), f.b: build(3)} {
+		if err := model.Save(d, m, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lines []string
+	for range 30 {
+		ids := make([]int, 3+rng.IntN(6))
+		for j := range ids {
+			ids[j] = 1 + rng.IntN(23)
+		}
+		raw, _ := json.Marshal(map[string]any{"input_ids": ids})
+		lines = append(lines, string(raw))
+	}
+	if err := os.WriteFile(f.calib, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.aft = filepath.Join(dir, "lora")
+	var tensors []safetensors.Tensor
+	for l := range 2 {
+		name := fmt.Sprintf("base_model.model.gpt_neox.layers.%d.attention.query_key_value", l)
+		A, B := make([]float32, 4*8), make([]float32, 24*4)
+		for i := range A {
+			A[i] = float32(rng.NormFloat64())
+		}
+		for i := range B {
+			B[i] = 0.1 * float32(rng.NormFloat64())
+		}
+		tensors = append(tensors, safetensors.F32(name+".lora_A.weight", []int{4, 8}, A), safetensors.F32(name+".lora_B.weight", []int{24, 4}, B))
+	}
+	if err := os.MkdirAll(f.aft, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := safetensors.Write(filepath.Join(f.aft, model.AdapterWeightsFile), tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	adapterCfg := `{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["query_key_value"], "task_type": "CAUSAL_LM"}`
+	if err := os.WriteFile(filepath.Join(f.aft, model.AdapterConfigFile), []byte(adapterCfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	msg, err := run(t, f.transferArgs(out, "--per-class", "24")...)
+	if err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	// 2 layers × (query, key, value, dense, h_to_4h, 4h_to_h) + embedding +
+	// embed_out = 14 pairs, of which query, key and value are kept.
+	if !strings.Contains(msg, "8 of 14 site pairs were left out") {
+		t.Errorf("transfer output:\n%s", msg)
+	}
+	ck, err := safetensors.OpenDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fused := ck.Info("gpt_neox.layers.1.attention.query_key_value.weight")
+	_, split := ck.Info("gpt_neox.layers.1.attention.query.weight")
+	ck.Close()
+	if !fused || split {
+		t.Errorf("output checkpoint: fused query_key_value %v, split query %v; want the fused tensor only", fused, split)
+	}
+	adapterOut := filepath.Join(dir, "out-adapter")
+	if msg, err := run(t, f.transferArgs(adapterOut, "--per-class", "24", "--save-lora")...); err != nil {
+		t.Fatalf("transfer --save-lora: %v\n%s", err, msg)
+	}
+	full, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameParams(t, mergedOnto(t, f.b, adapterOut), full, 1e-5, "B with the written adapter", "the full output")
+	raw, err := os.ReadFile(filepath.Join(adapterOut, model.AdapterConfigFile))
+	if err != nil || !strings.Contains(string(raw), `query_key_value`) {
+		t.Errorf("adapter config %s (%v), want the query_key_value modules", raw, err)
+	}
+}
