@@ -122,3 +122,37 @@ func TestBiCoRecoversPermutedGPTNeoX(t *testing.T) {
 		})
 	}
 }
+
+// TestGPTNeoXToLargerGPTNeoX: a Pythia fine-tune moves to a wider and deeper
+// GPT-NeoX (more heads of the same width, another MLP width, one more
+// block), as to a larger Pythia, by every method that takes other shapes:
+// each delta takes the target parameter's shape and the transferred model
+// computes finite logits.
+func TestGPTNeoXToLargerGPTNeoX(t *testing.T) {
+	build := func(c model.GPTNeoXConfig, seed uint64) model.Model {
+		c.VocabSize, c.RotaryPct, c.Labels = 20, 0.5, []string{"a", "b", "c"}
+		m, err := model.Build(c.Map(), nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a := build(model.GPTNeoXConfig{HiddenSize: 16, NumHeads: 2, NumLayers: 2, IntermediateSize: 12}, 1)
+	b := build(model.GPTNeoXConfig{HiddenSize: 24, NumHeads: 3, NumLayers: 3, IntermediateSize: 20}, 7)
+	aft := perturbed(t, a, 2, 0.05)
+	calib := tokenSamples(32, 6, 20, 3, 9)
+	for _, name := range []string{"bico", "bico-blend", "theseus", "bico-grad"} {
+		t.Run(name, func(t *testing.T) {
+			res := runMethod(t, Models{a, aft, b}, calib, name, 1)
+			checkDeltasFit(t, res, b)
+			for _, p := range []string{"gpt_neox.layers.2.attention.key.weight", "gpt_neox.layers.0.attention.value.bias", "gpt_neox.embed_in.weight"} {
+				if res.Delta[p] == nil {
+					t.Errorf("no delta for %s", p)
+				}
+			}
+			if l := logits(res.Model, calib.Inputs); l.FirstNonFinite() >= 0 {
+				t.Errorf("non-finite logits")
+			}
+		})
+	}
+}
