@@ -1026,3 +1026,14 @@ func TestGPTNeoXCheckpoints(t *testing.T) {
 		}
 	}
 }
+
+// TestGPT2MatchesTorchFixtures: a tied GPT2LMHeadModel whose tensors are
+// named as OpenAI's gpt2 names them (no "transformer." prefix, mask
+// buffers beside them), and a GPT2ForSequenceClassification with
+// scale_attn_by_inverse_layer_idx and ReLU, both read from Conv1D weights
+// stored [In, Out] and the fused c_attn (testdata/make_gpt2_fixture.py);
+// the round trip through Save writes them so again.
+func TestGPT2MatchesTorchFixtures(t *testing.T) {
+	checkTorchFixture(t, "testdata/gpt2_lm_fixture")
+	checkTorchFixture(t, "testdata/gpt2_fixture")
+}
