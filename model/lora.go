@@ -35,7 +35,10 @@ import (
 // "….lora_magnitude_vector", and its fine-tune rescales each output row to
 // it: W_ft[i] = m[i]·V[i]/‖V[i]‖ with V = W + s·B·A (the norm over the
 // row's inputs, as PEFT computes it; a convolution's row is its output
-// channel).
+// channel). B·A is [out, in], a linear layer's layout: a layer that stores
+// its weight transposed (GPT-2's Conv1D, for which PEFT sets
+// fan_in_fan_out) or fused with others (GPT-NeoX's query_key_value) is
+// merged in that layout, joined, before the model splits it (see pack.go).
 // ApplyLoRA builds that fine-tune from the base, so a transfer reads an
 // adapter as it reads a merged checkpoint, and leaves out the sites the
 // adapter does not touch.
@@ -54,7 +57,6 @@ type loraConfig struct {
 	Alpha        float64            `json:"lora_alpha"`
 	UseRSLoRA    bool               `json:"use_rslora"`
 	UseDoRA      bool               `json:"use_dora"`
-	FanInFanOut  bool               `json:"fan_in_fan_out"`
 	InitWeights  any                `json:"init_lora_weights"`
 	RankPattern  map[string]int     `json:"rank_pattern"`
 	AlphaPattern map[string]float64 `json:"alpha_pattern"`
@@ -76,8 +78,6 @@ func parseLoRAConfig(data []byte) (loraConfig, error) {
 	switch {
 	case c.PeftType != "LORA":
 		return c, fmt.Errorf("peft_type %q: only LORA adapters can be merged", c.PeftType)
-	case c.FanInFanOut:
-		return c, errors.New("fan_in_fan_out: adapters of transposed (Conv1D) layers are not supported")
 	case initChangesBase(c.InitWeights):
 		return c, fmt.Errorf("init_lora_weights %q: such an adapter is relative to a base its initialisation changed, not to the base it was made from; save it converted (path_initial_model_for_weight_conversion) or merged", c.InitWeights)
 	case c.R <= 0 || !(c.Alpha > 0) || math.IsInf(c.Alpha, 0):
@@ -512,10 +512,14 @@ func SaveLoRA(dir string, base, tuned Model, opts AdapterOptions, be linalg.Back
 		}
 	}
 	first, member := packIndex(packs)
+	// PEFT's fan_in_fan_out: the adapted layers store their weights
+	// [In, Out] (GPT-2's Conv1D).
+	transposedOnFile, fanInFanOut := map[string]bool{}, false
 	for _, p := range packs {
 		if ls := p.logicalShape(); len(ls) == 2 {
 			shapes[p.file] = [2]int{ls[0], ls[1]}
 		}
+		transposedOnFile[p.file] = p.transposed
 	}
 	var names []string // in base's order, a packed tensor at its first part
 	for _, name := range base.ParamNames() {
@@ -592,6 +596,7 @@ func SaveLoRA(dir string, base, tuned Model, opts AdapterOptions, be linalg.Back
 			tensors = append(tensors, la, lb)
 		}
 		modules = append(modules, regexp.QuoteMeta(module))
+		fanInFanOut = fanInFanOut || transposedOnFile[name]
 	}
 	if len(modules) == 0 {
 		return fmt.Errorf("model: LoRA adapter: no weight of the tuned model differs from the base's")
@@ -608,7 +613,7 @@ func SaveLoRA(dir string, base, tuned Model, opts AdapterOptions, be linalg.Back
 	}
 	cfg := map[string]any{
 		"peft_type": "LORA", "r": rank, "lora_alpha": rank, "target_modules": "^(" + strings.Join(modules, "|") + ")$",
-		"bias": "none", "fan_in_fan_out": false, "use_rslora": false, "use_dora": false, "lora_dropout": 0.0,
+		"bias": "none", "fan_in_fan_out": fanInFanOut, "use_rslora": false, "use_dora": false, "lora_dropout": 0.0,
 		"modules_to_save": toSave, "rank_pattern": map[string]any{}, "alpha_pattern": map[string]any{},
 		"inference_mode": true, "init_lora_weights": true,
 	}

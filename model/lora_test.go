@@ -392,3 +392,64 @@ func TestGPTNeoXLoRA(t *testing.T) {
 		}
 	}
 }
+
+// TestGPT2LoRA: PEFT's LoRA on GPT-2's Conv1D c_attn (fan_in_fan_out: the
+// weight is stored [In, Out], B·A is [Out, In]) and mlp.c_fc merges into
+// the transposed weight, the query taking c_attn's first n_embd outputs;
+// SaveLoRA writes the change as c_attn and c_fc modules with
+// fan_in_fan_out, whose merge gives back the fine-tune.
+func TestGPT2LoRA(t *testing.T) {
+	base := mustBuild(t, GPT2Config{VocabSize: 30, HiddenSize: 8, NumLayers: 2, NumHeads: 2, CausalLM: true}.Map(), 1)
+	rng := rand.New(rand.NewPCG(11, 12))
+	const pre = "base_model.model."
+	a := randTensor(rng, pre+"transformer.h.1.attn.c_attn.lora_A.weight", 2, 8)
+	b := randTensor(rng, pre+"transformer.h.1.attn.c_attn.lora_B.weight", 24, 2)
+	fa := randTensor(rng, pre+"transformer.h.0.mlp.c_fc.lora_A.weight", 2, 8)
+	fb := randTensor(rng, pre+"transformer.h.0.mlp.c_fc.lora_B.weight", 32, 2)
+	in := writeAdapter(t, map[string]any{"peft_type": "LORA", "r": 2, "lora_alpha": 2, "fan_in_fan_out": true, "target_modules": []any{"c_attn", "c_fc"}}, []adapterTensor{a, b, fa, fb})
+	ft, err := ApplyLoRA(base, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// c_attn's transpose [24, 8]: rows 0…7 the query's, 8…15 the key's,
+	// 16…23 the value's.
+	var qkv []float32
+	for _, p := range neoxQKV {
+		qkv = append(qkv, base.Param("transformer.h.1.attn."+p+".weight").Value.Data...)
+	}
+	want := naiveMerge(qkv, b, a, 1)
+	for part, p := range neoxQKV {
+		got := ft.Param("transformer.h.1.attn." + p + ".weight").Value.Data
+		for i, g := range got {
+			if w := want[part*64+i]; math.Abs(float64(g)-w) > 1e-5 {
+				t.Fatalf("%s[%d]: %g, want %g", p, i, g, w)
+			}
+		}
+	}
+	wantFC := naiveMerge(base.Param("transformer.h.0.mlp.c_fc.weight").Value.Data, fb, fa, 1)
+	for i, g := range ft.Param("transformer.h.0.mlp.c_fc.weight").Value.Data {
+		if math.Abs(float64(g)-wantFC[i]) > 1e-5 {
+			t.Fatalf("c_fc[%d]: %g, want %g", i, g, wantFC[i])
+		}
+	}
+	out := t.TempDir()
+	if err := SaveLoRA(out, base, ft, AdapterOptions{Rank: 2}, linalg.Go()); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, AdapterConfigFile))
+	if err != nil || !strings.Contains(string(raw), `"fan_in_fan_out": true`) || !strings.Contains(string(raw), `c_attn`) {
+		t.Errorf("adapter config %s (%v), want fan_in_fan_out and the c_attn module", raw, err)
+	}
+	back, err := ApplyLoRA(base, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range base.ParamNames() {
+		got, want := back.Param(name).Value.Data, ft.Param(name).Value.Data
+		for i := range got {
+			if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("%s[%d]: %g after the round trip, %g before", name, i, got[i], want[i])
+			}
+		}
+	}
+}

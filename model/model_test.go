@@ -710,6 +710,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"distilbert","dim":8,"n_heads":3,"sinusoidal_pos_embds":true}`))
 	f.Add([]byte(`{"model_type":"bert","position_embedding_type":"relative_key","hidden_act":"swish"}`))
 	f.Add([]byte(`{"model_type":"gemma2","num_hidden_layers":1e12,"sliding_window":3}`))
+	f.Add([]byte(`{"model_type":"gpt2","n_embd":8,"n_head":3,"n_inner":null,"activation_function":"gelu_new2"}`))
 	f.Add([]byte(`{"model_type":"gpt_neox","hidden_size":8,"num_attention_heads":2,"rotary_pct":0.5,"rope_parameters":{"partial_rotary_factor":2}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var cfg map[string]any
@@ -722,6 +723,13 @@ func FuzzConfig(f *testing.F) {
 		parseLlama(cfg)
 		parseBert(cfg)
 		if m, err := parseGPTNeoX(cfg); err == nil && m.layers*m.hidden < 1<<14 {
+			for _, p := range m.packs() {
+				if err := p.check(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if m, err := parseGPT2(cfg); err == nil && m.layers*m.hidden < 1<<14 {
 			for _, p := range m.packs() {
 				if err := p.check(); err != nil {
 					t.Fatal(err)
@@ -1036,4 +1044,30 @@ func TestGPTNeoXCheckpoints(t *testing.T) {
 func TestGPT2MatchesTorchFixtures(t *testing.T) {
 	checkTorchFixture(t, "testdata/gpt2_lm_fixture")
 	checkTorchFixture(t, "testdata/gpt2_fixture")
+}
+
+// TestGPT2Errors: configurations and inputs a GPT-2 cannot take are errors
+// naming the field or the limit.
+func TestGPT2Errors(t *testing.T) {
+	m, err := Load("testdata/gpt2_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckInput(m, []int{2, 17}); err == nil || !strings.Contains(err.Error(), "16 positions of n_positions") {
+		t.Errorf("17 tokens: %v, want the 16 positions named", err)
+	}
+	for _, c := range []struct {
+		edit func(map[string]any)
+		want string
+	}{
+		{func(c map[string]any) { c["n_head"] = 3 }, "not a multiple of n_head"},
+		{func(c map[string]any) { c["activation_function"] = "gelu2" }, "activation_function"},
+		{func(c map[string]any) { c["n_inner"] = -4 }, `"n_inner"`},
+	} {
+		cfg := m.Config()
+		c.edit(cfg)
+		if _, err := Build(cfg, nil, 1); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("error %v, want one naming %q", err, c.want)
+		}
+	}
 }

@@ -9,10 +9,11 @@ import (
 )
 
 // neoxPerms are coordinate permutations that make a functionally identical
-// copy of a GPT-NeoX: the residual stream (LayerNorm commutes with it), per
-// block the heads (query, key and value rows together), within each head
-// the value coordinates and, the same for query and key, the coordinates
-// the partial rotary embedding leaves alone, and the MLP units.
+// copy of a GPT-NeoX or a GPT-2: the residual stream (LayerNorm commutes
+// with it), per block the heads (query, key and value rows together),
+// within each head the value coordinates and, the same for query and key,
+// the coordinates the rotary embedding leaves alone (from rot on; all of
+// them for GPT-2, rot 0), and the MLP units.
 type neoxPerms struct {
 	res         []int
 	qk, v, mlp  [][]int // per block, over the projection's width
@@ -41,8 +42,29 @@ func newNeoXPerms(rng *rand.Rand, d, heads, rot, inter, layers int) neoxPerms {
 	return p
 }
 
-// apply returns the permuted copy of a GPT-NeoX parameter set.
-func (p neoxPerms) apply(src params) params {
+// decoderNames are the parameter names of a decoder of LayerNorms, biased
+// projections and an unfused MLP (GPT-NeoX, GPT-2) that neoxPerms permutes.
+type decoderNames struct {
+	embed, positions, final string   // tables and the final norm (positions "" for none)
+	block                   string   // prefix of block N's names, before N
+	norms                   []string // the block's two LayerNorms
+	q, k, v, o, up, down    string   // the block's projections
+	heads                   []string // task heads and lm_head, [·, d]
+}
+
+var (
+	neoxNames = decoderNames{embed: "gpt_neox.embed_in.weight", final: "gpt_neox.final_layer_norm", block: "gpt_neox.layers.",
+		norms: []string{"input_layernorm", "post_attention_layernorm"},
+		q:     "attention.query", k: "attention.key", v: "attention.value", o: "attention.dense", up: "mlp.dense_h_to_4h", down: "mlp.dense_4h_to_h",
+		heads: []string{"score.weight", "embed_out.weight"}}
+	gpt2Names = decoderNames{embed: "transformer.wte.weight", positions: "transformer.wpe.weight", final: "transformer.ln_f", block: "transformer.h.",
+		norms: []string{"ln_1", "ln_2"},
+		q:     "attn.query", k: "attn.key", v: "attn.value", o: "attn.c_proj", up: "mlp.c_fc", down: "mlp.c_proj",
+		heads: []string{"score.weight", "lm_head.weight"}}
+)
+
+// apply returns the permuted copy of a parameter set of names' layout.
+func (p neoxPerms) apply(src params, n decoderNames) params {
 	out := params{}
 	res := p.res
 	set := func(name string, perms ...[]int) {
@@ -50,31 +72,33 @@ func (p neoxPerms) apply(src params) params {
 			out[name] = permuteAxes(src[name], perms...)
 		}
 	}
-	set("gpt_neox.embed_in.weight", nil, res)
+	set(n.embed, nil, res)
+	set(n.positions, nil, res)
 	for l := range p.qk {
-		b := "gpt_neox.layers." + strconv.Itoa(l) + "."
-		for _, n := range []string{"input_layernorm", "post_attention_layernorm"} {
-			set(b+n+".weight", res)
-			set(b+n+".bias", res)
+		b := n.block + strconv.Itoa(l) + "."
+		for _, norm := range n.norms {
+			set(b+norm+".weight", res)
+			set(b+norm+".bias", res)
 		}
 		for _, part := range []struct {
 			name string
 			perm []int
-		}{{"query", p.qk[l]}, {"key", p.qk[l]}, {"value", p.v[l]}} {
-			set(b+"attention."+part.name+".weight", part.perm, res)
-			set(b+"attention."+part.name+".bias", part.perm)
+		}{{n.q, p.qk[l]}, {n.k, p.qk[l]}, {n.v, p.v[l]}} {
+			set(b+part.name+".weight", part.perm, res)
+			set(b+part.name+".bias", part.perm)
 		}
-		set(b+"attention.dense.weight", res, p.attnContext[l])
-		set(b+"attention.dense.bias", res)
-		set(b+"mlp.dense_h_to_4h.weight", p.mlp[l], res)
-		set(b+"mlp.dense_h_to_4h.bias", p.mlp[l])
-		set(b+"mlp.dense_4h_to_h.weight", res, p.mlp[l])
-		set(b+"mlp.dense_4h_to_h.bias", res)
+		set(b+n.o+".weight", res, p.attnContext[l])
+		set(b+n.o+".bias", res)
+		set(b+n.up+".weight", p.mlp[l], res)
+		set(b+n.up+".bias", p.mlp[l])
+		set(b+n.down+".weight", res, p.mlp[l])
+		set(b+n.down+".bias", res)
 	}
-	set("gpt_neox.final_layer_norm.weight", res)
-	set("gpt_neox.final_layer_norm.bias", res)
-	set("score.weight", nil, res)
-	set("embed_out.weight", nil, res)
+	set(n.final+".weight", res)
+	set(n.final+".bias", res)
+	for _, h := range n.heads {
+		set(h, nil, res)
+	}
 	return out
 }
 
@@ -104,7 +128,7 @@ func TestBiCoRecoversPermutedGPTNeoX(t *testing.T) {
 			a := perturbed(t, m, 101, 0.1)
 			aft := perturbed(t, a, 2, 0.05)
 			perms := newNeoXPerms(rand.New(rand.NewPCG(4, 4)), 16, 2, 4, 12, 2)
-			b, err := model.WithParams(a, perms.apply(model.Params(a)))
+			b, err := model.WithParams(a, perms.apply(model.Params(a), neoxNames))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +136,7 @@ func TestBiCoRecoversPermutedGPTNeoX(t *testing.T) {
 			if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
 				t.Fatalf("the permuted copy is not functionally equal to the source: logits differ by %.3g", e)
 			}
-			want := perms.apply(taskVectors(t, a, aft))
+			want := perms.apply(taskVectors(t, a, aft), neoxNames)
 			for _, method := range []string{"bico", "bico-blend"} {
 				t.Run(method, func(t *testing.T) {
 					res := runMethodOpts(t, Models{a, aft, b}, calib, method, 1, Options{})
@@ -152,6 +176,50 @@ func TestGPTNeoXToLargerGPTNeoX(t *testing.T) {
 			}
 			if l := logits(res.Model, calib.Inputs); l.FirstNonFinite() >= 0 {
 				t.Errorf("non-finite logits")
+			}
+		})
+	}
+}
+
+// TestBiCoRecoversPermutedGPT2: B is a permuted copy of a GPT-2 (see
+// neoxPerms; a classifier and a tied causal language model), so BiCo with
+// α = 1 must return the permuted τ_A, the position table, the query, key
+// and value split from c_attn and every LayerNorm included, and B's
+// transferred model must reproduce A's fine-tuned logits.
+func TestBiCoRecoversPermutedGPT2(t *testing.T) {
+	pad := 0
+	for _, c := range []struct {
+		name string
+		cfg  model.GPT2Config
+	}{
+		{"classifier", model.GPT2Config{Labels: []string{"a", "b", "c"}, PadTokenID: &pad}},
+		{"tied causal LM", model.GPT2Config{CausalLM: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.cfg.VocabSize, c.cfg.Positions, c.cfg.HiddenSize, c.cfg.NumHeads, c.cfg.Inner = 20, 8, 16, 2, 12
+			cfg := c.cfg.Map()
+			cfg["initializer_range"] = 0.3
+			m, err := model.Build(cfg, nil, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := perturbed(t, m, 101, 0.1)
+			aft := perturbed(t, a, 2, 0.05)
+			perms := newNeoXPerms(rand.New(rand.NewPCG(5, 5)), 16, 2, 0, 12, 2)
+			b, err := model.WithParams(a, perms.apply(model.Params(a), gpt2Names))
+			if err != nil {
+				t.Fatal(err)
+			}
+			calib := tokenSamples(64, 6, 20, 3, 9)
+			if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
+				t.Fatalf("the permuted copy is not functionally equal to the source: logits differ by %.3g", e)
+			}
+			want := perms.apply(taskVectors(t, a, aft), gpt2Names)
+			for _, method := range []string{"bico", "bico-blend"} {
+				t.Run(method, func(t *testing.T) {
+					res := runMethodOpts(t, Models{a, aft, b}, calib, method, 1, Options{})
+					checkRecovered(t, res, want, aft, calib.Inputs, 2e-3)
+				})
 			}
 		})
 	}

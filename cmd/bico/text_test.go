@@ -732,18 +732,35 @@ func TestTransferBertToRoBERTa(t *testing.T) {
 	}
 }
 
-// TestTransferGPTNeoXLoRA: a Pythia-style fine-tune, a PEFT LoRA adapter on
-// GPT-NeoX's fused query_key_value, moves to a base of another seed. The
+// TestTransferFusedLoRA: a LoRA fine-tune of a fused attention projection,
+// GPT-NeoX's query_key_value (Pythia) and GPT-2's Conv1D c_attn (stored
+// [In, Out], PEFT's fan_in_fan_out), moves to a base of another seed. The
 // query, key and value sites split from it are kept and the others left
-// out; --save-lora writes the transfer as a query_key_value adapter of B,
-// which merged onto B gives the full output, and the full output holds
-// the fused tensor under its checkpoint name.
-func TestTransferGPTNeoXLoRA(t *testing.T) {
+// out; the full output holds the fused tensor under its checkpoint name in
+// its checkpoint shape, and --save-lora writes the transfer as an adapter
+// of B's fused module, which merged onto B gives the full output.
+func TestTransferFusedLoRA(t *testing.T) {
+	pad := 0
+	for _, c := range []struct {
+		name, module string // the fused module, %d its block
+		cfg          map[string]any
+		fileShape    []int // the fused weight's shape on file
+		leftOut      int   // site pairs left out of 14
+	}{
+		{"gpt_neox", "gpt_neox.layers.%d.attention.query_key_value",
+			model.GPTNeoXConfig{VocabSize: 24, HiddenSize: 8, NumLayers: 2, NumHeads: 2, RotaryPct: 0.5, PadTokenID: &pad, CausalLM: true}.Map(), []int{24, 8}, 8},
+		{"gpt2", "transformer.h.%d.attn.c_attn",
+			model.GPT2Config{VocabSize: 24, HiddenSize: 8, NumLayers: 2, NumHeads: 2, PadTokenID: &pad, CausalLM: true}.Map(), []int{8, 24}, 7},
+	} {
+		t.Run(c.name, func(t *testing.T) { checkFusedLoRA(t, c.cfg, c.module, c.fileShape, c.leftOut) })
+	}
+}
+
+func checkFusedLoRA(t *testing.T, cfg map[string]any, module string, fileShape []int, leftOut int) {
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(6, 6))
-	pad := 0
 	build := func(seed uint64) model.Model {
-		m, err := model.Build(model.GPTNeoXConfig{VocabSize: 24, HiddenSize: 8, NumLayers: 2, NumHeads: 2, RotaryPct: 0.5, PadTokenID: &pad, CausalLM: true}.Map(), nil, seed)
+		m, err := model.Build(cfg, nil, seed)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -770,7 +787,7 @@ func TestTransferGPTNeoXLoRA(t *testing.T) {
 	f.aft = filepath.Join(dir, "lora")
 	var tensors []safetensors.Tensor
 	for l := range 2 {
-		name := fmt.Sprintf("base_model.model.gpt_neox.layers.%d.attention.query_key_value", l)
+		name := "base_model.model." + fmt.Sprintf(module, l)
 		A, B := make([]float32, 4*8), make([]float32, 24*4)
 		for i := range A {
 			A[i] = float32(rng.NormFloat64())
@@ -786,7 +803,8 @@ func TestTransferGPTNeoXLoRA(t *testing.T) {
 	if err := safetensors.Write(filepath.Join(f.aft, model.AdapterWeightsFile), tensors, nil); err != nil {
 		t.Fatal(err)
 	}
-	adapterCfg := `{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["query_key_value"], "task_type": "CAUSAL_LM"}`
+	short := module[strings.LastIndex(module, ".")+1:]
+	adapterCfg := fmt.Sprintf(`{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": [%q], "task_type": "CAUSAL_LM"}`, short)
 	if err := os.WriteFile(filepath.Join(f.aft, model.AdapterConfigFile), []byte(adapterCfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -795,20 +813,21 @@ func TestTransferGPTNeoXLoRA(t *testing.T) {
 	if err != nil {
 		t.Fatalf("transfer: %v\n%s", err, msg)
 	}
-	// 2 layers × (query, key, value, dense, h_to_4h, 4h_to_h) + embedding +
-	// embed_out = 14 pairs, of which query, key and value are kept.
-	if !strings.Contains(msg, "8 of 14 site pairs were left out") {
+	// 2 blocks × (query, key, value, attention output, MLP in, MLP out) +
+	// embedding + lm_head = 14 pairs, of which query, key and value are
+	// kept, and GPT-2's lm_head, tied to the embedding.
+	if !strings.Contains(msg, fmt.Sprintf("%d of 14 site pairs were left out", leftOut)) {
 		t.Errorf("transfer output:\n%s", msg)
 	}
 	ck, err := safetensors.OpenDir(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, fused := ck.Info("gpt_neox.layers.1.attention.query_key_value.weight")
-	_, split := ck.Info("gpt_neox.layers.1.attention.query.weight")
+	info, fused := ck.Info(fmt.Sprintf(module, 1) + ".weight")
+	_, split := ck.Info(strings.TrimSuffix(fmt.Sprintf(module, 1), short) + "query.weight")
 	ck.Close()
-	if !fused || split {
-		t.Errorf("output checkpoint: fused query_key_value %v, split query %v; want the fused tensor only", fused, split)
+	if !fused || split || !slices.Equal(info.Shape, fileShape) {
+		t.Errorf("output checkpoint: fused weight %v of shape %v, split query %v; want the fused tensor only, of shape %v", fused, info.Shape, split, fileShape)
 	}
 	adapterOut := filepath.Join(dir, "out-adapter")
 	if msg, err := run(t, f.transferArgs(adapterOut, "--per-class", "24", "--save-lora")...); err != nil {
@@ -820,7 +839,7 @@ func TestTransferGPTNeoXLoRA(t *testing.T) {
 	}
 	sameParams(t, mergedOnto(t, f.b, adapterOut), full, 1e-5, "B with the written adapter", "the full output")
 	raw, err := os.ReadFile(filepath.Join(adapterOut, model.AdapterConfigFile))
-	if err != nil || !strings.Contains(string(raw), `query_key_value`) {
-		t.Errorf("adapter config %s (%v), want the query_key_value modules", raw, err)
+	if err != nil || !strings.Contains(string(raw), short) {
+		t.Errorf("adapter config %s (%v), want the %s modules", raw, err, short)
 	}
 }
