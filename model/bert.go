@@ -271,14 +271,8 @@ func (m *bertModel) specs() []paramSpec {
 	std, _ := ConfigFloatOr(m.cfg, "initializer_range", 0.02)
 	d := m.hidden
 	var s []paramSpec
-	lin := func(name string, out, in int) {
-		s = append(s, paramSpec{name: name + ".weight", shape: []int{out, in}, init: initTruncNormal, std: std},
-			paramSpec{name: name + ".bias", shape: []int{out}})
-	}
-	ln := func(name string) {
-		s = append(s, paramSpec{name: name + ".weight", shape: []int{d}, init: initOnes},
-			paramSpec{name: name + ".bias", shape: []int{d}})
-	}
+	lin := func(name string, out, in int) { s = append(s, linearSpecs(name, out, in, true, std)...) }
+	ln := func(name string) { s = append(s, layerNormSpecs(name, d)...) }
 	e, n := m.names.prefix+".embeddings", m.names
 	s = append(s,
 		paramSpec{name: e + ".word_embeddings.weight", shape: []int{m.vocab, d}, init: initTruncNormal, std: std},
@@ -307,13 +301,9 @@ func (m *bertModel) specs() []paramSpec {
 func (m *bertModel) describe() {
 	d := m.hidden
 	site := func(name, role string, block, in, out int, inSpace string) Site {
-		return Site{Name: name, Role: role, Block: block, Weight: name + ".weight", Bias: name + ".bias", In: in, Out: out, InSpace: inSpace, OutSpace: name}
+		return linearSite(name, role, block, in, out, inSpace, true)
 	}
-	norm := func(name string, block int) {
-		m.vectors = append(m.vectors,
-			Vector{Name: name + ".weight", Role: "norm_weight", Block: block, Space: name},
-			Vector{Name: name + ".bias", Role: "norm_bias", Block: block, Space: name})
-	}
+	norm := func(name string, block int) { m.vectors = append(m.vectors, layerNormVectors(name, block, name)...) }
 	embed := site(m.embedSite(), "embedding", -1, m.vocab, d, "")
 	embed.Bias = ""
 	m.sites = []Site{embed}

@@ -179,10 +179,7 @@ func (c *clipModel) specs() []paramSpec {
 		s = append(s, paramSpec{name: name + ".weight", shape: []int{out, in}, init: initTruncNormal, std: wstd},
 			paramSpec{name: name + ".bias", shape: []int{out}})
 	}
-	ln := func(name string) {
-		s = append(s, paramSpec{name: name + ".weight", shape: []int{d}, init: initOnes},
-			paramSpec{name: name + ".bias", shape: []int{d}})
-	}
+	ln := func(name string) { s = append(s, layerNormSpecs(name, d)...) }
 	s = append(s,
 		paramSpec{name: clipClass, shape: []int{d}, init: initTruncNormal, std: math.Pow(fd, -0.5) * factor},
 		paramSpec{name: clipPatchSite + ".weight", shape: []int{d, c.channels * p * p}, file: []int{d, c.channels, p, p}, init: initTruncNormal, std: std * factor},
@@ -208,19 +205,10 @@ func (c *clipModel) specs() []paramSpec {
 // describe fills the sites and vectors.
 func (c *clipModel) describe() {
 	d := c.hidden
-	site := func(name, role string, block, in, out int, inSpace string, bias bool) Site {
-		s := Site{Name: name, Role: role, Block: block, Weight: name + ".weight", In: in, Out: out, InSpace: inSpace, OutSpace: name}
-		if bias {
-			s.Bias = name + ".bias"
-		}
-		return s
-	}
 	norm := func(name string, block int, space string) {
-		c.vectors = append(c.vectors,
-			Vector{Name: name + ".weight", Role: "norm_weight", Block: block, Space: space},
-			Vector{Name: name + ".bias", Role: "norm_bias", Block: block, Space: space})
+		c.vectors = append(c.vectors, layerNormVectors(name, block, space)...)
 	}
-	c.sites = []Site{site(clipPatchSite, "patch", -1, c.channels*c.patch*c.patch, d, "vision_model.embeddings.patches", false)}
+	c.sites = []Site{linearSite(clipPatchSite, "patch", -1, c.channels*c.patch*c.patch, d, "vision_model.embeddings.patches", false)}
 	c.vectors = []Vector{
 		{Name: clipClass, Role: "cls_token", Block: -1, Space: clipPatchSite},
 		{Name: clipPositions, Role: "position_embeddings", Block: -1, Space: clipPatchSite},
@@ -230,17 +218,17 @@ func (c *clipModel) describe() {
 		l := clipLayer(i)
 		n1, n2 := l+".layer_norm1", l+".layer_norm2"
 		c.sites = append(c.sites,
-			site(l+".self_attn.q_proj", "query", i, d, d, n1, true),
-			site(l+".self_attn.k_proj", "key", i, d, d, n1, true),
-			site(l+".self_attn.v_proj", "value", i, d, d, n1, true),
-			site(l+".self_attn.out_proj", "attn_out", i, d, d, l+".self_attn.context", true),
-			site(l+".mlp.fc1", "mlp_in", i, d, c.inter, n2, true),
-			site(l+".mlp.fc2", "mlp_out", i, c.inter, d, l+".mlp.act", true),
+			linearSite(l+".self_attn.q_proj", "query", i, d, d, n1, true),
+			linearSite(l+".self_attn.k_proj", "key", i, d, d, n1, true),
+			linearSite(l+".self_attn.v_proj", "value", i, d, d, n1, true),
+			linearSite(l+".self_attn.out_proj", "attn_out", i, d, d, l+".self_attn.context", true),
+			linearSite(l+".mlp.fc1", "mlp_in", i, d, c.inter, n2, true),
+			linearSite(l+".mlp.fc2", "mlp_out", i, c.inter, d, l+".mlp.act", true),
 		)
 		norm(n1, i, n1)
 		norm(n2, i, n2)
 	}
-	c.sites = append(c.sites, site(clipHeadSite, "head", -1, d, len(c.labels), clipPooled, true))
+	c.sites = append(c.sites, linearSite(clipHeadSite, "head", -1, d, len(c.labels), clipPooled, true))
 }
 
 func buildCLIP(cfg map[string]any, params map[string]*Tensor, seed uint64) (Model, error) {

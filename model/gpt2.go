@@ -200,16 +200,8 @@ func (m *gpt2Model) specs() []paramSpec {
 	std, _ := ConfigFloatOr(m.cfg, "initializer_range", 0.02)
 	d := m.hidden
 	var s []paramSpec
-	lin := func(name string, out, in int, bias bool) {
-		s = append(s, paramSpec{name: name + ".weight", shape: []int{out, in}, init: initTruncNormal, std: std})
-		if bias {
-			s = append(s, paramSpec{name: name + ".bias", shape: []int{out}})
-		}
-	}
-	norm := func(name string) {
-		s = append(s, paramSpec{name: name + ".weight", shape: []int{d}, init: initOnes},
-			paramSpec{name: name + ".bias", shape: []int{d}})
-	}
+	lin := func(name string, out, in int, bias bool) { s = append(s, linearSpecs(name, out, in, bias, std)...) }
+	norm := func(name string) { s = append(s, layerNormSpecs(name, d)...) }
 	s = append(s, paramSpec{name: gpt2EmbedSite + ".weight", shape: []int{m.vocab, d}, init: initTruncNormal, std: std},
 		paramSpec{name: gpt2Positions, shape: []int{m.positions, d}, init: initTruncNormal, std: std})
 	for i := 0; i < m.layers; i++ {
@@ -272,40 +264,29 @@ func (m *gpt2Model) packs() []pack {
 // describe fills the sites and vectors.
 func (m *gpt2Model) describe() {
 	d := m.hidden
-	site := func(name, role string, block, in, out int, inSpace string, bias bool) Site {
-		s := Site{Name: name, Role: role, Block: block, Weight: name + ".weight", In: in, Out: out, InSpace: inSpace, OutSpace: name}
-		if bias {
-			s.Bias = name + ".bias"
-		}
-		return s
-	}
-	norm := func(name string, block int) {
-		m.vectors = append(m.vectors,
-			Vector{Name: name + ".weight", Role: "norm_weight", Block: block, Space: name},
-			Vector{Name: name + ".bias", Role: "norm_bias", Block: block, Space: name})
-	}
-	m.sites = []Site{site(gpt2EmbedSite, "embedding", -1, m.vocab, d, "", false)}
+	norm := func(name string, block int) { m.vectors = append(m.vectors, layerNormVectors(name, block, name)...) }
+	m.sites = []Site{linearSite(gpt2EmbedSite, "embedding", -1, m.vocab, d, "", false)}
 	m.vectors = []Vector{{Name: gpt2Positions, Role: "text_positions", Block: -1, Space: gpt2EmbedSite}}
 	for i := 0; i < m.layers; i++ {
 		b := gpt2Block(i)
 		a := b + ".attn."
 		m.sites = append(m.sites,
-			site(a+"query", "query", i, d, d, b+".ln_1", true),
-			site(a+"key", "key", i, d, d, b+".ln_1", true),
-			site(a+"value", "value", i, d, d, b+".ln_1", true),
-			site(a+"c_proj", "attn_out", i, d, d, a+"context", true),
-			site(b+".mlp.c_fc", "mlp_in", i, d, m.inter, b+".ln_2", true),
-			site(b+".mlp.c_proj", "mlp_out", i, m.inter, d, b+".mlp.act", true),
+			linearSite(a+"query", "query", i, d, d, b+".ln_1", true),
+			linearSite(a+"key", "key", i, d, d, b+".ln_1", true),
+			linearSite(a+"value", "value", i, d, d, b+".ln_1", true),
+			linearSite(a+"c_proj", "attn_out", i, d, d, a+"context", true),
+			linearSite(b+".mlp.c_fc", "mlp_in", i, d, m.inter, b+".ln_2", true),
+			linearSite(b+".mlp.c_proj", "mlp_out", i, m.inter, d, b+".mlp.act", true),
 		)
 		norm(b+".ln_1", i)
 		norm(b+".ln_2", i)
 	}
 	norm(gpt2Norm, -1)
 	if !m.causal {
-		m.sites = append(m.sites, site(gpt2HeadSite, "head", -1, d, len(m.labels), gpt2Norm, false))
+		m.sites = append(m.sites, linearSite(gpt2HeadSite, "head", -1, d, len(m.labels), gpt2Norm, false))
 		return
 	}
-	lm := site(gpt2LMHead, "lm_head", -1, d, m.vocab, gpt2Norm, false)
+	lm := linearSite(gpt2LMHead, "lm_head", -1, d, m.vocab, gpt2Norm, false)
 	lm.OutSpace = "" // the vocabulary's logits
 	if m.tied {
 		lm.Weight, lm.Tied = gpt2EmbedSite+".weight", true

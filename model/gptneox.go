@@ -218,16 +218,8 @@ func (m *gptNeoXModel) specs() []paramSpec {
 	std, _ := ConfigFloatOr(m.cfg, "initializer_range", 0.02)
 	d := m.hidden
 	var s []paramSpec
-	lin := func(name string, out, in int, bias bool) {
-		s = append(s, paramSpec{name: name + ".weight", shape: []int{out, in}, init: initTruncNormal, std: std})
-		if bias {
-			s = append(s, paramSpec{name: name + ".bias", shape: []int{out}})
-		}
-	}
-	norm := func(name string) {
-		s = append(s, paramSpec{name: name + ".weight", shape: []int{d}, init: initOnes},
-			paramSpec{name: name + ".bias", shape: []int{d}})
-	}
+	lin := func(name string, out, in int, bias bool) { s = append(s, linearSpecs(name, out, in, bias, std)...) }
+	norm := func(name string) { s = append(s, layerNormSpecs(name, d)...) }
 	s = append(s, paramSpec{name: neoxEmbedSite + ".weight", shape: []int{m.vocab, d}, init: initTruncNormal, std: std})
 	for i := 0; i < m.layers; i++ {
 		l := neoxLayer(i)
@@ -291,41 +283,30 @@ func (m *gptNeoXModel) packs() []pack {
 // describe fills the sites and vectors.
 func (m *gptNeoXModel) describe() {
 	d := m.hidden
-	site := func(name, role string, block, in, out int, inSpace string, bias bool) Site {
-		s := Site{Name: name, Role: role, Block: block, Weight: name + ".weight", In: in, Out: out, InSpace: inSpace, OutSpace: name}
-		if bias {
-			s.Bias = name + ".bias"
-		}
-		return s
-	}
-	norm := func(name string, block int) {
-		m.vectors = append(m.vectors,
-			Vector{Name: name + ".weight", Role: "norm_weight", Block: block, Space: name},
-			Vector{Name: name + ".bias", Role: "norm_bias", Block: block, Space: name})
-	}
-	m.sites = []Site{site(neoxEmbedSite, "embedding", -1, m.vocab, d, "", false)}
+	norm := func(name string, block int) { m.vectors = append(m.vectors, layerNormVectors(name, block, name)...) }
+	m.sites = []Site{linearSite(neoxEmbedSite, "embedding", -1, m.vocab, d, "", false)}
 	m.vectors = nil
 	for i := 0; i < m.layers; i++ {
 		l := neoxLayer(i)
 		in, post := l+".input_layernorm", l+".post_attention_layernorm"
 		a := l + ".attention."
 		m.sites = append(m.sites,
-			site(a+"query", "query", i, d, d, in, m.bias),
-			site(a+"key", "key", i, d, d, in, m.bias),
-			site(a+"value", "value", i, d, d, in, m.bias),
-			site(a+"dense", "attn_out", i, d, d, a+"context", m.bias),
-			site(l+".mlp.dense_h_to_4h", "mlp_in", i, d, m.inter, post, true),
-			site(l+".mlp.dense_4h_to_h", "mlp_out", i, m.inter, d, l+".mlp.act", true),
+			linearSite(a+"query", "query", i, d, d, in, m.bias),
+			linearSite(a+"key", "key", i, d, d, in, m.bias),
+			linearSite(a+"value", "value", i, d, d, in, m.bias),
+			linearSite(a+"dense", "attn_out", i, d, d, a+"context", m.bias),
+			linearSite(l+".mlp.dense_h_to_4h", "mlp_in", i, d, m.inter, post, true),
+			linearSite(l+".mlp.dense_4h_to_h", "mlp_out", i, m.inter, d, l+".mlp.act", true),
 		)
 		norm(in, i)
 		norm(post, i)
 	}
 	norm(neoxNorm, -1)
 	if !m.causal {
-		m.sites = append(m.sites, site(neoxHeadSite, "head", -1, d, len(m.labels), neoxNorm, false))
+		m.sites = append(m.sites, linearSite(neoxHeadSite, "head", -1, d, len(m.labels), neoxNorm, false))
 		return
 	}
-	lm := site(neoxLMHead, "lm_head", -1, d, m.vocab, neoxNorm, false)
+	lm := linearSite(neoxLMHead, "lm_head", -1, d, m.vocab, neoxNorm, false)
 	lm.OutSpace = "" // the vocabulary's logits
 	if m.tied {
 		lm.Weight, lm.Tied = neoxEmbedSite+".weight", true

@@ -554,12 +554,7 @@ func (m *llamaModel) specs() []paramSpec {
 	std, _ := ConfigFloatOr(m.cfg, "initializer_range", 0.02)
 	d, q, kv := m.hidden, m.heads*m.headDim, m.kvHeads*m.headDim
 	var s []paramSpec
-	lin := func(name string, out, in int, bias bool) {
-		s = append(s, paramSpec{name: name + ".weight", shape: []int{out, in}, init: initTruncNormal, std: std})
-		if bias {
-			s = append(s, paramSpec{name: name + ".bias", shape: []int{out}})
-		}
-	}
+	lin := func(name string, out, in int, bias bool) { s = append(s, linearSpecs(name, out, in, bias, std)...) }
 	normInit := initOnes
 	if m.gemma.normOffset {
 		normInit = initZeros // the scale is 1 + weight
@@ -601,17 +596,10 @@ func (m *llamaModel) specs() []paramSpec {
 // describe fills the sites and vectors.
 func (m *llamaModel) describe() {
 	d, q, kv := m.hidden, m.heads*m.headDim, m.kvHeads*m.headDim
-	site := func(name, role string, block, in, out int, inSpace string, bias bool) Site {
-		s := Site{Name: name, Role: role, Block: block, Weight: name + ".weight", In: in, Out: out, InSpace: inSpace, OutSpace: name}
-		if bias {
-			s.Bias = name + ".bias"
-		}
-		return s
-	}
 	norm := func(name string, block int) {
 		m.vectors = append(m.vectors, Vector{Name: name + ".weight", Role: "norm_weight", Block: block, Space: name})
 	}
-	m.sites = []Site{site(llamaEmbedSite, "embedding", -1, m.vocab, d, "", false)}
+	m.sites = []Site{linearSite(llamaEmbedSite, "embedding", -1, m.vocab, d, "", false)}
 	m.vectors = nil
 	for i := 0; i < m.layers; i++ {
 		l := llamaLayer(i)
@@ -621,13 +609,13 @@ func (m *llamaModel) describe() {
 			mlpIn = l + ".pre_feedforward_layernorm"
 		}
 		m.sites = append(m.sites,
-			site(l+".self_attn.q_proj", "query", i, d, q, in, m.qkvBias),
-			site(l+".self_attn.k_proj", "key", i, d, kv, in, m.qkvBias),
-			site(l+".self_attn.v_proj", "value", i, d, kv, in, m.qkvBias),
-			site(l+".self_attn.o_proj", "attn_out", i, q, d, l+".self_attn.context", m.oBias),
-			site(l+".mlp.gate_proj", "mlp_gate", i, d, m.inter, mlpIn, m.mlpBias),
-			site(l+".mlp.up_proj", "mlp_in", i, d, m.inter, mlpIn, m.mlpBias),
-			site(l+".mlp.down_proj", "mlp_out", i, m.inter, d, l+".mlp.act", m.mlpBias),
+			linearSite(l+".self_attn.q_proj", "query", i, d, q, in, m.qkvBias),
+			linearSite(l+".self_attn.k_proj", "key", i, d, kv, in, m.qkvBias),
+			linearSite(l+".self_attn.v_proj", "value", i, d, kv, in, m.qkvBias),
+			linearSite(l+".self_attn.o_proj", "attn_out", i, q, d, l+".self_attn.context", m.oBias),
+			linearSite(l+".mlp.gate_proj", "mlp_gate", i, d, m.inter, mlpIn, m.mlpBias),
+			linearSite(l+".mlp.up_proj", "mlp_in", i, d, m.inter, mlpIn, m.mlpBias),
+			linearSite(l+".mlp.down_proj", "mlp_out", i, m.inter, d, l+".mlp.act", m.mlpBias),
 		)
 		norm(in, i)
 		if m.gemma.sandwich {
@@ -652,10 +640,10 @@ func (m *llamaModel) describe() {
 	norm(llamaNorm, -1)
 	switch {
 	case !m.causal:
-		m.sites = append(m.sites, site(llamaHeadSite, "head", -1, d, len(m.labels), llamaNorm, false))
+		m.sites = append(m.sites, linearSite(llamaHeadSite, "head", -1, d, len(m.labels), llamaNorm, false))
 	default:
 		// Its outputs are the vocabulary's logits: no output space to map.
-		lm := site(llamaLMHead, "lm_head", -1, d, m.vocab, llamaNorm, false)
+		lm := linearSite(llamaLMHead, "lm_head", -1, d, m.vocab, llamaNorm, false)
 		lm.OutSpace = ""
 		if m.tied {
 			lm.Weight, lm.Tied = llamaEmbedSite+".weight", true

@@ -200,16 +200,8 @@ func (v *vitModel) specs() []paramSpec {
 	std, _ := ConfigFloatOr(v.cfg, "initializer_range", 0.02)
 	d, p, c := v.hidden, v.patchH, v.channels
 	var s []paramSpec
-	lin := func(name string, out, in int, bias bool) {
-		s = append(s, paramSpec{name: name + ".weight", shape: []int{out, in}, init: initTruncNormal, std: std})
-		if bias {
-			s = append(s, paramSpec{name: name + ".bias", shape: []int{out}})
-		}
-	}
-	ln := func(name string) {
-		s = append(s, paramSpec{name: name + ".weight", shape: []int{d}, init: initOnes},
-			paramSpec{name: name + ".bias", shape: []int{d}})
-	}
+	lin := func(name string, out, in int, bias bool) { s = append(s, linearSpecs(name, out, in, bias, std)...) }
+	ln := func(name string) { s = append(s, layerNormSpecs(name, d)...) }
 	s = append(s,
 		paramSpec{name: "vit.embeddings.cls_token", shape: []int{1, 1, d}, init: initTruncNormal, std: std},
 		paramSpec{name: "vit.embeddings.position_embeddings", shape: []int{1, v.numPatches() + 1, d}, init: initTruncNormal, std: std},
@@ -235,19 +227,8 @@ func (v *vitModel) specs() []paramSpec {
 // describe fills the sites and vectors.
 func (v *vitModel) describe() {
 	d := v.hidden
-	site := func(name, role string, block, in, out int, inSpace string, bias bool) Site {
-		s := Site{Name: name, Role: role, Block: block, Weight: name + ".weight", In: in, Out: out, InSpace: inSpace, OutSpace: name}
-		if bias {
-			s.Bias = name + ".bias"
-		}
-		return s
-	}
-	norm := func(name string, block int) {
-		v.vectors = append(v.vectors,
-			Vector{Name: name + ".weight", Role: "norm_weight", Block: block, Space: name},
-			Vector{Name: name + ".bias", Role: "norm_bias", Block: block, Space: name})
-	}
-	v.sites = []Site{site(vitPatchSite, "patch", -1, v.channels*v.patchH*v.patchW, d, "vit.embeddings.patches", true)}
+	norm := func(name string, block int) { v.vectors = append(v.vectors, layerNormVectors(name, block, name)...) }
+	v.sites = []Site{linearSite(vitPatchSite, "patch", -1, v.channels*v.patchH*v.patchW, d, "vit.embeddings.patches", true)}
 	v.vectors = []Vector{
 		{Name: "vit.embeddings.cls_token", Role: "cls_token", Block: -1, Space: vitPatchSite},
 		{Name: "vit.embeddings.position_embeddings", Role: "position_embeddings", Block: -1, Space: vitPatchSite},
@@ -256,18 +237,18 @@ func (v *vitModel) describe() {
 		l := vitLayer(i)
 		before, after := l+".layernorm_before", l+".layernorm_after"
 		v.sites = append(v.sites,
-			site(l+".attention.attention.query", "query", i, d, d, before, v.qkvBias),
-			site(l+".attention.attention.key", "key", i, d, d, before, v.qkvBias),
-			site(l+".attention.attention.value", "value", i, d, d, before, v.qkvBias),
-			site(l+".attention.output.dense", "attn_out", i, d, d, l+".attention.context", true),
-			site(l+".intermediate.dense", "mlp_in", i, d, v.inter, after, true),
-			site(l+".output.dense", "mlp_out", i, v.inter, d, l+".intermediate.act", true),
+			linearSite(l+".attention.attention.query", "query", i, d, d, before, v.qkvBias),
+			linearSite(l+".attention.attention.key", "key", i, d, d, before, v.qkvBias),
+			linearSite(l+".attention.attention.value", "value", i, d, d, before, v.qkvBias),
+			linearSite(l+".attention.output.dense", "attn_out", i, d, d, l+".attention.context", true),
+			linearSite(l+".intermediate.dense", "mlp_in", i, d, v.inter, after, true),
+			linearSite(l+".output.dense", "mlp_out", i, v.inter, d, l+".intermediate.act", true),
 		)
 		norm(before, i)
 		norm(after, i)
 	}
 	norm("vit.layernorm", -1)
-	v.sites = append(v.sites, site(vitHeadSite, "head", -1, d, len(v.labels), "vit.layernorm", true))
+	v.sites = append(v.sites, linearSite(vitHeadSite, "head", -1, d, len(v.labels), "vit.layernorm", true))
 }
 
 func buildViT(cfg map[string]any, params map[string]*Tensor, seed uint64) (Model, error) {
