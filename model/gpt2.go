@@ -11,12 +11,12 @@ import (
 // gpt2Model is the architecture documented on GPT2Config.
 type gpt2Model struct {
 	base
-	vocab, positions, hidden, layers, heads, inter int
-	eps                                            float64
-	scaleWeights, scaleByLayer                     bool // scale_attn_weights, scale_attn_by_inverse_layer_idx
-	padID                                          int  // −1: no pad token
-	act                                            string
-	causal, tied                                   bool
+	tokenInputs
+	positions, hidden, layers, heads, inter int
+	eps                                     float64
+	scaleWeights, scaleByLayer              bool // scale_attn_weights, scale_attn_by_inverse_layer_idx
+	act                                     string
+	causal, tied                            bool
 }
 
 // GPT2Config describes a GPT2ForSequenceClassification (or, with CausalLM,
@@ -131,7 +131,7 @@ func gpt2Block(i int) string { return "transformer.h." + strconv.Itoa(i) }
 // parseGPT2 reads a GPT-2 configuration.
 func parseGPT2(cfg map[string]any) (*gpt2Model, error) {
 	m := &gpt2Model{}
-	m.modelType = "gpt2"
+	m.modelType, m.kind = "gpt2", "gpt2"
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("vocab_size", 50257, &m.vocab)
 	r.get("n_positions", 1024, &m.positions)
@@ -341,29 +341,13 @@ func init() {
 // CheckInput implements InputChecker: token ids [B, T], T at most
 // n_positions.
 func (m *gpt2Model) CheckInput(shape []int) error {
-	if err := checkTokenShape(m.modelType, shape); err != nil {
+	if err := m.tokenInputs.CheckInput(shape); err != nil {
 		return err
 	}
 	if shape[1] > m.positions {
 		return fmt.Errorf("model: gpt2: sequences of %d tokens, beyond the %d positions of n_positions", shape[1], m.positions)
 	}
 	return nil
-}
-
-// CheckValues implements ValueChecker: every input is a token id of the
-// vocabulary.
-func (m *gpt2Model) CheckValues(x *Tensor) error {
-	_, err := tokenIDs(m.modelType, x, m.vocab)
-	return err
-}
-
-// Padding implements Padder: the positions after each sequence's last
-// token that is not pad_token_id.
-func (m *gpt2Model) Padding(inputs *Tensor) []bool {
-	if m.padID < 0 {
-		return nil
-	}
-	return paddingFlags(inputs, func(ids []int, B, T int) []int { return unpadded(ids, B, T, m.padID) })
 }
 
 // BlockOutputs implements BlockMarker: "transformer.h.N".
@@ -382,7 +366,7 @@ func (m *gpt2Model) Forward(t *Tape, inputs *Var) *Var {
 		panic(err)
 	}
 	B, T := inputs.Value.Shape[0], inputs.Value.Shape[1]
-	ids, err := tokenIDs(m.modelType, inputs.Value, m.vocab)
+	ids, err := m.tokenIDs(inputs.Value)
 	if err != nil {
 		panic(err)
 	}
@@ -436,9 +420,5 @@ func (m *gpt2Model) Forward(t *Tape, inputs *Var) *Var {
 		}
 		return t.Reshape(t.Linear(gpt2LMHead, h, w, nil), B*T, m.vocab)
 	}
-	last := unpadded(ids, B, T, m.padID)
-	for b, n := range last {
-		last[b] = max(n-1, 0)
-	}
-	return t.Linear(gpt2HeadSite, t.SelectTokens(h, last), P[gpt2HeadSite+".weight"], nil)
+	return t.Linear(gpt2HeadSite, t.SelectTokens(h, m.lastTokens(ids, B, T)), P[gpt2HeadSite+".weight"], nil)
 }

@@ -10,14 +10,14 @@ import (
 // gptNeoXModel is the architecture documented on GPTNeoXConfig.
 type gptNeoXModel struct {
 	base
-	vocab, hidden, layers, heads, headDim, inter int
-	eps                                          float64
-	freq                                         []float64 // rotary frequencies of the rotated part of each head
-	bias                                         bool      // attention_bias: the attention's projections have biases
-	parallel                                     bool      // use_parallel_residual
-	padID                                        int       // −1: no pad token
-	act                                          string
-	causal, tied                                 bool
+	tokenInputs
+	hidden, layers, heads, headDim, inter int
+	eps                                   float64
+	freq                                  []float64 // rotary frequencies of the rotated part of each head
+	bias                                  bool      // attention_bias: the attention's projections have biases
+	parallel                              bool      // use_parallel_residual
+	act                                   string
+	causal, tied                          bool
 }
 
 // GPTNeoXConfig describes a GPTNeoXForSequenceClassification (or, with
@@ -135,7 +135,7 @@ func neoxLayer(i int) string { return "gpt_neox.layers." + strconv.Itoa(i) }
 // parseGPTNeoX reads a GPT-NeoX configuration.
 func parseGPTNeoX(cfg map[string]any) (*gptNeoXModel, error) {
 	m := &gptNeoXModel{}
-	m.modelType = "gpt_neox"
+	m.modelType, m.kind = "gpt_neox", "gpt_neox"
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("vocab_size", 50432, &m.vocab)
 	r.get("hidden_size", 6144, &m.hidden)
@@ -358,25 +358,6 @@ func init() {
 	basePrefixes["gpt_neox"] = "gpt_neox."
 }
 
-// CheckInput implements InputChecker: token ids [B, T].
-func (m *gptNeoXModel) CheckInput(shape []int) error { return checkTokenShape(m.modelType, shape) }
-
-// CheckValues implements ValueChecker: every input is a token id of the
-// vocabulary.
-func (m *gptNeoXModel) CheckValues(x *Tensor) error {
-	_, err := tokenIDs(m.modelType, x, m.vocab)
-	return err
-}
-
-// Padding implements Padder: the positions after each sequence's last
-// token that is not pad_token_id.
-func (m *gptNeoXModel) Padding(inputs *Tensor) []bool {
-	if m.padID < 0 {
-		return nil
-	}
-	return paddingFlags(inputs, func(ids []int, B, T int) []int { return unpadded(ids, B, T, m.padID) })
-}
-
 // BlockOutputs implements BlockMarker: "gpt_neox.layers.N".
 func (m *gptNeoXModel) BlockOutputs() []string {
 	out := make([]string, m.layers)
@@ -393,7 +374,7 @@ func (m *gptNeoXModel) Forward(t *Tape, inputs *Var) *Var {
 		panic(err)
 	}
 	B, T := inputs.Value.Shape[0], inputs.Value.Shape[1]
-	ids, err := tokenIDs(m.modelType, inputs.Value, m.vocab)
+	ids, err := m.tokenIDs(inputs.Value)
 	if err != nil {
 		panic(err)
 	}
@@ -446,9 +427,5 @@ func (m *gptNeoXModel) Forward(t *Tape, inputs *Var) *Var {
 		}
 		return t.Reshape(t.Linear(neoxLMHead, h, w, nil), B*T, m.vocab)
 	}
-	last := unpadded(ids, B, T, m.padID)
-	for b, n := range last {
-		last[b] = max(n-1, 0)
-	}
-	return t.Linear(neoxHeadSite, t.SelectTokens(h, last), P[neoxHeadSite+".weight"], nil)
+	return t.Linear(neoxHeadSite, t.SelectTokens(h, m.lastTokens(ids, B, T)), P[neoxHeadSite+".weight"], nil)
 }

@@ -15,18 +15,18 @@ import (
 // llamaModel is the architecture documented on LlamaConfig.
 type llamaModel struct {
 	base
-	vocab, hidden, layers, heads, kvHeads, headDim, inter int
-	eps, theta                                            float64
-	freq                                                  []float64 // rotary frequencies, scaled as rope_scaling says
-	qkvBias, oBias, mlpBias                               bool
-	qkNorm                                                bool // qwen3: RMSNorm of each query and key head (q_norm, k_norm)
-	padID                                                 int  // −1: no pad token
-	act                                                   string
-	windows                                               []int     // each layer's sliding attention window, 0: none
-	localFreq                                             []float64 // gemma3: the rotary frequencies of sliding-window layers; nil: freq
-	causal                                                bool      // a causal language model (…ForCausalLM): lm_head on every token
-	tied                                                  bool      // tie_word_embeddings: lm_head is the embedding table
-	gemma                                                 gemmaParts
+	tokenInputs
+	hidden, layers, heads, kvHeads, headDim, inter int
+	eps, theta                                     float64
+	freq                                           []float64 // rotary frequencies, scaled as rope_scaling says
+	qkvBias, oBias, mlpBias                        bool
+	qkNorm                                         bool // qwen3: RMSNorm of each query and key head (q_norm, k_norm)
+	act                                            string
+	windows                                        []int     // each layer's sliding attention window, 0: none
+	localFreq                                      []float64 // gemma3: the rotary frequencies of sliding-window layers; nil: freq
+	causal                                         bool      // a causal language model (…ForCausalLM): lm_head on every token
+	tied                                           bool      // tie_word_embeddings: lm_head is the embedding table
+	gemma                                          gemmaParts
 }
 
 // gemmaParts are what Gemma and Gemma 2 add to the Llama architecture.
@@ -206,6 +206,7 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if mt, _ := cfg["model_type"].(string); slices.Contains(llamaVariants, mt) {
 		m.modelType = mt
 	}
+	m.kind = m.modelType
 	m.qkNorm = m.modelType == "qwen3" || m.modelType == "gemma3_text"
 	isGemma := m.modelType == "gemma" || m.modelType == "gemma2" || m.modelType == "gemma3_text"
 	r := positiveInts{cfg: cfg, what: "config:"}
@@ -697,46 +698,6 @@ func init() {
 		specFuncs[mt] = llamaSpecs
 		basePrefixes[mt] = "model."
 	}
-}
-
-// CheckInput implements InputChecker: token ids [B, T].
-func (m *llamaModel) CheckInput(shape []int) error { return checkTokenShape(m.modelType, shape) }
-
-// CheckValues implements ValueChecker: every input is a token id of the
-// vocabulary.
-func (m *llamaModel) CheckValues(x *Tensor) error {
-	_, err := m.tokenIDs(x)
-	return err
-}
-
-// tokenIDs converts float32 token ids to ints, checking them against the
-// vocabulary.
-func (m *llamaModel) tokenIDs(x *Tensor) ([]int, error) { return tokenIDs(m.modelType, x, m.vocab) }
-
-// lastTokens returns, for each of the B sequences of T ids, the position of
-// its last token that is not padding (0 for a sequence of padding only), as
-// transformers' sequence classifiers pool.
-func (m *llamaModel) lastTokens(ids []int, B, T int) []int {
-	last := unpadded(ids, B, T, m.padID)
-	for b, n := range last {
-		last[b] = max(n-1, 0)
-	}
-	return last
-}
-
-// Padding implements Padder: the positions after each sequence's last
-// token that is not pad_token_id (none without a pad token).
-func (m *llamaModel) Padding(inputs *Tensor) []bool {
-	if m.padID < 0 {
-		return nil
-	}
-	return paddingFlags(inputs, func(ids []int, B, T int) []int {
-		n := m.lastTokens(ids, B, T)
-		for b := range n {
-			n[b]++
-		}
-		return n
-	})
 }
 
 // BlockOutputs implements BlockMarker: "model.layers.N".

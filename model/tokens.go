@@ -95,3 +95,53 @@ func nextTokens(inputs *Tensor, pad int) []int {
 	}
 	return out
 }
+
+// tokenInputs is what the decoder language models (Llama and its variants,
+// GPT-NeoX, GPT-2) share about their inputs: token ids [B, T] of a
+// vocabulary of vocab tokens, each sequence padded at its end with padID
+// (−1: no pad token). Embedded in a model, it gives the model CheckInput,
+// CheckValues and Padding.
+type tokenInputs struct {
+	kind         string // the model_type errors name
+	vocab, padID int
+}
+
+// CheckInput implements InputChecker: token ids [B, T].
+func (in tokenInputs) CheckInput(shape []int) error { return checkTokenShape(in.kind, shape) }
+
+// CheckValues implements ValueChecker: every input is a token id of the
+// vocabulary.
+func (in tokenInputs) CheckValues(x *Tensor) error {
+	_, err := in.tokenIDs(x)
+	return err
+}
+
+// tokenIDs converts float32 token ids to ints, checking them against the
+// vocabulary.
+func (in tokenInputs) tokenIDs(x *Tensor) ([]int, error) { return tokenIDs(in.kind, x, in.vocab) }
+
+// lastTokens returns, for each of the B sequences of T ids, the position of
+// its last token that is not padding (0 for a sequence of padding only),
+// as transformers' sequence classifiers pool.
+func (in tokenInputs) lastTokens(ids []int, B, T int) []int {
+	last := unpadded(ids, B, T, in.padID)
+	for b, n := range last {
+		last[b] = max(n-1, 0)
+	}
+	return last
+}
+
+// Padding implements Padder: the positions after each sequence's last
+// token that is not the pad token (none without a pad token).
+func (in tokenInputs) Padding(inputs *Tensor) []bool {
+	if in.padID < 0 {
+		return nil
+	}
+	return paddingFlags(inputs, func(ids []int, B, T int) []int {
+		n := in.lastTokens(ids, B, T)
+		for b := range n {
+			n[b]++
+		}
+		return n
+	})
+}
