@@ -102,51 +102,6 @@ func (p neoxPerms) apply(src params, n decoderNames) params {
 	return out
 }
 
-// TestBiCoRecoversPermutedGPTNeoX: B is a permuted copy of a GPT-NeoX (see
-// neoxPerms; a classifier with Pythia's parallel residual, and a causal
-// language model with the sequential one), so BiCo with α = 1 must return
-// the permuted τ_A, the query, key and value split from the fused
-// query_key_value, the embeddings and every LayerNorm included, and B's
-// transferred model must reproduce A's fine-tuned logits.
-func TestBiCoRecoversPermutedGPTNeoX(t *testing.T) {
-	pad := 0
-	for _, c := range []struct {
-		name string
-		cfg  model.GPTNeoXConfig
-	}{
-		{"parallel classifier", model.GPTNeoXConfig{Labels: []string{"a", "b", "c"}, PadTokenID: &pad}},
-		{"sequential causal LM", model.GPTNeoXConfig{Sequential: true, CausalLM: true}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			c.cfg.VocabSize, c.cfg.HiddenSize, c.cfg.NumHeads, c.cfg.IntermediateSize, c.cfg.RotaryPct = 20, 16, 2, 12, 0.5
-			cfg := c.cfg.Map()
-			cfg["initializer_range"] = 0.3
-			m, err := model.Build(cfg, nil, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := perturbed(t, m, 101, 0.1)
-			aft := perturbed(t, a, 2, 0.05)
-			perms := newNeoXPerms(rand.New(rand.NewPCG(4, 4)), 16, 2, 4, 12, 2)
-			b, err := model.WithParams(a, perms.apply(model.Params(a), neoxNames))
-			if err != nil {
-				t.Fatal(err)
-			}
-			calib := tokenSamples(64, 6, 20, 3, 9)
-			if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
-				t.Fatalf("the permuted copy is not functionally equal to the source: logits differ by %.3g", e)
-			}
-			want := perms.apply(taskVectors(t, a, aft), neoxNames)
-			for _, method := range []string{"bico", "bico-blend"} {
-				t.Run(method, func(t *testing.T) {
-					res := runMethodOpts(t, Models{a, aft, b}, calib, method, 1, Options{})
-					checkRecovered(t, res, want, aft, calib.Inputs, 2e-3)
-				})
-			}
-		})
-	}
-}
-
 // TestGPTNeoXToLargerGPTNeoX: a Pythia fine-tune moves to a wider and deeper
 // GPT-NeoX (more heads of the same width, another MLP width, one more
 // block), as to a larger Pythia, by every method that takes other shapes:
@@ -181,32 +136,45 @@ func TestGPTNeoXToLargerGPTNeoX(t *testing.T) {
 	}
 }
 
-// TestBiCoRecoversPermutedGPT2: B is a permuted copy of a GPT-2 (see
-// neoxPerms; a classifier and a tied causal language model), so BiCo with
-// α = 1 must return the permuted τ_A, the position table, the query, key
-// and value split from c_attn and every LayerNorm included, and B's
-// transferred model must reproduce A's fine-tuned logits.
-func TestBiCoRecoversPermutedGPT2(t *testing.T) {
+// TestBiCoRecoversPermutedDecoders: B is a permuted copy of a GPT-NeoX or a
+// GPT-2 (see neoxPerms): a GPT-NeoX classifier with Pythia's parallel
+// residual, a GPT-NeoX causal language model with the sequential one, a
+// GPT-2 classifier and a tied GPT-2 causal language model. BiCo with α = 1
+// must return the permuted τ_A, the query, key and value split from the
+// fused projection, the embeddings, GPT-2's position table and every
+// LayerNorm included, and B's transferred model must reproduce A's
+// fine-tuned logits.
+func TestBiCoRecoversPermutedDecoders(t *testing.T) {
 	pad := 0
+	neox := func(c model.GPTNeoXConfig) map[string]any {
+		c.VocabSize, c.HiddenSize, c.NumHeads, c.IntermediateSize, c.RotaryPct = 20, 16, 2, 12, 0.5
+		return c.Map()
+	}
+	gpt2 := func(c model.GPT2Config) map[string]any {
+		c.VocabSize, c.Positions, c.HiddenSize, c.NumHeads, c.Inner = 20, 8, 16, 2, 12
+		return c.Map()
+	}
 	for _, c := range []struct {
-		name string
-		cfg  model.GPT2Config
+		name  string
+		cfg   map[string]any
+		rot   int // rotated elements of each head
+		names decoderNames
 	}{
-		{"classifier", model.GPT2Config{Labels: []string{"a", "b", "c"}, PadTokenID: &pad}},
-		{"tied causal LM", model.GPT2Config{CausalLM: true}},
+		{"gpt_neox parallel classifier", neox(model.GPTNeoXConfig{Labels: []string{"a", "b", "c"}, PadTokenID: &pad}), 4, neoxNames},
+		{"gpt_neox sequential causal LM", neox(model.GPTNeoXConfig{Sequential: true, CausalLM: true}), 4, neoxNames},
+		{"gpt2 classifier", gpt2(model.GPT2Config{Labels: []string{"a", "b", "c"}, PadTokenID: &pad}), 0, gpt2Names},
+		{"gpt2 tied causal LM", gpt2(model.GPT2Config{CausalLM: true}), 0, gpt2Names},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			c.cfg.VocabSize, c.cfg.Positions, c.cfg.HiddenSize, c.cfg.NumHeads, c.cfg.Inner = 20, 8, 16, 2, 12
-			cfg := c.cfg.Map()
-			cfg["initializer_range"] = 0.3
-			m, err := model.Build(cfg, nil, 1)
+			c.cfg["initializer_range"] = 0.3
+			m, err := model.Build(c.cfg, nil, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			a := perturbed(t, m, 101, 0.1)
 			aft := perturbed(t, a, 2, 0.05)
-			perms := newNeoXPerms(rand.New(rand.NewPCG(5, 5)), 16, 2, 0, 12, 2)
-			b, err := model.WithParams(a, perms.apply(model.Params(a), gpt2Names))
+			perms := newNeoXPerms(rand.New(rand.NewPCG(4, 4)), 16, 2, c.rot, 12, 2)
+			b, err := model.WithParams(a, perms.apply(model.Params(a), c.names))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +182,7 @@ func TestBiCoRecoversPermutedGPT2(t *testing.T) {
 			if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
 				t.Fatalf("the permuted copy is not functionally equal to the source: logits differ by %.3g", e)
 			}
-			want := perms.apply(taskVectors(t, a, aft), gpt2Names)
+			want := perms.apply(taskVectors(t, a, aft), c.names)
 			for _, method := range []string{"bico", "bico-blend"} {
 				t.Run(method, func(t *testing.T) {
 					res := runMethodOpts(t, Models{a, aft, b}, calib, method, 1, Options{})
