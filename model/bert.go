@@ -443,11 +443,7 @@ func (m *bertModel) PoolActivation() string { return m.names.poolAct }
 
 // BlockOutputs implements BlockMarker: "P.encoder.layer.N".
 func (m *bertModel) BlockOutputs() []string {
-	out := make([]string, m.layers)
-	for i := range out {
-		out[i] = m.layer(i)
-	}
-	return out
+	return blockNames(m.layers, m.layer)
 }
 
 // Forward implements Model. It panics on inputs that CheckInput rejects and
@@ -457,11 +453,8 @@ func (m *bertModel) Forward(t *Tape, inputs *Var) *Var {
 		panic(err)
 	}
 	B, T := inputs.Value.Shape[0], inputs.Value.Shape[1]
-	ids, err := tokenIDs(m.modelType, inputs.Value, m.vocab)
-	if err != nil {
-		panic(err)
-	}
 	P := m.params
+	h, ids := embedTokens(t, m.modelType, m.vocab, inputs, P[m.embedSite()+".weight"], m.embedSite())
 	act, err := t.ActivationByName(m.act)
 	if err != nil {
 		panic(err) // checked when the model was built
@@ -469,11 +462,6 @@ func (m *bertModel) Forward(t *Tape, inputs *Var) *Var {
 	lin := func(name string, x *Var) *Var { return t.Linear(name, x, P[name+".weight"], P[name+".bias"]) }
 	ln := func(name string, x *Var) *Var { return t.LayerNorm(x, P[name+".weight"], P[name+".bias"], m.eps) }
 	e, n := m.names.prefix+".embeddings", m.names
-	h := t.Embedding(P[m.embedSite()+".weight"], ids, B, T)
-	if inputs.NeedsGrad() && !h.NeedsGrad() {
-		h.SetNeedsGrad(true) // a leaf: activation gradients flow with a frozen table
-	}
-	h = t.Output(m.embedSite(), h)
 	h = t.Add(h, t.Embedding(P[e+".position_embeddings.weight"], m.positionIDs(ids, B, T), B, T))
 	if n.types {
 		h = t.Add(h, t.Embedding(P[e+".token_type_embeddings.weight"], make([]int, B*T), B, T))

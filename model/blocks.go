@@ -18,20 +18,21 @@ func BlockOutputs(m Model) []string {
 	return nil
 }
 
-// BlockOutputs implements BlockMarker: "vit.encoder.layer.N".
-func (v *vitModel) BlockOutputs() []string {
-	out := make([]string, v.layers)
+// blockNames returns the names name(0), …, name(n−1).
+func blockNames(n int, name func(i int) string) []string {
+	out := make([]string, n)
 	for i := range out {
-		out[i] = vitLayer(i)
+		out[i] = name(i)
 	}
 	return out
 }
 
+// BlockOutputs implements BlockMarker: "vit.encoder.layer.N".
+func (v *vitModel) BlockOutputs() []string {
+	return blockNames(v.layers, vitLayer)
+}
+
 // BlockOutputs implements BlockMarker: "layers.N.act".
 func (m *mlpModel) BlockOutputs() []string {
-	out := make([]string, len(m.hidden))
-	for i := range out {
-		out[i] = mlpLayer(i) + ".act"
-	}
-	return out
+	return blockNames(len(m.hidden), func(i int) string { return mlpLayer(i) + ".act" })
 }

@@ -269,11 +269,7 @@ func (c *clipModel) imageShape(shape []int) (batch, channels int, err error) {
 
 // BlockOutputs implements BlockMarker: "vision_model.encoder.layers.N".
 func (c *clipModel) BlockOutputs() []string {
-	out := make([]string, c.layers)
-	for i := range out {
-		out[i] = clipLayer(i)
-	}
-	return out
+	return blockNames(c.layers, clipLayer)
 }
 
 // Forward implements Model. It panics on inputs that CheckInput rejects.

@@ -352,11 +352,7 @@ func (m *gpt2Model) CheckInput(shape []int) error {
 
 // BlockOutputs implements BlockMarker: "transformer.h.N".
 func (m *gpt2Model) BlockOutputs() []string {
-	out := make([]string, m.layers)
-	for i := range out {
-		out[i] = gpt2Block(i)
-	}
-	return out
+	return blockNames(m.layers, gpt2Block)
 }
 
 // Forward implements Model. It panics on inputs that CheckInput rejects and
@@ -366,11 +362,8 @@ func (m *gpt2Model) Forward(t *Tape, inputs *Var) *Var {
 		panic(err)
 	}
 	B, T := inputs.Value.Shape[0], inputs.Value.Shape[1]
-	ids, err := m.tokenIDs(inputs.Value)
-	if err != nil {
-		panic(err)
-	}
 	P := m.params
+	h, ids := embedTokens(t, m.kind, m.vocab, inputs, P[gpt2EmbedSite+".weight"], gpt2EmbedSite)
 	act, err := t.ActivationByName(m.act)
 	if err != nil {
 		panic(err) // checked when the model was built
@@ -379,11 +372,6 @@ func (m *gpt2Model) Forward(t *Tape, inputs *Var) *Var {
 		return t.LayerNorm(x, P[name+".weight"], P[name+".bias"], m.eps)
 	}
 	lin := func(name string, x *Var) *Var { return t.Linear(name, x, P[name+".weight"], P[name+".bias"]) }
-	h := t.Embedding(P[gpt2EmbedSite+".weight"], ids, B, T)
-	if inputs.NeedsGrad() && !h.NeedsGrad() {
-		h.SetNeedsGrad(true) // a leaf: activation gradients flow with a frozen table
-	}
-	h = t.Output(gpt2EmbedSite, h)
 	pos := make([]int, B*T)
 	for i := range pos {
 		pos[i] = i % T

@@ -360,11 +360,7 @@ func init() {
 
 // BlockOutputs implements BlockMarker: "gpt_neox.layers.N".
 func (m *gptNeoXModel) BlockOutputs() []string {
-	out := make([]string, m.layers)
-	for i := range out {
-		out[i] = neoxLayer(i)
-	}
-	return out
+	return blockNames(m.layers, neoxLayer)
 }
 
 // Forward implements Model. It panics on inputs that CheckInput rejects and
@@ -374,11 +370,8 @@ func (m *gptNeoXModel) Forward(t *Tape, inputs *Var) *Var {
 		panic(err)
 	}
 	B, T := inputs.Value.Shape[0], inputs.Value.Shape[1]
-	ids, err := m.tokenIDs(inputs.Value)
-	if err != nil {
-		panic(err)
-	}
 	P := m.params
+	h, ids := embedTokens(t, m.kind, m.vocab, inputs, P[neoxEmbedSite+".weight"], neoxEmbedSite)
 	act, err := t.ActivationByName(m.act)
 	if err != nil {
 		panic(err) // checked when the model was built
@@ -393,11 +386,6 @@ func (m *gptNeoXModel) Forward(t *Tape, inputs *Var) *Var {
 		}
 		return t.Linear(name, x, P[name+".weight"], b)
 	}
-	h := t.Embedding(P[neoxEmbedSite+".weight"], ids, B, T)
-	if inputs.NeedsGrad() && !h.NeedsGrad() {
-		h.SetNeedsGrad(true) // a leaf: activation gradients flow with a frozen table
-	}
-	h = t.Output(neoxEmbedSite, h)
 	for i := 0; i < m.layers; i++ {
 		l := neoxLayer(i)
 		a := norm(h, l+".input_layernorm")

@@ -702,11 +702,7 @@ func init() {
 
 // BlockOutputs implements BlockMarker: "model.layers.N".
 func (m *llamaModel) BlockOutputs() []string {
-	out := make([]string, m.layers)
-	for i := range out {
-		out[i] = llamaLayer(i)
-	}
-	return out
+	return blockNames(m.layers, llamaLayer)
 }
 
 // Forward implements Model. It panics on inputs that CheckInput rejects and
@@ -716,11 +712,8 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 		panic(err)
 	}
 	B, T := inputs.Value.Shape[0], inputs.Value.Shape[1]
-	ids, err := m.tokenIDs(inputs.Value)
-	if err != nil {
-		panic(err)
-	}
 	P := m.params
+	h, ids := embedTokens(t, m.kind, m.vocab, inputs, P[llamaEmbedSite+".weight"], llamaEmbedSite)
 	act, err := t.ActivationByName(m.act)
 	if err != nil {
 		panic(err) // checked when the model was built
@@ -734,11 +727,6 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 	norm := func(x *Var, name string) *Var {
 		return m.rmsNorm(t, x, P[name+".weight"])
 	}
-	h := t.Embedding(P[llamaEmbedSite+".weight"], ids, B, T)
-	if inputs.NeedsGrad() && !h.NeedsGrad() {
-		h.SetNeedsGrad(true) // a leaf: activation gradients flow with a frozen table
-	}
-	h = t.Output(llamaEmbedSite, h)
 	if m.gemma.embedScale != 0 {
 		h = t.Scale(h, float32(m.gemma.embedScale))
 	}

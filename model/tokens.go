@@ -145,3 +145,21 @@ func (in tokenInputs) Padding(inputs *Tensor) []bool {
 		return n
 	})
 }
+
+// embedTokens looks the token ids of inputs [B, T] up in table (the weight
+// of the embedding site) and gives the rows to the tape as that site's
+// output. When inputs need a gradient the rows do too, so that activation
+// gradients flow with a frozen table. It returns the rows and the ids, and
+// panics on an id outside a vocabulary of vocab tokens (kind names the
+// model).
+func embedTokens(t *Tape, kind string, vocab int, inputs, table *Var, site string) (*Var, []int) {
+	ids, err := tokenIDs(kind, inputs.Value, vocab)
+	if err != nil {
+		panic(err)
+	}
+	h := t.Embedding(table, ids, inputs.Value.Shape[0], inputs.Value.Shape[1])
+	if inputs.NeedsGrad() && !h.NeedsGrad() {
+		h.SetNeedsGrad(true) // a leaf
+	}
+	return t.Output(site, h), ids
+}
