@@ -263,3 +263,28 @@ func specNames(specs []paramSpec) []string {
 // specs of the architectures of this package, used by Load to read only the
 // tensors a model needs and to name the file of a bad tensor.
 var specFuncs = map[string]func(cfg map[string]any) ([]paramSpec, error){}
+
+// registerArch registers model type mt: its builder, and the parameter
+// specs and packed tensors of the models parse reads from a configuration;
+// prefix is what the names of its base-model checkpoints lack.
+func registerArch[M interface {
+	specs() []paramSpec
+	packs() []pack
+}](mt, prefix string, parse func(map[string]any) (M, error), build Builder) {
+	Register(mt, build)
+	specFuncs[mt] = func(cfg map[string]any) ([]paramSpec, error) {
+		m, err := parse(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("model: %s: %w", mt, err)
+		}
+		return m.specs(), nil
+	}
+	packFuncs[mt] = func(cfg map[string]any) ([]pack, error) {
+		m, err := parse(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("model: %s: %w", mt, err)
+		}
+		return m.packs(), nil
+	}
+	basePrefixes[mt] = prefix
+}

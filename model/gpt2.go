@@ -286,12 +286,7 @@ func (m *gpt2Model) describe() {
 		m.sites = append(m.sites, linearSite(gpt2HeadSite, "head", -1, d, len(m.labels), gpt2Norm, false))
 		return
 	}
-	lm := linearSite(gpt2LMHead, "lm_head", -1, d, m.vocab, gpt2Norm, false)
-	lm.OutSpace = "" // the vocabulary's logits
-	if m.tied {
-		lm.Weight, lm.Tied = gpt2EmbedSite+".weight", true
-	}
-	m.sites = append(m.sites, lm)
+	m.sites = append(m.sites, lmHeadSite(gpt2LMHead, gpt2Norm, gpt2EmbedSite, d, m.vocab, m.tied))
 }
 
 func buildGPT2(cfg map[string]any, params map[string]*Tensor, seed uint64) (Model, error) {
@@ -319,24 +314,7 @@ func (m *gpt2LM) NumLabels() int { return m.vocab }
 // Targets implements TargetMaker as Llama's does.
 func (m *gpt2LM) Targets(inputs *Tensor) []int { return nextTokens(inputs, m.padID) }
 
-func init() {
-	Register("gpt2", buildGPT2)
-	specFuncs["gpt2"] = func(cfg map[string]any) ([]paramSpec, error) {
-		m, err := parseGPT2(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("model: gpt2: %w", err)
-		}
-		return m.specs(), nil
-	}
-	packFuncs["gpt2"] = func(cfg map[string]any) ([]pack, error) {
-		m, err := parseGPT2(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("model: gpt2: %w", err)
-		}
-		return m.packs(), nil
-	}
-	basePrefixes["gpt2"] = "transformer."
-}
+func init() { registerArch("gpt2", "transformer.", parseGPT2, buildGPT2) }
 
 // CheckInput implements InputChecker: token ids [B, T], T at most
 // n_positions.

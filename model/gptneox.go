@@ -306,12 +306,7 @@ func (m *gptNeoXModel) describe() {
 		m.sites = append(m.sites, linearSite(neoxHeadSite, "head", -1, d, len(m.labels), neoxNorm, false))
 		return
 	}
-	lm := linearSite(neoxLMHead, "lm_head", -1, d, m.vocab, neoxNorm, false)
-	lm.OutSpace = "" // the vocabulary's logits
-	if m.tied {
-		lm.Weight, lm.Tied = neoxEmbedSite+".weight", true
-	}
-	m.sites = append(m.sites, lm)
+	m.sites = append(m.sites, lmHeadSite(neoxLMHead, neoxNorm, neoxEmbedSite, d, m.vocab, m.tied))
 }
 
 func buildGPTNeoX(cfg map[string]any, params map[string]*Tensor, seed uint64) (Model, error) {
@@ -339,24 +334,7 @@ func (m *gptNeoXLM) NumLabels() int { return m.vocab }
 // Targets implements TargetMaker as Llama's does.
 func (m *gptNeoXLM) Targets(inputs *Tensor) []int { return nextTokens(inputs, m.padID) }
 
-func init() {
-	Register("gpt_neox", buildGPTNeoX)
-	specFuncs["gpt_neox"] = func(cfg map[string]any) ([]paramSpec, error) {
-		m, err := parseGPTNeoX(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("model: gpt_neox: %w", err)
-		}
-		return m.specs(), nil
-	}
-	packFuncs["gpt_neox"] = func(cfg map[string]any) ([]pack, error) {
-		m, err := parseGPTNeoX(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("model: gpt_neox: %w", err)
-		}
-		return m.packs(), nil
-	}
-	basePrefixes["gpt_neox"] = "gpt_neox."
-}
+func init() { registerArch("gpt_neox", "gpt_neox.", parseGPTNeoX, buildGPTNeoX) }
 
 // BlockOutputs implements BlockMarker: "gpt_neox.layers.N".
 func (m *gptNeoXModel) BlockOutputs() []string {

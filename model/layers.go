@@ -39,3 +39,16 @@ func layerNormVectors(name string, block int, space string) []Vector {
 		{Name: name + ".bias", Role: "norm_bias", Block: block, Space: space},
 	}
 }
+
+// lmHeadSite returns a causal language model's lm_head site name, reading
+// inSpace, of d inputs and vocab outputs: the vocabulary's logits, which
+// have no space to map (OutSpace ""). Tied, its weight is the embedding
+// table embed's (Tied set).
+func lmHeadSite(name, inSpace, embed string, d, vocab int, tied bool) Site {
+	lm := linearSite(name, "lm_head", -1, d, vocab, inSpace, false)
+	lm.OutSpace = ""
+	if tied {
+		lm.Weight, lm.Tied = embed+".weight", true
+	}
+	return lm
+}

@@ -594,6 +594,10 @@ func (m *llamaModel) specs() []paramSpec {
 	return s
 }
 
+// packs implements the registry's packs: a Llama's tensors are stored as
+// the model holds them.
+func (m *llamaModel) packs() []pack { return nil }
+
 // describe fills the sites and vectors.
 func (m *llamaModel) describe() {
 	d, q, kv := m.hidden, m.heads*m.headDim, m.kvHeads*m.headDim
@@ -644,12 +648,7 @@ func (m *llamaModel) describe() {
 		m.sites = append(m.sites, linearSite(llamaHeadSite, "head", -1, d, len(m.labels), llamaNorm, false))
 	default:
 		// Its outputs are the vocabulary's logits: no output space to map.
-		lm := linearSite(llamaLMHead, "lm_head", -1, d, m.vocab, llamaNorm, false)
-		lm.OutSpace = ""
-		if m.tied {
-			lm.Weight, lm.Tied = llamaEmbedSite+".weight", true
-		}
-		m.sites = append(m.sites, lm)
+		m.sites = append(m.sites, lmHeadSite(llamaLMHead, llamaNorm, llamaEmbedSite, d, m.vocab, m.tied))
 	}
 }
 
@@ -678,14 +677,6 @@ func (m *llamaLM) NumLabels() int { return m.vocab }
 // Targets implements TargetMaker (see nextTokens).
 func (m *llamaLM) Targets(inputs *Tensor) []int { return nextTokens(inputs, m.padID) }
 
-func llamaSpecs(cfg map[string]any) ([]paramSpec, error) {
-	m, err := parseLlama(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("model: %s: %w", cfg["model_type"], err)
-	}
-	return m.specs(), nil
-}
-
 // llamaVariants are the model types built as Llama: Mistral (no biases; a
 // sliding attention window), Qwen2 (biases on query, key and value), Qwen3
 // (no biases; an RMSNorm of each query and key head before the rotary
@@ -694,9 +685,7 @@ var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gem
 
 func init() {
 	for _, mt := range llamaVariants {
-		Register(mt, buildLlama)
-		specFuncs[mt] = llamaSpecs
-		basePrefixes[mt] = "model."
+		registerArch(mt, "model.", parseLlama, buildLlama)
 	}
 }
 
