@@ -49,6 +49,13 @@ func RoPEFrequencies(dh int, theta float64) []float64 {
 // rotate, element i with element i + r/2, and the other dh − r pass
 // through unchanged.
 func (t *Tape[T]) RoPEFreqs(x *Var[T], heads int, offset int, freq []float64) *Var[T] {
+	return t.RoPEScaled(x, heads, offset, freq, 1)
+}
+
+// RoPEScaled is RoPEFreqs with the rotated elements also multiplied by
+// scale, as LongRoPE's attention factor multiplies the cosines and sines
+// (elements a partial rotation leaves alone are not scaled).
+func (t *Tape[T]) RoPEScaled(x *Var[T], heads int, offset int, freq []float64, scale float64) *Var[T] {
 	shape := x.Value.Shape
 	if len(shape) < 2 || heads <= 0 || shape[len(shape)-1]%heads != 0 {
 		panic(fmt.Sprintf("autodiff: rope of %v with %d heads", shape, heads))
@@ -65,13 +72,14 @@ func (t *Tape[T]) RoPEFreqs(x *Var[T], heads int, offset int, freq []float64) *V
 	for i, f := range freq {
 		for p := 0; p < n; p++ {
 			s, c := math.Sincos(float64(offset+p) * f)
-			cos[p*half+i], sin[p*half+i] = T(c), T(s)
+			cos[p*half+i], sin[p*half+i] = T(scale*c), T(scale*s)
 		}
 	}
 	out := t.alloc(false, shape...)
 	t.ropeRotate(out.Data, x.Value.Data, cos, sin, n, heads, dh)
 	return t.node(out, func(o *Var[T]) {
-		// The rotation is orthogonal: its transpose is the rotation by −angle.
+		// The rotation is orthogonal: its transpose is the rotation by
+		// −angle (times the same scale).
 		neg := make([]T, len(sin))
 		for i, s := range sin {
 			neg[i] = -s

@@ -31,24 +31,31 @@ func TestRoPEGrad(t *testing.T) {
 	checkGrad(t, "rope with frequencies", []*tensor.Tensor[float64]{randT(rng, 2, 4, 12)}, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
 		return tp.RoPEFreqs(in[0], 2, 3, []float64{1.3, 0.2, 0.01})
 	})
+	checkGrad(t, "scaled partial rope", []*tensor.Tensor[float64]{randT(rng, 2, 4, 14)}, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
+		return tp.RoPEScaled(in[0], 2, 3, []float64{1.3, 0.2}, 1.7)
+	})
 	checkGrad(t, "partial rope", []*tensor.Tensor[float64]{randT(rng, 2, 4, 14)}, func(tp *Tape[float64], in []*Var[float64]) *Var[float64] {
 		return tp.RoPEFreqs(in[0], 2, 3, []float64{1.3, 0.2})
 	})
 }
 
-// TestRoPEPartial compares a partial rotation with GPT-NeoX's written out:
-// the first r elements of each head rotate as a head of width r would
-// (frequencies θ^(−2i/r)), the others pass through.
+// TestRoPEPartial compares a partial, scaled rotation with GPT-NeoX's and
+// LongRoPE's written out: the first r elements of each head rotate as a
+// head of width r would (frequencies θ^(−2i/r)) and are multiplied by the
+// scale, the others pass through.
 func TestRoPEPartial(t *testing.T) {
 	rng := rand.New(rand.NewPCG(53, 54))
-	const B, N, heads, dh, r, offset, theta = 2, 3, 2, 10, 4, 2, 10000.0
+	const B, N, heads, dh, r, offset, theta, scale = 2, 3, 2, 10, 4, 2, 10000.0, 1.3
 	x := randT(rng, B, N, heads*dh)
-	got := NewTape[float64](linalg.MustDefault()).RoPEFreqs(Const(x), heads, offset, RoPEFrequencies(r, theta)).Value
+	got := NewTape[float64](linalg.MustDefault()).RoPEScaled(Const(x), heads, offset, RoPEFrequencies(r, theta), scale).Value
 	for row := 0; row < B*N; row++ {
 		for h := 0; h < heads; h++ {
 			head := x.Data[row*heads*dh+h*dh:][:dh]
 			rot := tensor.FromSlice(append([]float64(nil), head[:r]...), 1, 1, r)
 			want := append(ropeOf(rot, 1, offset+row%N, theta).Data, head[r:]...)
+			for c := range r {
+				want[c] *= scale
+			}
 			for c, w := range want {
 				if g := got.Data[row*heads*dh+h*dh+c]; math.Abs(g-w) > 1e-12 {
 					t.Fatalf("row %d head %d element %d: %g, want %g", row, h, c, g, w)

@@ -13,9 +13,9 @@ type gptNeoXModel struct {
 	tokenInputs
 	hidden, layers, heads, headDim, inter int
 	eps                                   float64
-	freq                                  []float64 // rotary frequencies of the rotated part of each head
-	bias                                  bool      // attention_bias: the attention's projections have biases
-	parallel                              bool      // use_parallel_residual
+	rope                                  rotary // rotary embeddings of the first rotary_pct of each head
+	bias                                  bool   // attention_bias: the attention's projections have biases
+	parallel                              bool   // use_parallel_residual
 	act                                   string
 	causal, tied                          bool
 }
@@ -153,7 +153,7 @@ func parseGPTNeoX(cfg map[string]any) (*gptNeoXModel, error) {
 		return nil, fmt.Errorf("config: vocab_size %d: token ids above 2²⁴ are not exact in float32 inputs", m.vocab)
 	}
 	var err error
-	if m.freq, err = neoxRoPE(cfg, m.headDim); err != nil {
+	if m.rope, err = neoxRoPE(cfg, m.headDim); err != nil {
 		return nil, err
 	}
 	if m.eps, err = ConfigFloatOr(cfg, "layer_norm_eps", 1e-5); err != nil {
@@ -185,31 +185,20 @@ func parseGPTNeoX(cfg map[string]any) (*gptNeoXModel, error) {
 	return m, nil
 }
 
-// neoxRoPE returns the rotary frequencies of a GPT-NeoX head of width dh:
+// neoxRoPE returns the rotary embeddings of a GPT-NeoX head of width dh:
 // the first int(dh·rotary_pct) elements rotate (partial_rotary_factor in
 // newer configs, also inside rope_parameters), with base rotary_emb_base
 // (rope_theta in newer configs) and rope_scaling as Llama reads it.
-func neoxRoPE(cfg map[string]any, dh int) ([]float64, error) {
+func neoxRoPE(cfg map[string]any, dh int) (rotary, error) {
 	pct, err := ConfigFloatOr(cfg, "rotary_pct", 0.25)
-	if err == nil {
-		pct, err = ConfigFloatOr(cfg, "partial_rotary_factor", pct)
-	}
-	if rp, ok := cfg["rope_parameters"].(map[string]any); ok && err == nil {
-		pct, err = ConfigFloatOr(rp, "partial_rotary_factor", pct)
-	}
 	if err != nil {
-		return nil, err
-	}
-	rot := int(float64(dh) * pct) // transformers truncates
-	if !(pct > 0 && pct <= 1) || rot < 2 || rot%2 != 0 {
-		return nil, fmt.Errorf("config: rotary_pct %g of head width %d rotates %d elements; want an even number of at least 2", pct, dh, rot)
+		return rotary{}, err
 	}
 	base, err := ConfigFloatOr(cfg, "rotary_emb_base", 10000)
 	if err != nil {
-		return nil, err
+		return rotary{}, err
 	}
-	_, freq, err := ropeOf(cfg, "full_attention", rot, base)
-	return freq, err
+	return ropeOf(cfg, "full_attention", dh, base, pct)
 }
 
 // specs lists the parameters in transformers' state-dict order, the
@@ -368,7 +357,7 @@ func (m *gptNeoXModel) Forward(t *Tape, inputs *Var) *Var {
 		l := neoxLayer(i)
 		a := norm(h, l+".input_layernorm")
 		q, k, v := lin(l+".attention.query", a, m.bias), lin(l+".attention.key", a, m.bias), lin(l+".attention.value", a, m.bias)
-		q, k = t.RoPEFreqs(q, m.heads, 0, m.freq), t.RoPEFreqs(k, m.heads, 0, m.freq)
+		q, k = m.rope.rotate(t, q, m.heads), m.rope.rotate(t, k, m.heads)
 		ctx := t.AttentionWith(q, k, v, m.heads, m.heads, autodiff.AttentionOptions{Causal: true})
 		o := lin(l+".attention.dense", ctx, m.bias)
 		mlpIn := h

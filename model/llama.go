@@ -17,15 +17,15 @@ type llamaModel struct {
 	base
 	tokenInputs
 	hidden, layers, heads, kvHeads, headDim, inter int
-	eps, theta                                     float64
-	freq                                           []float64 // rotary frequencies, scaled as rope_scaling says
+	eps                                            float64
+	rope                                           rotary // rotary embeddings, scaled as rope_scaling says
 	qkvBias, oBias, mlpBias                        bool
 	qkNorm                                         bool // qwen3: RMSNorm of each query and key head (q_norm, k_norm)
 	act                                            string
-	windows                                        []int     // each layer's sliding attention window, 0: none
-	localFreq                                      []float64 // gemma3: the rotary frequencies of sliding-window layers; nil: freq
-	causal                                         bool      // a causal language model (…ForCausalLM): lm_head on every token
-	tied                                           bool      // tie_word_embeddings: lm_head is the embedding table
+	windows                                        []int  // each layer's sliding attention window, 0: none
+	localRope                                      rotary // gemma3: the rotary embeddings of sliding-window layers; no frequencies: rope
+	causal                                         bool   // a causal language model (…ForCausalLM): lm_head on every token
+	tied                                           bool   // tie_word_embeddings: lm_head is the embedding table
 	gemma                                          gemmaParts
 }
 
@@ -227,9 +227,6 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if m.heads%m.kvHeads != 0 {
 		return nil, fmt.Errorf("config: num_attention_heads %d is not a multiple of num_key_value_heads %d", m.heads, m.kvHeads)
 	}
-	if m.headDim%2 != 0 {
-		return nil, fmt.Errorf("config: head_dim %d is odd; rotary embeddings need an even head width", m.headDim)
-	}
 	if m.vocab >= 1<<24 {
 		return nil, fmt.Errorf("config: vocab_size %d: token ids above 2²⁴ are not exact in float32 inputs", m.vocab)
 	}
@@ -243,7 +240,7 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if m.modelType == "gemma3_text" {
 		defTheta = 1e6 // transformers' Gemma3TextConfig
 	}
-	if m.theta, m.freq, err = ropeOf(cfg, "full_attention", m.headDim, defTheta); err != nil {
+	if m.rope, err = ropeOf(cfg, "full_attention", m.headDim, defTheta, 1); err != nil {
 		return nil, err
 	}
 	if err := m.parseBiases(cfg); err != nil {
@@ -279,7 +276,7 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 		m.gemma.ones = onesOf(m.hidden, m.headDim)
 	}
 	if m.modelType == "gemma3_text" {
-		if m.localFreq, err = localRoPE(cfg, m.headDim); err != nil {
+		if m.localRope, err = localRoPE(cfg, m.headDim); err != nil {
 			return nil, err
 		}
 	}
@@ -377,130 +374,6 @@ func layerWindows(cfg map[string]any, modelType string, layers int) ([]int, erro
 		}
 	}
 	return out, nil
-}
-
-// ropeOf returns the rotary base and frequencies of heads of width dh, as
-// the config gives them: rope_theta (default def) and rope_scaling, or
-// transformers 5's rope_parameters, an object with rope_theta and the
-// scaling's fields, or one such object per kind of layer (layerType:
-// "full_attention", "sliding_attention").
-func ropeOf(cfg map[string]any, layerType string, dh int, def float64) (float64, []float64, error) {
-	params := cfg
-	if rp, ok := cfg["rope_parameters"].(map[string]any); ok {
-		params = map[string]any{"rope_scaling": rp}
-		if sub, ok := rp[layerType].(map[string]any); ok {
-			params["rope_scaling"] = sub
-		}
-		if theta, ok := params["rope_scaling"].(map[string]any)["rope_theta"]; ok {
-			params["rope_theta"] = theta
-		}
-	} else if v, ok := cfg["rope_parameters"]; ok && v != nil {
-		return 0, nil, fmt.Errorf("config: rope_parameters %v is not an object", v)
-	}
-	theta, err := ConfigFloatOr(params, "rope_theta", def)
-	if err == nil && !(theta > 0) {
-		err = fmt.Errorf("config: rope_theta %g, want > 0", theta)
-	}
-	if err != nil {
-		return 0, nil, err
-	}
-	freq, err := ropeFrequencies(params, dh, theta)
-	return theta, freq, err
-}
-
-// localRoPE returns Gemma 3's rotary frequencies of its sliding-window
-// layers: base rope_local_base_freq (10000), or rope_parameters'
-// sliding_attention entry.
-func localRoPE(cfg map[string]any, dh int) ([]float64, error) {
-	if rp, ok := cfg["rope_parameters"].(map[string]any); ok {
-		if _, ok := rp["sliding_attention"]; ok {
-			_, freq, err := ropeOf(cfg, "sliding_attention", dh, 10000)
-			return freq, err
-		}
-	}
-	local, err := ConfigFloatOr(cfg, "rope_local_base_freq", 10000)
-	if err == nil && !(local > 0) {
-		err = fmt.Errorf("config: rope_local_base_freq %g, want a positive base", local)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return autodiff.RoPEFrequencies(dh, local), nil
-}
-
-// ropeFrequencies returns the rotary frequencies of heads of width dh:
-// θ^(−2i/dh), changed as rope_scaling says. Supported: none (null or
-// rope_type "default"), "linear" (every frequency divided by factor) and
-// "llama3" (Llama 3.1's: low frequencies divided by factor, high ones
-// kept, a smooth blend between).
-func ropeFrequencies(cfg map[string]any, dh int, theta float64) ([]float64, error) {
-	freq := autodiff.RoPEFrequencies(dh, theta)
-	rs, ok := cfg["rope_scaling"].(map[string]any)
-	if !ok {
-		if v := cfg["rope_scaling"]; v != nil {
-			return nil, fmt.Errorf("config: rope_scaling %v is not an object", v)
-		}
-		return freq, nil
-	}
-	kind, _ := rs["rope_type"].(string)
-	if kind == "" {
-		kind, _ = rs["type"].(string) // the older name of the field
-	}
-	factor, err := ConfigFloatOr(rs, "factor", 1)
-	if err != nil {
-		return nil, fmt.Errorf("config: rope_scaling: %w", err)
-	}
-	if !(factor > 0) {
-		return nil, fmt.Errorf("config: rope_scaling factor %g, want > 0", factor)
-	}
-	switch kind {
-	case "default":
-	case "linear":
-		for i := range freq {
-			freq[i] /= factor
-		}
-	case "llama3":
-		return llama3Frequencies(rs, freq, factor)
-	default:
-		return nil, fmt.Errorf("config: rope_scaling type %q is not supported (supported: default, linear, llama3)", kind)
-	}
-	return freq, nil
-}
-
-// llama3Frequencies applies Llama 3.1's frequency scaling: a pair whose
-// wavelength 2π/f exceeds original_max_position_embeddings/low_freq_factor
-// gets f/factor, one below original/high_freq_factor keeps f, and those
-// between a blend, (1−s)·f/factor + s·f with s = (original/wavelength −
-// low_freq_factor)/(high_freq_factor − low_freq_factor).
-func llama3Frequencies(rs map[string]any, freq []float64, factor float64) ([]float64, error) {
-	low, err := ConfigFloatOr(rs, "low_freq_factor", 1)
-	if err != nil {
-		return nil, fmt.Errorf("config: rope_scaling: %w", err)
-	}
-	high, err := ConfigFloatOr(rs, "high_freq_factor", 4)
-	if err != nil {
-		return nil, fmt.Errorf("config: rope_scaling: %w", err)
-	}
-	orig, err := ConfigFloatOr(rs, "original_max_position_embeddings", 8192)
-	if err != nil {
-		return nil, fmt.Errorf("config: rope_scaling: %w", err)
-	}
-	if !(high > low) || !(low > 0) || !(orig > 0) {
-		return nil, fmt.Errorf("config: rope_scaling llama3: low_freq_factor %g, high_freq_factor %g, original_max_position_embeddings %g: want 0 < low < high and a positive length", low, high, orig)
-	}
-	lowWave, highWave := orig/low, orig/high
-	for i, f := range freq {
-		wave := 2 * math.Pi / f
-		switch {
-		case wave < highWave:
-		case wave > lowWave:
-			freq[i] = f / factor
-		default:
-			s := (orig/wave - low) / (high - low)
-			freq[i] = (1-s)*f/factor + s*f
-		}
-	}
-	return freq, nil
 }
 
 // padTokenID reads pad_token_id, −1 when it is absent or null.
@@ -730,11 +603,11 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 			q = m.headNorm(t, q, m.heads, P[l+".self_attn.q_norm.weight"])
 			k = m.headNorm(t, k, m.kvHeads, P[l+".self_attn.k_norm.weight"])
 		}
-		freq := m.freq
-		if m.windows[i] > 0 && m.localFreq != nil {
-			freq = m.localFreq
+		rope := m.rope
+		if m.windows[i] > 0 && m.localRope.freq != nil {
+			rope = m.localRope
 		}
-		q, k = t.RoPEFreqs(q, m.heads, 0, freq), t.RoPEFreqs(k, m.kvHeads, 0, freq)
+		q, k = rope.rotate(t, q, m.heads), rope.rotate(t, k, m.kvHeads)
 		if m.gemma.queryScale != 0 {
 			q = t.Scale(q, float32(m.gemma.queryScale))
 		}

@@ -1022,7 +1022,7 @@ func TestGPTNeoXCheckpoints(t *testing.T) {
 		edit func(map[string]any)
 		want string
 	}{
-		{func(c map[string]any) { c["rotary_pct"] = 0.1 }, "rotary_pct 0.1"},
+		{func(c map[string]any) { c["rotary_pct"] = 0.1 }, "rotary_pct) of 0.1"},
 		{func(c map[string]any) { c["num_attention_heads"] = 5 }, "not a multiple"},
 		{func(c map[string]any) { c["rope_scaling"] = map[string]any{"type": "dynamic", "factor": 2.0} }, `rope_scaling type "dynamic"`},
 		{func(c map[string]any) { c["hidden_act"] = "gelu2" }, "hidden_act"},
