@@ -230,14 +230,7 @@ func (m *gpt2Model) specs() []paramSpec {
 // then the key's, then the value's.
 func (m *gpt2Model) packs() []pack {
 	d := m.hidden
-	span := func(from, n int) []int {
-		out := make([]int, n)
-		for i := range out {
-			out[i] = from + i
-		}
-		return out
-	}
-	qkvRows := [][]int{span(0, d), span(d, d), span(2*d, d)}
+	qkvRows := [][]int{rowSpan(0, d), rowSpan(d, d), rowSpan(2*d, d)}
 	var out []pack
 	for i := 0; i < m.layers; i++ {
 		b := gpt2Block(i)
@@ -249,7 +242,7 @@ func (m *gpt2Model) packs() []pack {
 			return parts
 		}
 		conv := func(name string, in, out int) pack {
-			return pack{file: name, shape: []int{in, out}, transposed: true, parts: []string{name}, rows: [][]int{span(0, out)}}
+			return pack{file: name, shape: []int{in, out}, transposed: true, parts: []string{name}, rows: [][]int{rowSpan(0, out)}}
 		}
 		out = append(out,
 			pack{file: b + ".attn.c_attn.weight", shape: []int{d, 3 * d}, transposed: true, parts: qkv(".weight"), rows: qkvRows},

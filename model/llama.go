@@ -467,9 +467,28 @@ func (m *llamaModel) specs() []paramSpec {
 	return s
 }
 
-// packs implements the registry's packs: a Llama's tensors are stored as
-// the model holds them.
-func (m *llamaModel) packs() []pack { return nil }
+// packs lists the tensors a checkpoint stores fused: none but Phi-3's,
+// whose self_attn.qkv_proj holds the query's rows, then the key's, then
+// the value's, and whose mlp.gate_up_proj holds the gate's, then the up
+// projection's.
+func (m *llamaModel) packs() []pack {
+	if m.modelType != "phi3" {
+		return nil
+	}
+	d, q, kv := m.hidden, m.heads*m.headDim, m.kvHeads*m.headDim
+	var out []pack
+	for i := 0; i < m.layers; i++ {
+		l := llamaLayer(i)
+		out = append(out,
+			pack{file: l + ".self_attn.qkv_proj.weight", shape: []int{q + 2*kv, d},
+				parts: []string{l + ".self_attn.q_proj.weight", l + ".self_attn.k_proj.weight", l + ".self_attn.v_proj.weight"},
+				rows:  [][]int{rowSpan(0, q), rowSpan(q, kv), rowSpan(q+kv, kv)}},
+			pack{file: l + ".mlp.gate_up_proj.weight", shape: []int{2 * m.inter, d},
+				parts: []string{l + ".mlp.gate_proj.weight", l + ".mlp.up_proj.weight"},
+				rows:  [][]int{rowSpan(0, m.inter), rowSpan(m.inter, m.inter)}})
+	}
+	return out
+}
 
 // describe fills the sites and vectors.
 func (m *llamaModel) describe() {
@@ -554,7 +573,7 @@ func (m *llamaLM) Targets(inputs *Tensor) []int { return nextTokens(inputs, m.pa
 // sliding attention window), Qwen2 (biases on query, key and value), Qwen3
 // (no biases; an RMSNorm of each query and key head before the rotary
 // embedding), Gemma, Gemma 2 and Gemma 3 (see LlamaConfig).
-var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text"}
+var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3"}
 
 func init() {
 	for _, mt := range llamaVariants {

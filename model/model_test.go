@@ -1071,3 +1071,15 @@ func TestGPT2Errors(t *testing.T) {
 		}
 	}
 }
+
+// TestPhi3MatchesTorchFixtures: a Phi3ForCausalLM and a
+// Phi3ForSequenceClassification, read from fused qkv_proj and gate_up_proj
+// tensors, with half of each head rotated (partial_rotary_factor) under
+// LongRoPE: the causal LM's sequences exceed original_max_position_embeddings
+// (long factors), the classifier's do not (short factors), and the
+// classifier has a sliding window on every layer
+// (testdata/make_llama_fixture.py).
+func TestPhi3MatchesTorchFixtures(t *testing.T) {
+	checkTorchFixture(t, "testdata/phi3_lm_fixture")
+	checkTorchFixture(t, "testdata/phi3_fixture")
+}

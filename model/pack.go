@@ -229,3 +229,12 @@ func fromLogical(packs []pack, params map[string]*Tensor) {
 		}
 	}
 }
+
+// rowSpan returns the rows from, from+1, …, from+n−1.
+func rowSpan(from, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = from + i
+	}
+	return out
+}

@@ -55,6 +55,7 @@ LM, TIED, QK_NORM = False, False, False
 GEMMA = 0  # 1: Gemma, 2: Gemma 2, 3: Gemma 3
 QPAS, ATTN_CAP, FINAL_CAP = None, None, None  # Gemma 2's query_pre_attn_scalar and soft caps
 WINDOW, SLIDING, LOCAL_THETA = None, (), None  # sliding window, the layers it applies to, their rotary base (Gemma 3)
+PHI3, PARTIAL, LONGROPE = False, 1.0, None  # Phi-3's fused projections, partial_rotary_factor, longrope (orig, short, long)
 LABELS = ["negative", "neutral", "positive"]
 
 
@@ -129,12 +130,22 @@ def inv_freq(dh, theta=None):
 
 
 def rope(x, T, theta=None):
-    """x: [B, heads, T, dh], rotated in the rotate_half convention."""
-    dh = x.shape[-1]
-    ang = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq(dh, theta))
+    """x: [B, heads, T, dh], rotated in the rotate_half convention: the first
+    int(dh·PARTIAL) elements of each head; with LONGROPE the frequencies
+    divided by the short factors (the long ones when T exceeds the original
+    length) and the rotated elements times the attention factor
+    (transformers' _compute_longrope_parameters, written out)."""
+    dh = int(x.shape[-1] * PARTIAL)
+    f, scale = inv_freq(dh, theta), 1.0
+    if LONGROPE is not None:
+        orig, short, long = LONGROPE
+        f = f / torch.tensor(long if T > orig else short, dtype=torch.float64)
+        scale = math.sqrt(1 + math.log(64 / orig) / math.log(orig))  # max_position_embeddings 64
+    ang = torch.outer(torch.arange(T, dtype=torch.float64), f)
     ang = torch.cat([ang, ang], dim=-1)
-    x1, x2 = x[..., : dh // 2], x[..., dh // 2 :]
-    return x * ang.cos() + torch.cat([-x2, x1], dim=-1) * ang.sin()
+    rot, rest = x[..., :dh], x[..., dh:]
+    x1, x2 = rot[..., : dh // 2], rot[..., dh // 2 :]
+    return torch.cat([(rot * ang.cos() + torch.cat([-x2, x1], dim=-1) * ang.sin()) * scale, rest], dim=-1)
 
 
 def forward(w, ids):
@@ -244,6 +255,19 @@ def write(name, model_type, arch):
         config.update({"use_sliding_window": False, "sliding_window": 4096, "max_window_layers": LAYERS})
     if model_type == "qwen3":
         config.update({"attention_bias": False, "sliding_window": None})
+    if PHI3:
+        # Phi-3's checkpoints fuse each layer's query, key and value rows
+        # (qkv_proj) and its gate and up rows (gate_up_proj), in that order.
+        for i in range(LAYERS):
+            p = f"model.layers.{i}."
+            w[p + "self_attn.qkv_proj.weight"] = torch.cat([w.pop(p + f"self_attn.{n}_proj.weight") for n in "qkv"])
+            w[p + "mlp.gate_up_proj.weight"] = torch.cat([w.pop(p + "mlp.gate_proj.weight"), w.pop(p + "mlp.up_proj.weight")])
+        orig, short, long = LONGROPE
+        config.update({"sliding_window": WINDOW, "partial_rotary_factor": PARTIAL, "original_max_position_embeddings": orig,
+                       "rope_scaling": {"type": "longrope", "short_factor": short, "long_factor": long},
+                       "resid_pdrop": 0.0, "embd_pdrop": 0.0})
+        for key in ("use_sliding_window", "max_window_layers"):
+            config.pop(key, None)
     folder = name + "_fixture"
     os.makedirs(folder, exist_ok=True)
     with open(folder + "/config.json", "w") as f:
@@ -277,6 +301,17 @@ def main():
     write("gemma2", "gemma2", "Gemma2ForSequenceClassification")
     LM, TIED, GEMMA, ATTN_CAP, FINAL_CAP, QK_NORM, HEAD_DIM, LOCAL_THETA = True, True, 3, None, None, True, 8, 10.0
     write("gemma3_lm", "gemma3_text", "Gemma3ForCausalLM")
+    # Phi-3: fused projections, half of each head (8 wide) rotated with
+    # LongRoPE; the causal LM's 7-token sequences exceed its original 4
+    # positions (long factors), the classifier's do not (short factors), and
+    # the classifier has a sliding window of 3 on every layer.
+    global PHI3, PARTIAL, LONGROPE
+    LM, TIED, GEMMA, QK_NORM, HEAD_DIM, THETA, SLIDING, LOCAL_THETA = True, False, 0, False, 8, 10000.0, (), None
+    QPAS, ATTN_CAP, FINAL_CAP, WINDOW = None, None, None, None
+    PHI3, PARTIAL, LONGROPE = True, 0.5, (4, [1.0, 2.5], [3.0, 7.0])
+    write("phi3_lm", "phi3", "Phi3ForCausalLM")
+    LM, WINDOW, SLIDING, LONGROPE = False, 3, (0, 1), (16, [1.5, 4.0], [9.0, 20.0])
+    write("phi3", "phi3", "Phi3ForSequenceClassification")
 
 
 if __name__ == "__main__":
