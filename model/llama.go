@@ -132,6 +132,15 @@ type gemmaParts struct {
 // of 1 + weight; the sliding-window layers rotate with rope_local_base_freq).
 // Gemma 2's and 3's two output norms are vectors of the spaces of o_proj and
 // down_proj, whose outputs they scale.
+//
+// It builds "phi3" (Phi3ForCausalLM, …ForSequenceClassification: Phi-3,
+// Phi-3.5, Phi-4-mini), Llama's layout without biases whose checkpoints
+// fuse each layer's self_attn.qkv_proj (the query's rows, then the key's,
+// then the value's) and mlp.gate_up_proj (the gate's, then the up
+// projection's): Load splits them into Llama's parameters and sites, and
+// Save joins them again (see packs). A sliding window applies to every
+// layer when sliding_window is set. Every variant honours
+// partial_rotary_factor and rope_scaling "longrope" (see rotary).
 type LlamaConfig struct {
 	VocabSize        int      // 32000
 	HiddenSize       int      // 4096

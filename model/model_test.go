@@ -710,6 +710,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"distilbert","dim":8,"n_heads":3,"sinusoidal_pos_embds":true}`))
 	f.Add([]byte(`{"model_type":"bert","position_embedding_type":"relative_key","hidden_act":"swish"}`))
 	f.Add([]byte(`{"model_type":"gemma2","num_hidden_layers":1e12,"sliding_window":3}`))
+	f.Add([]byte(`{"model_type":"phi3","head_dim":8,"partial_rotary_factor":0.5,"original_max_position_embeddings":2,"rope_scaling":{"type":"longrope","short_factor":[1,2],"long_factor":[1,"x"]}}`))
 	f.Add([]byte(`{"model_type":"gpt2","n_embd":8,"n_head":3,"n_inner":null,"activation_function":"gelu_new2"}`))
 	f.Add([]byte(`{"model_type":"gpt_neox","hidden_size":8,"num_attention_heads":2,"rotary_pct":0.5,"rope_parameters":{"partial_rotary_factor":2}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {

@@ -95,8 +95,8 @@ func (p llamaPerms) apply(src params) params {
 
 func tinyLlama(t *testing.T, seed uint64) model.Model { return tinyLlamaOf(t, "llama", seed) }
 
-// tinyLlamaOf is a tiny model of a Llama model type (llama, qwen2, qwen3,
-// mistral).
+// tinyLlamaOf is a tiny model of a Llama model type (llama, mistral, qwen2,
+// qwen3, gemma, gemma2, gemma3_text, phi3).
 func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 	t.Helper()
 	pad := 0
@@ -104,7 +104,13 @@ func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 		IntermediateSize: 12, PadTokenID: &pad, Labels: []string{"a", "b", "c"}}.Map()
 	cfg["initializer_range"] = 0.3
 	cfg["model_type"] = modelType
-	cfg["sliding_window"] = 3 // of mistral's, gemma2's and gemma3_text's layers (sequences are 6 tokens)
+	cfg["sliding_window"] = 3 // of mistral's, gemma2's, gemma3_text's and phi3's layers (sequences are 6 tokens)
+	if modelType == "phi3" {
+		// Half of each head rotated, with LongRoPE's long factors (the
+		// sequences exceed the original 4 positions) and attention factor.
+		cfg["partial_rotary_factor"], cfg["original_max_position_embeddings"] = 0.5, 4
+		cfg["rope_scaling"] = map[string]any{"type": "longrope", "short_factor": []any{1.5}, "long_factor": []any{4.0}}
+	}
 	m, err := model.Build(cfg, nil, seed)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +141,7 @@ func tokenSamples(n, T, vocab, classes int, seed uint64) Samples {
 // return the permuted τ_A, the token-embedding table's included, and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedLlama(t *testing.T) {
-	for _, mt := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text"} {
+	for _, mt := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3"} {
 		t.Run(mt, func(t *testing.T) { checkPermutedLlama(t, mt) })
 	}
 }

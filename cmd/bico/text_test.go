@@ -733,30 +733,35 @@ func TestTransferBertToRoBERTa(t *testing.T) {
 }
 
 // TestTransferFusedLoRA: a LoRA fine-tune of a fused attention projection,
-// GPT-NeoX's query_key_value (Pythia) and GPT-2's Conv1D c_attn (stored
-// [In, Out], PEFT's fan_in_fan_out), moves to a base of another seed. The
+// GPT-NeoX's query_key_value (Pythia), GPT-2's Conv1D c_attn (stored
+// [In, Out], PEFT's fan_in_fan_out) and Phi-3's qkv_proj, moves to a base
+// of another seed. The
 // query, key and value sites split from it are kept and the others left
 // out; the full output holds the fused tensor under its checkpoint name in
 // its checkpoint shape, and --save-lora writes the transfer as an adapter
 // of B's fused module, which merged onto B gives the full output.
 func TestTransferFusedLoRA(t *testing.T) {
 	pad := 0
+	phi3 := model.LlamaConfig{VocabSize: 24, HiddenSize: 8, NumLayers: 2, NumHeads: 2, IntermediateSize: 12, PadTokenID: &pad, CausalLM: true}.Map()
+	phi3["model_type"] = "phi3"
 	for _, c := range []struct {
 		name, module string // the fused module, %d its block
 		cfg          map[string]any
 		fileShape    []int // the fused weight's shape on file
-		leftOut      int   // site pairs left out of 14
+		pairs        int   // site pairs
+		leftOut      int   // of them left out
 	}{
 		{"gpt_neox", "gpt_neox.layers.%d.attention.query_key_value",
-			model.GPTNeoXConfig{VocabSize: 24, HiddenSize: 8, NumLayers: 2, NumHeads: 2, RotaryPct: 0.5, PadTokenID: &pad, CausalLM: true}.Map(), []int{24, 8}, 8},
+			model.GPTNeoXConfig{VocabSize: 24, HiddenSize: 8, NumLayers: 2, NumHeads: 2, RotaryPct: 0.5, PadTokenID: &pad, CausalLM: true}.Map(), []int{24, 8}, 14, 8},
 		{"gpt2", "transformer.h.%d.attn.c_attn",
-			model.GPT2Config{VocabSize: 24, HiddenSize: 8, NumLayers: 2, NumHeads: 2, PadTokenID: &pad, CausalLM: true}.Map(), []int{8, 24}, 7},
+			model.GPT2Config{VocabSize: 24, HiddenSize: 8, NumLayers: 2, NumHeads: 2, PadTokenID: &pad, CausalLM: true}.Map(), []int{8, 24}, 14, 7},
+		{"phi3", "model.layers.%d.self_attn.qkv_proj", phi3, []int{24, 8}, 16, 10},
 	} {
-		t.Run(c.name, func(t *testing.T) { checkFusedLoRA(t, c.cfg, c.module, c.fileShape, c.leftOut) })
+		t.Run(c.name, func(t *testing.T) { checkFusedLoRA(t, c.cfg, c.module, c.fileShape, c.pairs, c.leftOut) })
 	}
 }
 
-func checkFusedLoRA(t *testing.T, cfg map[string]any, module string, fileShape []int, leftOut int) {
+func checkFusedLoRA(t *testing.T, cfg map[string]any, module string, fileShape []int, pairs, leftOut int) {
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(6, 6))
 	build := func(seed uint64) model.Model {
@@ -814,9 +819,10 @@ func checkFusedLoRA(t *testing.T, cfg map[string]any, module string, fileShape [
 		t.Fatalf("transfer: %v\n%s", err, msg)
 	}
 	// 2 blocks × (query, key, value, attention output, MLP in, MLP out) +
-	// embedding + lm_head = 14 pairs, of which query, key and value are
-	// kept, and GPT-2's lm_head, tied to the embedding.
-	if !strings.Contains(msg, fmt.Sprintf("%d of 14 site pairs were left out", leftOut)) {
+	// embedding + lm_head = 14 pairs (16 with Phi-3's gated MLP), of which
+	// query, key and value are kept, and GPT-2's lm_head, tied to the
+	// embedding.
+	if !strings.Contains(msg, fmt.Sprintf("%d of %d site pairs were left out", leftOut, pairs)) {
 		t.Errorf("transfer output:\n%s", msg)
 	}
 	ck, err := safetensors.OpenDir(out)
