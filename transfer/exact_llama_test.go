@@ -382,3 +382,62 @@ func TestPaddingLeavesStatisticsAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestBiCoAcrossTying: a causal LM whose lm_head is tied to its embedding
+// table on one side only. From a tied source to a permuted untied copy
+// (lm_head holding the table's values), BiCo must give both the table and
+// lm_head the permuted τ_A of the tied matrix, and reproduce A's
+// fine-tuned logits. From an untied source whose fine-tune moved its table
+// and lm_head apart to a permuted tied copy, the tied table must get the
+// sum of both moved deltas.
+func TestBiCoAcrossTying(t *testing.T) {
+	const embed, head = "model.embed_tokens.weight", "lm_head.weight"
+	build := func(tied bool, ps params) model.Model {
+		cfg := model.LlamaConfig{VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 4,
+			IntermediateSize: 12, CausalLM: true, TieEmbeddings: tied}.Map()
+		cfg["initializer_range"] = 0.3
+		m, err := model.Build(cfg, ps, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	untied := func(m model.Model) params { // a tied model's parameters, lm_head a copy of the table
+		ps := model.Params(m)
+		ps[head] = ps[embed].Clone()
+		return ps
+	}
+	tied := perturbed(t, build(true, nil), 101, 0.1)
+	perms := newLlamaPerms(rand.New(rand.NewPCG(4, 4)), 8, 4, 2, 4, 12, 2)
+	calib := tokenSamples(64, 6, 20, 3, 9)
+	t.Run("tied to untied", func(t *testing.T) {
+		aft := perturbed(t, tied, 2, 0.05)
+		b := build(false, perms.apply(untied(tied)))
+		if e := relErr(logits(b, calib.Inputs), logits(tied, calib.Inputs)); e > 1e-5 {
+			t.Fatalf("the untied copy is not functionally equal to the source: logits differ by %.3g", e)
+		}
+		want := perms.apply(taskVectors(t, tied, aft))
+		want[head] = want[embed]
+		checkRecovered(t, runMethod(t, Models{tied, aft, b}, calib, "bico", 1), want, aft, calib.Inputs, 2e-3)
+	})
+	t.Run("untied to tied", func(t *testing.T) {
+		a := build(false, untied(tied))
+		aft := perturbed(t, a, 2, 0.05)
+		b := build(true, perms.apply(model.Params(tied)))
+		if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
+			t.Fatalf("the tied copy is not functionally equal to the source: logits differ by %.3g", e)
+		}
+		tau := perms.apply(taskVectors(t, a, aft))
+		sum := tau[embed].Clone()
+		for i, v := range tau[head].Data {
+			sum.Data[i] += v
+		}
+		res := runMethod(t, Models{a, aft, b}, calib, "bico", 1)
+		if e := relErr(res.Delta[embed], sum); e > 2e-3 {
+			t.Errorf("the tied table's delta differs from the sum of the permuted table and lm_head deltas by %.3g", e)
+		}
+		if _, ok := res.Delta[head]; ok {
+			t.Errorf("a delta for %s, which the tied target does not have", head)
+		}
+	})
+}

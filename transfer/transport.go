@@ -74,13 +74,16 @@ func toTarget(m model.Model, name string, d []float64) (*tensor.Tensor[float32],
 	return out, nil
 }
 
-// transportSite moves a site's weight and bias delta with its two maps. A
-// tied site's weight moves with the site it belongs to.
+// transportSite moves a site's weight and bias delta with its two maps.
+//
+// A language model's lm_head tied to its embedding table (tied on both
+// sides) moves with the table. Tied on one side only, it moves as an
+// lm_head: a tied source's lm_head delta is its table's, and a tied
+// target's table takes the moved lm_head delta added to the moved table
+// delta, as fine-tuning a tied model moves its one matrix by the sum of
+// the gradients of its two uses.
 func (p *Prepared) transportSite(sp SitePair, in, out *Map, delta Delta) error {
-	if sp.A.Tied || sp.B.Tied {
-		if sp.A.Tied != sp.B.Tied {
-			return fmt.Errorf("a tied %s paired with an untied one: both models need tie_word_embeddings alike", sp.B.Name)
-		}
+	if sp.A.Tied && sp.B.Tied {
 		return nil
 	}
 	tw, err := taskVector(p.Models, sp.A.Weight)
@@ -105,8 +108,14 @@ func (p *Prepared) transportSite(sp SitePair, in, out *Map, delta Delta) error {
 	} else {
 		vocab = nil
 	}
-	if delta[sp.B.Weight], err = toTarget(p.Models.TargetBase, sp.B.Weight, p.transportMatrix(tw.Data, rows, sp.A.In, out, in)); err != nil {
+	moved, err := toTarget(p.Models.TargetBase, sp.B.Weight, p.transportMatrix(tw.Data, rows, sp.A.In, out, in))
+	if err != nil {
 		return err
+	}
+	if sp.B.Tied {
+		addDelta(delta, sp.B.Weight, moved)
+	} else {
+		delta[sp.B.Weight] = moved
 	}
 	if sp.A.Bias == "" || sp.B.Bias == "" {
 		return nil
@@ -168,9 +177,24 @@ func (p *Prepared) transportTable(sp SitePair, tw *tensor.Tensor[float32], out *
 	if vocab != nil {
 		tw, rows = vocabRows(tw, sp.A.Out, vocab), len(vocab)
 	}
-	var err error
-	delta[sp.B.Weight], err = toTarget(p.Models.TargetBase, sp.B.Weight, p.transportMatrix(tw.Data, rows, sp.A.Out, nil, out))
-	return err
+	moved, err := toTarget(p.Models.TargetBase, sp.B.Weight, p.transportMatrix(tw.Data, rows, sp.A.Out, nil, out))
+	if err != nil {
+		return err
+	}
+	addDelta(delta, sp.B.Weight, moved) // a tied lm_head's may be there
+	return nil
+}
+
+// addDelta adds d to delta[name], or sets it when there is none.
+func addDelta(delta Delta, name string, d *tensor.Tensor[float32]) {
+	sum := delta[name]
+	if sum == nil {
+		delta[name] = d
+		return
+	}
+	for i, v := range d.Data {
+		sum.Data[i] += v
+	}
 }
 
 // spaceMap is the map of one target space and the source space it pairs
