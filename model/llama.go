@@ -21,6 +21,7 @@ type llamaModel struct {
 	rope                                           rotary // rotary embeddings, scaled as rope_scaling says
 	qkvBias, oBias, mlpBias                        bool
 	qkNorm                                         bool // qwen3: RMSNorm of each query and key head (q_norm, k_norm)
+	olmo2                                          bool // olmo2: norms after the attention and the MLP only, and of the whole query and key
 	act                                            string
 	windows                                        []int  // each layer's sliding attention window, 0: none
 	localRope                                      rotary // gemma3: the rotary embeddings of sliding-window layers; no frequencies: rope
@@ -139,8 +140,14 @@ type gemmaParts struct {
 // then the value's) and mlp.gate_up_proj (the gate's, then the up
 // projection's): Load splits them into Llama's parameters and sites, and
 // Save joins them again (see packs). A sliding window applies to every
-// layer when sliding_window is set. Every variant honours
-// partial_rotary_factor and rope_scaling "longrope" (see rotary).
+// layer when sliding_window is set. And "olmo2" (Olmo2ForCausalLM: OLMo 2):
+// no norm before the attention or the MLP, which read the residual stream
+// as it is, but norms of their outputs (post_attention_layernorm,
+// post_feedforward_layernorm, vectors of the o_proj and down_proj spaces)
+// before the residual adds them, and RMSNorms of the whole query and key
+// projections (self_attn.q_norm, k_norm: vectors of those projections'
+// spaces). Every variant honours partial_rotary_factor and rope_scaling
+// "longrope" (see rotary).
 type LlamaConfig struct {
 	VocabSize        int      // 32000
 	HiddenSize       int      // 4096
@@ -217,6 +224,7 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	}
 	m.kind = m.modelType
 	m.qkNorm = m.modelType == "qwen3" || m.modelType == "gemma3_text"
+	m.olmo2 = m.modelType == "olmo2"
 	isGemma := m.modelType == "gemma" || m.modelType == "gemma2" || m.modelType == "gemma3_text"
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("vocab_size", 32000, &m.vocab)
@@ -239,7 +247,11 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if m.vocab >= 1<<24 {
 		return nil, fmt.Errorf("config: vocab_size %d: token ids above 2²⁴ are not exact in float32 inputs", m.vocab)
 	}
-	if m.eps, err = ConfigFloatOr(cfg, "rms_norm_eps", 1e-6); err != nil {
+	defEps := 1e-6
+	if m.olmo2 {
+		defEps = 1e-5 // transformers' Olmo2Config
+	}
+	if m.eps, err = ConfigFloatOr(cfg, "rms_norm_eps", defEps); err != nil {
 		return nil, err
 	}
 	if !(m.eps >= 0) {
@@ -313,7 +325,7 @@ func (m *llamaModel) parseBiases(cfg map[string]any) error {
 	switch m.modelType {
 	case "qwen2":
 		m.qkvBias = true
-	case "llama", "qwen3", "gemma", "gemma2", "gemma3_text":
+	case "llama", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2":
 		m.qkvBias, err = ConfigBoolOr(cfg, "attention_bias", false)
 		m.oBias = m.qkvBias
 	}
@@ -334,7 +346,7 @@ func (m *llamaModel) parseBiases(cfg map[string]any) error {
 // and Gemma have none.
 func layerWindows(cfg map[string]any, modelType string, layers int) ([]int, error) {
 	out := make([]int, layers)
-	if modelType == "llama" || modelType == "gemma" {
+	if modelType == "llama" || modelType == "gemma" || modelType == "olmo2" {
 		return out, nil
 	}
 	if v, ok := cfg["sliding_window"]; !ok || v == nil {
@@ -456,13 +468,21 @@ func (m *llamaModel) specs() []paramSpec {
 			s = append(s, paramSpec{name: l + ".self_attn.q_norm.weight", shape: []int{m.headDim}, init: normInit},
 				paramSpec{name: l + ".self_attn.k_norm.weight", shape: []int{m.headDim}, init: normInit})
 		}
+		if m.olmo2 {
+			s = append(s, paramSpec{name: l + ".self_attn.q_norm.weight", shape: []int{q}, init: normInit},
+				paramSpec{name: l + ".self_attn.k_norm.weight", shape: []int{kv}, init: normInit})
+		}
 		lin(l+".mlp.gate_proj", m.inter, d, m.mlpBias)
 		lin(l+".mlp.up_proj", m.inter, d, m.mlpBias)
 		lin(l+".mlp.down_proj", d, m.inter, m.mlpBias)
-		norm(l + ".input_layernorm")
+		if !m.olmo2 {
+			norm(l + ".input_layernorm")
+		}
 		norm(l + ".post_attention_layernorm")
 		if m.gemma.sandwich {
 			norm(l + ".pre_feedforward_layernorm")
+		}
+		if m.gemma.sandwich || m.olmo2 {
 			norm(l + ".post_feedforward_layernorm")
 		}
 	}
@@ -514,6 +534,11 @@ func (m *llamaModel) describe() {
 		if m.gemma.sandwich {
 			mlpIn = l + ".pre_feedforward_layernorm"
 		}
+		if m.olmo2 {
+			// No norm before the attention or the MLP: they read the
+			// residual stream as it enters them.
+			in, mlpIn = l+".self_attn.input", l+".mlp.input"
+		}
 		m.sites = append(m.sites,
 			linearSite(l+".self_attn.q_proj", "query", i, d, q, in, m.qkvBias),
 			linearSite(l+".self_attn.k_proj", "key", i, d, kv, in, m.qkvBias),
@@ -523,17 +548,28 @@ func (m *llamaModel) describe() {
 			linearSite(l+".mlp.up_proj", "mlp_in", i, d, m.inter, mlpIn, m.mlpBias),
 			linearSite(l+".mlp.down_proj", "mlp_out", i, m.inter, d, l+".mlp.act", m.mlpBias),
 		)
-		norm(in, i)
-		if m.gemma.sandwich {
+		if !m.olmo2 {
+			norm(in, i)
+		}
+		if m.gemma.sandwich || m.olmo2 {
 			// The norms of the attention's and the MLP's outputs scale
 			// those outputs' coordinates: their spaces are the output
 			// projections'.
 			m.vectors = append(m.vectors,
 				Vector{Name: post + ".weight", Role: "norm_weight", Block: i, Space: l + ".self_attn.o_proj"},
 				Vector{Name: l + ".post_feedforward_layernorm.weight", Role: "norm_weight", Block: i, Space: l + ".mlp.down_proj"})
-			norm(mlpIn, i)
+			if m.gemma.sandwich {
+				norm(mlpIn, i)
+			}
 		} else {
 			norm(post, i)
+		}
+		if m.olmo2 {
+			// A norm of the whole projection's output: a vector of its
+			// space.
+			for _, p := range []string{"q", "k"} {
+				m.vectors = append(m.vectors, Vector{Name: l + ".self_attn." + p + "_norm.weight", Role: "norm_weight", Block: i, Space: l + ".self_attn." + p + "_proj"})
+			}
 		}
 		if m.qkNorm {
 			// Shared by every head: the space is the projection's output,
@@ -582,7 +618,7 @@ func (m *llamaLM) Targets(inputs *Tensor) []int { return nextTokens(inputs, m.pa
 // sliding attention window), Qwen2 (biases on query, key and value), Qwen3
 // (no biases; an RMSNorm of each query and key head before the rotary
 // embedding), Gemma, Gemma 2 and Gemma 3 (see LlamaConfig).
-var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3"}
+var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2"}
 
 func init() {
 	for _, mt := range llamaVariants {
@@ -625,11 +661,17 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 		lin := func(name string, x *Var, on bool) *Var {
 			return t.Linear(l+name, x, P[l+name+".weight"], bias(l+name, on))
 		}
-		a := norm(h, l+".input_layernorm")
+		a := h
+		if !m.olmo2 {
+			a = norm(h, l+".input_layernorm")
+		}
 		q, k := lin(".self_attn.q_proj", a, m.qkvBias), lin(".self_attn.k_proj", a, m.qkvBias)
-		if m.qkNorm {
+		switch {
+		case m.qkNorm:
 			q = m.headNorm(t, q, m.heads, P[l+".self_attn.q_norm.weight"])
 			k = m.headNorm(t, k, m.kvHeads, P[l+".self_attn.k_norm.weight"])
+		case m.olmo2:
+			q, k = norm(q, l+".self_attn.q_norm"), norm(k, l+".self_attn.k_norm")
 		}
 		rope := m.rope
 		if m.windows[i] > 0 && m.localRope.freq != nil {
@@ -643,10 +685,14 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 		ctx := t.AttentionWith(q, k, v, m.heads, m.kvHeads, autodiff.AttentionOptions{Causal: true, Window: m.windows[i], SoftCap: m.gemma.attnCap})
 		o := lin(".self_attn.o_proj", ctx, m.oBias)
 		var f *Var
-		if m.gemma.sandwich {
+		switch {
+		case m.gemma.sandwich:
 			h = t.Add(h, norm(o, l+".post_attention_layernorm"))
 			f = norm(h, l+".pre_feedforward_layernorm")
-		} else {
+		case m.olmo2:
+			h = t.Add(h, norm(o, l+".post_attention_layernorm"))
+			f = h
+		default:
 			h = t.Add(h, o)
 			f = norm(h, l+".post_attention_layernorm")
 		}
@@ -658,7 +704,7 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 			g = t.Mul(act(gate), up)
 		}
 		down := lin(".mlp.down_proj", g, m.mlpBias)
-		if m.gemma.sandwich {
+		if m.gemma.sandwich || m.olmo2 {
 			down = norm(down, l+".post_feedforward_layernorm")
 		}
 		h = t.Add(h, down)

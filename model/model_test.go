@@ -711,6 +711,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"bert","position_embedding_type":"relative_key","hidden_act":"swish"}`))
 	f.Add([]byte(`{"model_type":"gemma2","num_hidden_layers":1e12,"sliding_window":3}`))
 	f.Add([]byte(`{"model_type":"phi3","head_dim":8,"partial_rotary_factor":0.5,"original_max_position_embeddings":2,"rope_scaling":{"type":"longrope","short_factor":[1,2],"long_factor":[1,"x"]}}`))
+	f.Add([]byte(`{"model_type":"olmo2","num_key_value_heads":2,"rms_norm_eps":-1}`))
 	f.Add([]byte(`{"model_type":"gpt2","n_embd":8,"n_head":3,"n_inner":null,"activation_function":"gelu_new2"}`))
 	f.Add([]byte(`{"model_type":"gpt_neox","hidden_size":8,"num_attention_heads":2,"rotary_pct":0.5,"rope_parameters":{"partial_rotary_factor":2}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
@@ -1083,4 +1084,30 @@ func TestGPT2Errors(t *testing.T) {
 func TestPhi3MatchesTorchFixtures(t *testing.T) {
 	checkTorchFixture(t, "testdata/phi3_lm_fixture")
 	checkTorchFixture(t, "testdata/phi3_fixture")
+}
+
+// TestOLMo2MatchesTorchFixture: an Olmo2ForCausalLM, whose attention and
+// MLP read the residual stream unnormalized and whose outputs pass through
+// norms of their own, with RMSNorms of the whole query and key projections
+// (testdata/make_llama_fixture.py). The output norms are vectors of the
+// output projections' spaces, the query and key norms of theirs.
+func TestOLMo2MatchesTorchFixture(t *testing.T) {
+	checkTorchFixture(t, "testdata/olmo2_lm_fixture")
+	m, err := Load("testdata/olmo2_lm_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaces := map[string]string{}
+	for _, v := range m.Vectors() {
+		spaces[v.Name] = v.Space
+	}
+	for name, want := range map[string]string{
+		"model.layers.1.post_attention_layernorm.weight":   "model.layers.1.self_attn.o_proj",
+		"model.layers.1.post_feedforward_layernorm.weight": "model.layers.1.mlp.down_proj",
+		"model.layers.1.self_attn.k_norm.weight":           "model.layers.1.self_attn.k_proj",
+	} {
+		if spaces[name] != want {
+			t.Errorf("%s is a vector of space %q, want %q", name, spaces[name], want)
+		}
+	}
 }

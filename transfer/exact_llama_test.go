@@ -55,20 +55,26 @@ func newLlamaPerms(rng *rand.Rand, d, heads, kvHeads, dh, inter, layers int) lla
 func (p llamaPerms) apply(src params) params {
 	out := params{}
 	res := p.res
-	set := func(name string, perms ...[]int) { out[name] = permuteAxes(src[name], perms...) }
+	set := func(name string, perms ...[]int) {
+		if src[name] != nil {
+			out[name] = permuteAxes(src[name], perms...)
+		}
+	}
 	set("model.embed_tokens.weight", nil, res)
 	for l := range p.q {
 		b := "model.layers." + strconv.Itoa(l) + "."
 		set(b+"self_attn.q_proj.weight", p.q[l], res)
 		set(b+"self_attn.k_proj.weight", p.k[l], res)
 		set(b+"self_attn.v_proj.weight", p.v[l], res)
-		if src[b+"self_attn.q_proj.bias"] != nil { // qwen2
-			set(b+"self_attn.q_proj.bias", p.q[l])
-			set(b+"self_attn.k_proj.bias", p.k[l])
-			set(b+"self_attn.v_proj.bias", p.v[l])
-		}
-		for _, n := range []string{"q_norm", "k_norm"} { // qwen3: within-head coordinates are kept
-			if w := src[b+"self_attn."+n+".weight"]; w != nil {
+		set(b+"self_attn.q_proj.bias", p.q[l]) // qwen2
+		set(b+"self_attn.k_proj.bias", p.k[l])
+		set(b+"self_attn.v_proj.bias", p.v[l])
+		for n, perm := range map[string][]int{"q_norm": p.q[l], "k_norm": p.k[l]} {
+			switch w := src[b+"self_attn."+n+".weight"]; {
+			case w == nil:
+			case w.Numel() == len(perm): // olmo2: a norm of the whole projection
+				set(b+"self_attn."+n+".weight", perm)
+			default: // qwen3, gemma3: of each head, whose coordinates are kept
 				out[b+"self_attn."+n+".weight"] = w.Clone()
 			}
 		}
@@ -78,25 +84,19 @@ func (p llamaPerms) apply(src params) params {
 		set(b+"mlp.down_proj.weight", res, p.mlp[l])
 		set(b+"input_layernorm.weight", res)
 		set(b+"post_attention_layernorm.weight", res)
-		for _, n := range []string{"pre_feedforward_layernorm", "post_feedforward_layernorm"} { // gemma2
-			if src[b+n+".weight"] != nil {
-				set(b+n+".weight", res)
-			}
-		}
+		set(b+"pre_feedforward_layernorm.weight", res) // gemma2
+		set(b+"post_feedforward_layernorm.weight", res)
 	}
 	set("model.norm.weight", res)
-	for _, head := range []string{"score.weight", "lm_head.weight"} {
-		if src[head] != nil {
-			set(head, nil, res)
-		}
-	}
+	set("score.weight", nil, res)
+	set("lm_head.weight", nil, res)
 	return out
 }
 
 func tinyLlama(t *testing.T, seed uint64) model.Model { return tinyLlamaOf(t, "llama", seed) }
 
 // tinyLlamaOf is a tiny model of a Llama model type (llama, mistral, qwen2,
-// qwen3, gemma, gemma2, gemma3_text, phi3).
+// qwen3, gemma, gemma2, gemma3_text, phi3, olmo2).
 func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 	t.Helper()
 	pad := 0
@@ -141,7 +141,7 @@ func tokenSamples(n, T, vocab, classes int, seed uint64) Samples {
 // return the permuted τ_A, the token-embedding table's included, and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedLlama(t *testing.T) {
-	for _, mt := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3"} {
+	for _, mt := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2"} {
 		t.Run(mt, func(t *testing.T) { checkPermutedLlama(t, mt) })
 	}
 }

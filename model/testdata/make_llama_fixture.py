@@ -55,6 +55,7 @@ LM, TIED, QK_NORM = False, False, False
 GEMMA = 0  # 1: Gemma, 2: Gemma 2, 3: Gemma 3
 QPAS, ATTN_CAP, FINAL_CAP = None, None, None  # Gemma 2's query_pre_attn_scalar and soft caps
 WINDOW, SLIDING, LOCAL_THETA = None, (), None  # sliding window, the layers it applies to, their rotary base (Gemma 3)
+OLMO2 = False  # norms after attention and MLP only, RMSNorms of the whole query and key
 PHI3, PARTIAL, LONGROPE = False, 1.0, None  # Phi-3's fused projections, partial_rotary_factor, longrope (orig, short, long)
 LABELS = ["negative", "neutral", "positive"]
 
@@ -83,9 +84,14 @@ def make_weights(gen):
         if QK_NORM:
             w[p + "self_attn.q_norm.weight"] = 1 + rnd(HEAD_DIM, std=0.2)
             w[p + "self_attn.k_norm.weight"] = 1 + rnd(HEAD_DIM, std=0.2)
+        if OLMO2:
+            w[p + "self_attn.q_norm.weight"] = 1 + rnd(HEADS * HEAD_DIM, std=0.2)
+            w[p + "self_attn.k_norm.weight"] = 1 + rnd(KV_HEADS * HEAD_DIM, std=0.2)
         norms = ["input_layernorm", "post_attention_layernorm"]
         if GEMMA >= 2:
             norms += ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
+        if OLMO2:
+            norms = ["post_attention_layernorm", "post_feedforward_layernorm"]
         for n in norms:
             w[p + n + ".weight"] = norm_weight(rnd(d, std=0.2))
     w["model.norm.weight"] = norm_weight(rnd(d, std=0.2))
@@ -163,9 +169,13 @@ def forward(w, ids):
     for i in range(LAYERS):
         p = f"model.layers.{i}."
         lin = lambda name, t: F.linear(t, w[p + name + ".weight"], w.get(p + name + ".bias"))
-        a = rms_norm(h, w[p + "input_layernorm.weight"])
-        q = heads(lin("self_attn.q_proj", a), HEADS)
-        k = heads(lin("self_attn.k_proj", a), KV_HEADS)
+        a = h if OLMO2 else rms_norm(h, w[p + "input_layernorm.weight"])
+        if OLMO2:  # the norms of the whole projections, before the heads are split
+            q = heads(rms_norm(lin("self_attn.q_proj", a), w[p + "self_attn.q_norm.weight"]), HEADS)
+            k = heads(rms_norm(lin("self_attn.k_proj", a), w[p + "self_attn.k_norm.weight"]), KV_HEADS)
+        else:
+            q = heads(lin("self_attn.q_proj", a), HEADS)
+            k = heads(lin("self_attn.k_proj", a), KV_HEADS)
         if QK_NORM:
             q = rms_norm(q, w[p + "self_attn.q_norm.weight"])
             k = rms_norm(k, w[p + "self_attn.k_norm.weight"])
@@ -187,12 +197,15 @@ def forward(w, ids):
         if GEMMA >= 2:
             h = h + rms_norm(attn, w[p + "post_attention_layernorm.weight"])
             m = rms_norm(h, w[p + "pre_feedforward_layernorm.weight"])
+        elif OLMO2:
+            h = h + rms_norm(attn, w[p + "post_attention_layernorm.weight"])
+            m = h
         else:
             h = h + attn
             m = rms_norm(h, w[p + "post_attention_layernorm.weight"])
         act = (lambda x: F.gelu(x, approximate="tanh")) if GEMMA else F.silu
         down = lin("mlp.down_proj", act(lin("mlp.gate_proj", m)) * lin("mlp.up_proj", m))
-        if GEMMA >= 2:
+        if GEMMA >= 2 or OLMO2:
             down = rms_norm(down, w[p + "post_feedforward_layernorm.weight"])
         h = h + down
     h = rms_norm(h, w["model.norm.weight"])
@@ -255,6 +268,10 @@ def write(name, model_type, arch):
         config.update({"use_sliding_window": False, "sliding_window": 4096, "max_window_layers": LAYERS})
     if model_type == "qwen3":
         config.update({"attention_bias": False, "sliding_window": None})
+    if OLMO2:
+        config.update({"attention_bias": False, "rms_norm_eps": EPS})
+        for key in ("use_sliding_window", "sliding_window", "max_window_layers"):
+            config.pop(key, None)
     if PHI3:
         # Phi-3's checkpoints fuse each layer's query, key and value rows
         # (qkv_proj) and its gate and up rows (gate_up_proj), in that order.
@@ -312,6 +329,11 @@ def main():
     write("phi3_lm", "phi3", "Phi3ForCausalLM")
     LM, WINDOW, SLIDING, LONGROPE = False, 3, (0, 1), (16, [1.5, 4.0], [9.0, 20.0])
     write("phi3", "phi3", "Phi3ForSequenceClassification")
+    # OLMo 2: no norm before the attention or the MLP, norms of their
+    # outputs, and RMSNorms of the whole query and key projections.
+    global OLMO2
+    LM, WINDOW, SLIDING, PHI3, PARTIAL, LONGROPE, HEAD_DIM, OLMO2 = True, None, (), False, 1.0, None, 4, True
+    write("olmo2_lm", "olmo2", "Olmo2ForCausalLM")
 
 
 if __name__ == "__main__":
