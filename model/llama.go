@@ -146,8 +146,11 @@ type gemmaParts struct {
 // post_feedforward_layernorm, vectors of the o_proj and down_proj spaces)
 // before the residual adds them, and RMSNorms of the whole query and key
 // projections (self_attn.q_norm, k_norm: vectors of those projections'
-// spaces). Every variant honours partial_rotary_factor and rope_scaling
-// "longrope" (see rotary).
+// spaces); and "olmo3" (Olmo3ForCausalLM: OLMo 3), OLMo 2's layout with
+// a sliding window (sliding_window, 4096 by default) on all but every
+// fourth layer unless layer_types says otherwise. Every variant honours
+// partial_rotary_factor and rope_scaling "longrope" and "yarn" (see
+// rotary).
 type LlamaConfig struct {
 	VocabSize        int      // 32000
 	HiddenSize       int      // 4096
@@ -224,7 +227,7 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	}
 	m.kind = m.modelType
 	m.qkNorm = m.modelType == "qwen3" || m.modelType == "gemma3_text"
-	m.olmo2 = m.modelType == "olmo2"
+	m.olmo2 = m.modelType == "olmo2" || m.modelType == "olmo3"
 	isGemma := m.modelType == "gemma" || m.modelType == "gemma2" || m.modelType == "gemma3_text"
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("vocab_size", 32000, &m.vocab)
@@ -325,7 +328,7 @@ func (m *llamaModel) parseBiases(cfg map[string]any) error {
 	switch m.modelType {
 	case "qwen2":
 		m.qkvBias = true
-	case "llama", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2":
+	case "llama", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2", "olmo3":
 		m.qkvBias, err = ConfigBoolOr(cfg, "attention_bias", false)
 		m.oBias = m.qkvBias
 	}
@@ -348,6 +351,9 @@ func layerWindows(cfg map[string]any, modelType string, layers int) ([]int, erro
 	out := make([]int, layers)
 	if modelType == "llama" || modelType == "gemma" || modelType == "olmo2" {
 		return out, nil
+	}
+	if _, ok := cfg["sliding_window"]; !ok && modelType == "olmo3" {
+		cfg = withField(cfg, "sliding_window", 4096.0) // transformers' Olmo3Config
 	}
 	if v, ok := cfg["sliding_window"]; !ok || v == nil {
 		return out, nil
@@ -382,6 +388,8 @@ func layerWindows(cfg map[string]any, modelType string, layers int) ([]int, erro
 			return nil, err
 		}
 		sliding = func(i int) bool { return (i+1)%pattern != 0 }
+	case "olmo3":
+		sliding = func(i int) bool { return (i+1)%4 != 0 }
 	}
 	if types, ok := cfg["layer_types"].([]any); ok {
 		if len(types) != layers {
@@ -618,7 +626,7 @@ func (m *llamaLM) Targets(inputs *Tensor) []int { return nextTokens(inputs, m.pa
 // sliding attention window), Qwen2 (biases on query, key and value), Qwen3
 // (no biases; an RMSNorm of each query and key head before the rotary
 // embedding), Gemma, Gemma 2 and Gemma 3 (see LlamaConfig).
-var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2"}
+var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "olmo3"}
 
 func init() {
 	for _, mt := range llamaVariants {

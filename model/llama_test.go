@@ -95,7 +95,7 @@ func TestLlamaConfigErrors(t *testing.T) {
 	}{
 		{"kv heads", func(c map[string]any) { c["num_key_value_heads"] = 3 }, "num_key_value_heads"},
 		{"odd head_dim", func(c map[string]any) { c["head_dim"] = 3 }, "a head of 3"},
-		{"rope_scaling", func(c map[string]any) { c["rope_scaling"] = map[string]any{"rope_type": "yarn", "factor": 4.0} }, `rope_scaling type "yarn"`},
+		{"rope_scaling", func(c map[string]any) { c["rope_scaling"] = map[string]any{"rope_type": "dynamic", "factor": 4.0} }, `rope_scaling type "dynamic"`},
 		{"llama3 factors", func(c map[string]any) {
 			c["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0}
 		}, "want 0 < low < high"},

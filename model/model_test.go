@@ -1086,13 +1086,17 @@ func TestPhi3MatchesTorchFixtures(t *testing.T) {
 	checkTorchFixture(t, "testdata/phi3_fixture")
 }
 
-// TestOLMo2MatchesTorchFixture: an Olmo2ForCausalLM, whose attention and
+// TestOLMo2MatchesTorchFixture: an Olmo2ForCausalLM (and an
+// Olmo3ForCausalLM), whose attention and
 // MLP read the residual stream unnormalized and whose outputs pass through
 // norms of their own, with RMSNorms of the whole query and key projections
 // (testdata/make_llama_fixture.py). The output norms are vectors of the
 // output projections' spaces, the query and key norms of theirs.
 func TestOLMo2MatchesTorchFixture(t *testing.T) {
 	checkTorchFixture(t, "testdata/olmo2_lm_fixture")
+	// OLMo 3: the same with a sliding window on the layers layer_types
+	// names, and YaRN's frequencies and attention factor.
+	checkTorchFixture(t, "testdata/olmo3_lm_fixture")
 	m, err := Load("testdata/olmo2_lm_fixture")
 	if err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ func ropeOf(cfg map[string]any, layerType string, dh int, def, pct float64) (rot
 	if !(pct > 0 && pct <= 1) || rot < 2 || rot%2 != 0 {
 		return rotary{}, fmt.Errorf("config: a head of %d with a rotated fraction (partial_rotary_factor, GPT-NeoX's rotary_pct) of %g rotates %d of its elements; want an even number of at least 2", dh, pct, rot)
 	}
-	return ropeScaling(cfg, params, autodiff.RoPEFrequencies(rot, theta))
+	return ropeScaling(cfg, params, theta, autodiff.RoPEFrequencies(rot, theta))
 }
 
 // withField returns cfg with key set to v, unless v is nil; cfg itself is
@@ -103,13 +103,13 @@ func localRoPE(cfg map[string]any, dh int) (rotary, error) {
 	return rotary{freq: autodiff.RoPEFrequencies(dh, local), scale: 1}, nil
 }
 
-// ropeScaling returns the rotation of the frequencies freq changed as
-// params' rope_scaling says (cfg is the whole configuration). Supported:
-// none (null or rope_type "default"), "linear" (every frequency divided by
-// factor), "llama3" (Llama 3.1's: low frequencies divided by factor, high
-// ones kept, a smooth blend between) and "longrope" (Phi-3's, see
-// longRoPE).
-func ropeScaling(cfg, params map[string]any, freq []float64) (rotary, error) {
+// ropeScaling returns the rotation of the frequencies freq (of base theta)
+// changed as params' rope_scaling says (cfg is the whole configuration).
+// Supported: none (null or rope_type "default"), "linear" (every frequency
+// divided by factor), "llama3" (Llama 3.1's: low frequencies divided by
+// factor, high ones kept, a smooth blend between), "longrope" (Phi-3's, see
+// longRoPE) and "yarn" (see yarnRoPE).
+func ropeScaling(cfg, params map[string]any, theta float64, freq []float64) (rotary, error) {
 	r := rotary{freq: freq, scale: 1}
 	rs, ok := params["rope_scaling"].(map[string]any)
 	if !ok {
@@ -138,23 +138,23 @@ func ropeScaling(cfg, params map[string]any, freq []float64) (rotary, error) {
 	case "llama3":
 		r.freq, err = llama3Frequencies(rs, freq, factor)
 	case "longrope":
-		r, err = longRoPE(cfg, rs, freq, factor)
+		r, err = longRoPE(cfg, rs, freq)
+	case "yarn":
+		r, err = yarnRoPE(cfg, rs, theta, freq)
 	default:
-		err = fmt.Errorf("config: rope_scaling type %q is not supported (supported: default, linear, llama3, longrope)", kind)
+		err = fmt.Errorf("config: rope_scaling type %q is not supported (supported: default, linear, llama3, longrope, yarn)", kind)
 	}
 	return r, err
 }
 
 // longRoPE returns LongRoPE's rotation (Phi-3, Phi-3.5, Phi-4-mini), as
-// transformers computes it: each frequency divided by its entry of
+// transformers 5 computes it: each frequency divided by its entry of
 // short_factor, or for sequences longer than
 // original_max_position_embeddings of long_factor, and the rotated
 // elements multiplied by attention_factor, by default
-// √(1 + ln s / ln original) with s = max_position_embeddings / original
-// (1 when s ≤ 1). original_max_position_embeddings is read from the
-// configuration (where Phi-3 gives it), else from rope_scaling (s is then
-// its factor).
-func longRoPE(cfg, rs map[string]any, freq []float64, factor float64) (rotary, error) {
+// √(1 + ln s / ln original) (1 when s ≤ 1), s rope_scaling's factor or
+// max_position_embeddings / original (see originalLength).
+func longRoPE(cfg, rs map[string]any, freq []float64) (rotary, error) {
 	fail := func(err error) (rotary, error) { return rotary{}, fmt.Errorf("config: rope_scaling longrope: %w", err) }
 	factors := func(key string) ([]float64, error) {
 		raw, ok := rs[key].([]any)
@@ -179,38 +179,130 @@ func longRoPE(cfg, rs map[string]any, freq []float64, factor float64) (rotary, e
 	if err != nil {
 		return fail(err)
 	}
-	var orig float64
-	if _, ok := cfg["original_max_position_embeddings"]; ok {
-		if orig, err = ConfigFloat(cfg, "original_max_position_embeddings"); err != nil {
-			return fail(err)
-		}
-		maxPos, err := ConfigFloatOr(cfg, "max_position_embeddings", orig)
-		if err != nil {
-			return fail(err)
-		}
-		factor = maxPos / orig
-	} else if orig, err = ConfigFloatOr(rs, "original_max_position_embeddings", 0); err == nil && orig == 0 {
-		orig, err = ConfigFloatOr(cfg, "max_position_embeddings", 4096)
-	}
+	orig, factor, err := originalLength(cfg, rs)
 	if err != nil {
 		return fail(err)
-	}
-	if !(orig >= 2) || orig > maxConfigSize {
-		return fail(fmt.Errorf("original_max_position_embeddings %g, want a number of tokens", orig))
 	}
 	scale := 1.0
 	if factor > 1 {
 		scale = math.Sqrt(1 + math.Log(factor)/math.Log(orig))
 	}
-	if v, ok := rs["attention_factor"]; ok && v != nil {
-		if scale, err = ConfigFloat(rs, "attention_factor"); err != nil {
-			return fail(err)
-		}
-		if !(scale > 0) {
-			return fail(fmt.Errorf("attention_factor %g, want > 0", scale))
-		}
+	if scale, err = attentionFactor(rs, scale); err != nil {
+		return fail(err)
 	}
 	return rotary{freq: short, long: long, longFrom: int(orig), scale: scale}, nil
+}
+
+// originalLength returns the context length a scaled rotation was
+// pre-trained at, original_max_position_embeddings (from rope_scaling,
+// else from the configuration, else max_position_embeddings), and its
+// factor: rope_scaling's, else max_position_embeddings over the original.
+func originalLength(cfg, rs map[string]any) (orig, factor float64, err error) {
+	maxPos, err := ConfigFloatOr(cfg, "max_position_embeddings", 2048)
+	if err != nil {
+		return 0, 0, err
+	}
+	if orig, err = ConfigFloatOr(cfg, "original_max_position_embeddings", maxPos); err != nil {
+		return 0, 0, err
+	}
+	if orig, err = ConfigFloatOr(rs, "original_max_position_embeddings", orig); err != nil {
+		return 0, 0, err
+	}
+	if !(orig >= 2) || orig > maxConfigSize {
+		return 0, 0, fmt.Errorf("original_max_position_embeddings %g, want a number of tokens", orig)
+	}
+	factor = maxPos / orig
+	if v, ok := rs["factor"]; ok && v != nil {
+		if factor, err = ConfigFloat(rs, "factor"); err != nil {
+			return 0, 0, err
+		}
+	}
+	if !(factor > 0) || math.IsInf(factor, 0) {
+		return 0, 0, fmt.Errorf("factor %g, want > 0", factor)
+	}
+	return orig, factor, nil
+}
+
+// attentionFactor returns rope_scaling's attention_factor, def when it is
+// absent or null.
+func attentionFactor(rs map[string]any, def float64) (float64, error) {
+	v, ok := rs["attention_factor"]
+	if !ok || v == nil {
+		return def, nil
+	}
+	f, err := ConfigFloat(rs, "attention_factor")
+	if err == nil && !(f > 0) {
+		err = fmt.Errorf("attention_factor %g, want > 0", f)
+	}
+	return f, err
+}
+
+// yarnRoPE returns YaRN's rotation (OLMo 3, Qwen's and DeepSeek's long
+// contexts), as transformers 5 computes it. Pair i's frequency blends
+// f/factor (interpolation) and f (extrapolation): interpolation for the
+// pairs after the correction range, extrapolation before it, linearly
+// between. The range runs from the pair that turns beta_fast (32) times
+// over the original length to the one that turns beta_slow (1) times,
+// rounded outwards unless truncate is false. The rotated elements are
+// multiplied by attention_factor: by default 0.1·mscale·ln factor + 1 over
+// the same with mscale_all_dim when both are given, else 0.1·ln factor + 1
+// (1 for a factor of at most 1).
+func yarnRoPE(cfg, rs map[string]any, theta float64, freq []float64) (rotary, error) {
+	fail := func(err error) (rotary, error) { return rotary{}, fmt.Errorf("config: rope_scaling yarn: %w", err) }
+	orig, factor, err := originalLength(cfg, rs)
+	if err != nil {
+		return fail(err)
+	}
+	mscale := func(m float64) float64 {
+		if factor <= 1 {
+			return 1
+		}
+		return 0.1*m*math.Log(factor) + 1
+	}
+	nums := map[string]float64{"mscale": 0, "mscale_all_dim": 0, "beta_fast": 32, "beta_slow": 1}
+	for key, def := range nums {
+		if v, ok := rs[key]; ok && v != nil {
+			if nums[key], err = ConfigFloat(rs, key); err != nil {
+				return fail(err)
+			}
+		} else {
+			nums[key] = def
+		}
+	}
+	for _, key := range []string{"beta_fast", "beta_slow"} {
+		if nums[key] == 0 { // Python's `or`
+			nums[key] = map[string]float64{"beta_fast": 32, "beta_slow": 1}[key]
+		}
+	}
+	scale := mscale(1)
+	if nums["mscale"] != 0 && nums["mscale_all_dim"] != 0 {
+		scale = mscale(nums["mscale"]) / mscale(nums["mscale_all_dim"])
+	}
+	if scale, err = attentionFactor(rs, scale); err != nil {
+		return fail(err)
+	}
+	truncate, err := ConfigBoolOr(rs, "truncate", true)
+	if err != nil {
+		return fail(err)
+	}
+	dim := float64(2 * len(freq))
+	correction := func(rotations float64) float64 {
+		return dim * math.Log(orig/(rotations*2*math.Pi)) / (2 * math.Log(theta))
+	}
+	low, high := correction(nums["beta_fast"]), correction(nums["beta_slow"])
+	if truncate {
+		low, high = math.Floor(low), math.Ceil(high)
+	}
+	low, high = max(low, 0), min(high, dim-1)
+	if low == high {
+		high += 0.001
+	}
+	out := make([]float64, len(freq))
+	for i, f := range freq {
+		ramp := min(max((float64(i)-low)/(high-low), 0), 1)
+		out[i] = f/factor*ramp + f*(1-ramp)
+	}
+	return rotary{freq: out, scale: scale}, nil
 }
 
 // llama3Frequencies applies Llama 3.1's frequency scaling: a pair whose

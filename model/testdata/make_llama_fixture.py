@@ -55,6 +55,7 @@ LM, TIED, QK_NORM = False, False, False
 GEMMA = 0  # 1: Gemma, 2: Gemma 2, 3: Gemma 3
 QPAS, ATTN_CAP, FINAL_CAP = None, None, None  # Gemma 2's query_pre_attn_scalar and soft caps
 WINDOW, SLIDING, LOCAL_THETA = None, (), None  # sliding window, the layers it applies to, their rotary base (Gemma 3)
+YARN = None  # YaRN's (factor, original length): transformers 5's _compute_yarn_parameters written out
 OLMO2 = False  # norms after attention and MLP only, RMSNorms of the whole query and key
 PHI3, PARTIAL, LONGROPE = False, 1.0, None  # Phi-3's fused projections, partial_rotary_factor, longrope (orig, short, long)
 LABELS = ["negative", "neutral", "positive"]
@@ -147,6 +148,13 @@ def rope(x, T, theta=None):
         orig, short, long = LONGROPE
         f = f / torch.tensor(long if T > orig else short, dtype=torch.float64)
         scale = math.sqrt(1 + math.log(64 / orig) / math.log(orig))  # max_position_embeddings 64
+    if YARN is not None:
+        factor, orig = YARN
+        corr = lambda rot: dh * math.log(orig / (rot * 2 * math.pi)) / (2 * math.log(THETA))
+        low, high = max(math.floor(corr(32)), 0), min(math.ceil(corr(1)), dh - 1)
+        ramp = ((torch.arange(dh // 2, dtype=torch.float64) - low) / (high - low)).clamp(0, 1)
+        f = f / factor * ramp + f * (1 - ramp)
+        scale = 0.1 * math.log(factor) + 1
     ang = torch.outer(torch.arange(T, dtype=torch.float64), f)
     ang = torch.cat([ang, ang], dim=-1)
     rot, rest = x[..., :dh], x[..., dh:]
@@ -272,6 +280,9 @@ def write(name, model_type, arch):
         config.update({"attention_bias": False, "rms_norm_eps": EPS})
         for key in ("use_sliding_window", "sliding_window", "max_window_layers"):
             config.pop(key, None)
+    if model_type == "olmo3":
+        config.update({"sliding_window": WINDOW, "layer_types": ["sliding_attention" if i in SLIDING else "full_attention" for i in range(LAYERS)],
+                       "rope_scaling": {"rope_type": "yarn", "factor": YARN[0], "original_max_position_embeddings": YARN[1], "beta_fast": 32, "beta_slow": 1}})
     if PHI3:
         # Phi-3's checkpoints fuse each layer's query, key and value rows
         # (qkv_proj) and its gate and up rows (gate_up_proj), in that order.
@@ -334,6 +345,12 @@ def main():
     global OLMO2
     LM, WINDOW, SLIDING, PHI3, PARTIAL, LONGROPE, HEAD_DIM, OLMO2 = True, None, (), False, 1.0, None, 4, True
     write("olmo2_lm", "olmo2", "Olmo2ForCausalLM")
+    # OLMo 3: OLMo 2 with a sliding window of 3 on its first layer, and YaRN
+    # (factor 4 from 16 positions: the first of the four pairs extrapolates,
+    # the others interpolate).
+    global YARN
+    WINDOW, SLIDING, HEAD_DIM, YARN = 3, (0,), 8, (4.0, 16)
+    write("olmo3_lm", "olmo3", "Olmo3ForCausalLM")
 
 
 if __name__ == "__main__":
