@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -198,5 +199,44 @@ func TestLlamaCausalLM(t *testing.T) {
 	tied := mustBuild(t, cfg, 1)
 	if lm := tied.Sites()[len(tied.Sites())-1]; tied.Param("lm_head.weight") != nil || !lm.Tied || lm.Weight != "model.embed_tokens.weight" {
 		t.Errorf("a tied model has an lm_head of its own, or its site %+v is not the embedding table's", lm)
+	}
+}
+
+// TestYaRNOptions: YaRN's attention factor is 0.1·ln factor + 1 by default,
+// the ratio of two such with mscale and mscale_all_dim (1 when they are
+// equal, as DeepSeek's), or attention_factor as given; truncate false
+// leaves the correction range unrounded, which changes the blend.
+func TestYaRNOptions(t *testing.T) {
+	rope := func(extra map[string]any) rotary {
+		rs := map[string]any{"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 1000.0}
+		for k, v := range extra {
+			rs[k] = v
+		}
+		r, err := ropeOf(map[string]any{"rope_scaling": rs}, "full_attention", 8, 10000, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := rope(nil); math.Abs(r.scale-(0.1*math.Log(4)+1)) > 1e-12 {
+		t.Errorf("default attention factor %g", r.scale)
+	}
+	if r := rope(map[string]any{"mscale": 1.0, "mscale_all_dim": 1.0}); r.scale != 1 {
+		t.Errorf("equal mscale and mscale_all_dim: attention factor %g, want 1", r.scale)
+	}
+	if r := rope(map[string]any{"attention_factor": 1.5}); r.scale != 1.5 {
+		t.Errorf("given attention factor: %g", r.scale)
+	}
+	rounded, exact := rope(nil), rope(map[string]any{"truncate": false})
+	if slices.Equal(rounded.freq, exact.freq) {
+		t.Errorf("truncate false gave the rounded range's frequencies %v", exact.freq)
+	}
+	// Beyond the range every pair interpolates: f/4.
+	base := autodiff.RoPEFrequencies(8, 10000)
+	if got := rounded.freq[3]; math.Abs(got-base[3]/4) > 1e-15 {
+		t.Errorf("last pair %g, want %g", got, base[3]/4)
+	}
+	if got := rounded.freq[0]; got != base[0] {
+		t.Errorf("first pair %g, want it kept, %g", got, base[0])
 	}
 }
