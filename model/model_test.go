@@ -712,6 +712,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"gemma2","num_hidden_layers":1e12,"sliding_window":3}`))
 	f.Add([]byte(`{"model_type":"phi3","head_dim":8,"partial_rotary_factor":0.5,"original_max_position_embeddings":2,"rope_scaling":{"type":"longrope","short_factor":[1,2],"long_factor":[1,"x"]}}`))
 	f.Add([]byte(`{"model_type":"olmo2","num_key_value_heads":2,"rms_norm_eps":-1}`))
+	f.Add([]byte(`{"model_type":"olmo3","num_hidden_layers":5,"rope_scaling":{"rope_type":"yarn","factor":0,"original_max_position_embeddings":1,"truncate":"no","mscale":2}}`))
 	f.Add([]byte(`{"model_type":"gpt2","n_embd":8,"n_head":3,"n_inner":null,"activation_function":"gelu_new2"}`))
 	f.Add([]byte(`{"model_type":"gpt_neox","hidden_size":8,"num_attention_heads":2,"rotary_pct":0.5,"rope_parameters":{"partial_rotary_factor":2}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {

@@ -96,7 +96,7 @@ func (p llamaPerms) apply(src params) params {
 func tinyLlama(t *testing.T, seed uint64) model.Model { return tinyLlamaOf(t, "llama", seed) }
 
 // tinyLlamaOf is a tiny model of a Llama model type (llama, mistral, qwen2,
-// qwen3, gemma, gemma2, gemma3_text, phi3, olmo2).
+// qwen3, gemma, gemma2, gemma3_text, phi3, olmo2, olmo3).
 func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 	t.Helper()
 	pad := 0
@@ -110,6 +110,9 @@ func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 		// sequences exceed the original 4 positions) and attention factor.
 		cfg["partial_rotary_factor"], cfg["original_max_position_embeddings"] = 0.5, 4
 		cfg["rope_scaling"] = map[string]any{"type": "longrope", "short_factor": []any{1.5}, "long_factor": []any{4.0}}
+	}
+	if modelType == "olmo3" {
+		cfg["rope_scaling"] = map[string]any{"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16.0}
 	}
 	m, err := model.Build(cfg, nil, seed)
 	if err != nil {
@@ -141,7 +144,7 @@ func tokenSamples(n, T, vocab, classes int, seed uint64) Samples {
 // return the permuted τ_A, the token-embedding table's included, and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedLlama(t *testing.T) {
-	for _, mt := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2"} {
+	for _, mt := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "olmo3"} {
 		t.Run(mt, func(t *testing.T) { checkPermutedLlama(t, mt) })
 	}
 }
