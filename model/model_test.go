@@ -1021,21 +1021,12 @@ func TestGPTNeoXCheckpoints(t *testing.T) {
 	if _, err := LoadWith(bad, LoadOptions{MissingHead: true}); err == nil || !strings.Contains(err.Error(), `"gpt_neox.layers.1.attention.query_key_value.weight" has shape [96 31]`) {
 		t.Errorf("a misshapen fused tensor: %v", err)
 	}
-	for _, c := range []struct {
-		edit func(map[string]any)
-		want string
-	}{
+	checkConfigErrors(t, full.Config(), []configError{
 		{func(c map[string]any) { c["rotary_pct"] = 0.1 }, "rotary_pct) of 0.1"},
 		{func(c map[string]any) { c["num_attention_heads"] = 5 }, "not a multiple"},
 		{func(c map[string]any) { c["rope_scaling"] = map[string]any{"type": "dynamic", "factor": 2.0} }, `rope_scaling type "dynamic"`},
 		{func(c map[string]any) { c["hidden_act"] = "gelu2" }, "hidden_act"},
-	} {
-		cfg := full.Config()
-		c.edit(cfg)
-		if _, err := Build(cfg, nil, 1); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("error %v, want one naming %q", err, c.want)
-		}
-	}
+	})
 }
 
 // TestGPT2MatchesTorchFixtures: a tied GPT2LMHeadModel whose tensors are
@@ -1059,17 +1050,28 @@ func TestGPT2Errors(t *testing.T) {
 	if err := CheckInput(m, []int{2, 17}); err == nil || !strings.Contains(err.Error(), "16 positions of n_positions") {
 		t.Errorf("17 tokens: %v, want the 16 positions named", err)
 	}
-	for _, c := range []struct {
-		edit func(map[string]any)
-		want string
-	}{
+	checkConfigErrors(t, m.Config(), []configError{
 		{func(c map[string]any) { c["n_head"] = 3 }, "not a multiple of n_head"},
 		{func(c map[string]any) { c["activation_function"] = "gelu2" }, "activation_function"},
 		{func(c map[string]any) { c["n_inner"] = -4 }, `"n_inner"`},
-	} {
-		cfg := m.Config()
-		c.edit(cfg)
-		if _, err := Build(cfg, nil, 1); err == nil || !strings.Contains(err.Error(), c.want) {
+	})
+}
+
+// configError is an edit that makes a configuration unbuildable, and what
+// the error must name.
+type configError struct {
+	edit func(map[string]any)
+	want string
+}
+
+// checkConfigErrors fails t unless each edit of cfg makes Build fail with
+// an error naming what it should.
+func checkConfigErrors(t *testing.T, cfg map[string]any, cases []configError) {
+	t.Helper()
+	for _, c := range cases {
+		edited := CloneConfig(cfg)
+		c.edit(edited)
+		if _, err := Build(edited, nil, 1); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want one naming %q", err, c.want)
 		}
 	}
