@@ -652,73 +652,13 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 	if err != nil {
 		panic(err) // checked when the model was built
 	}
-	bias := func(name string, on bool) *Var {
-		if !on {
-			return nil
-		}
-		return P[name+".bias"]
-	}
-	norm := func(x *Var, name string) *Var {
-		return m.rmsNorm(t, x, P[name+".weight"])
-	}
 	if m.gemma.embedScale != 0 {
 		h = t.Scale(h, float32(m.gemma.embedScale))
 	}
 	for i := 0; i < m.layers; i++ {
-		l := llamaLayer(i)
-		lin := func(name string, x *Var, on bool) *Var {
-			return t.Linear(l+name, x, P[l+name+".weight"], bias(l+name, on))
-		}
-		a := h
-		if !m.olmo2 {
-			a = norm(h, l+".input_layernorm")
-		}
-		q, k := lin(".self_attn.q_proj", a, m.qkvBias), lin(".self_attn.k_proj", a, m.qkvBias)
-		switch {
-		case m.qkNorm:
-			q = m.headNorm(t, q, m.heads, P[l+".self_attn.q_norm.weight"])
-			k = m.headNorm(t, k, m.kvHeads, P[l+".self_attn.k_norm.weight"])
-		case m.olmo2:
-			q, k = norm(q, l+".self_attn.q_norm"), norm(k, l+".self_attn.k_norm")
-		}
-		rope := m.rope
-		if m.windows[i] > 0 && m.localRope.freq != nil {
-			rope = m.localRope
-		}
-		q, k = rope.rotate(t, q, m.heads), rope.rotate(t, k, m.kvHeads)
-		if m.gemma.queryScale != 0 {
-			q = t.Scale(q, float32(m.gemma.queryScale))
-		}
-		v := lin(".self_attn.v_proj", a, m.qkvBias)
-		ctx := t.AttentionWith(q, k, v, m.heads, m.kvHeads, autodiff.AttentionOptions{Causal: true, Window: m.windows[i], SoftCap: m.gemma.attnCap})
-		o := lin(".self_attn.o_proj", ctx, m.oBias)
-		var f *Var
-		switch {
-		case m.gemma.sandwich:
-			h = t.Add(h, norm(o, l+".post_attention_layernorm"))
-			f = norm(h, l+".pre_feedforward_layernorm")
-		case m.olmo2:
-			h = t.Add(h, norm(o, l+".post_attention_layernorm"))
-			f = h
-		default:
-			h = t.Add(h, o)
-			f = norm(h, l+".post_attention_layernorm")
-		}
-		gate, up := lin(".mlp.gate_proj", f, m.mlpBias), lin(".mlp.up_proj", f, m.mlpBias)
-		var g *Var
-		if m.act == "silu" {
-			g = t.SwiGLU(gate, up) // fused: no intermediate SiLU(gate)
-		} else {
-			g = t.Mul(act(gate), up)
-		}
-		down := lin(".mlp.down_proj", g, m.mlpBias)
-		if m.gemma.sandwich || m.olmo2 {
-			down = norm(down, l+".post_feedforward_layernorm")
-		}
-		h = t.Add(h, down)
-		t.Mark(l, h)
+		h = t.Mark(llamaLayer(i), m.layer(t, h, i, act))
 	}
-	h = norm(h, llamaNorm)
+	h = m.norm(t, h, llamaNorm)
 	if m.causal {
 		w := P[llamaLMHead+".weight"]
 		if m.tied {
@@ -732,6 +672,83 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 	}
 	pooled := t.SelectTokens(h, m.lastTokens(ids, B, T))
 	return t.Linear(llamaHeadSite, pooled, P[llamaHeadSite+".weight"], nil)
+}
+
+// layer records decoder layer i on t, from the residual stream h to the
+// next: attention, then the MLP, each added to the stream, with the
+// norms the variant places around them.
+func (m *llamaModel) layer(t *Tape, h *Var, i int, act func(*Var) *Var) *Var {
+	l := llamaLayer(i)
+	a := h
+	if !m.olmo2 {
+		a = m.norm(t, h, l+".input_layernorm")
+	}
+	o := m.attention(t, a, i)
+	var f *Var
+	switch {
+	case m.gemma.sandwich:
+		h = t.Add(h, m.norm(t, o, l+".post_attention_layernorm"))
+		f = m.norm(t, h, l+".pre_feedforward_layernorm")
+	case m.olmo2:
+		h = t.Add(h, m.norm(t, o, l+".post_attention_layernorm"))
+		f = h
+	default:
+		h = t.Add(h, o)
+		f = m.norm(t, h, l+".post_attention_layernorm")
+	}
+	gate, up := m.linear(t, l+".mlp.gate_proj", f, m.mlpBias), m.linear(t, l+".mlp.up_proj", f, m.mlpBias)
+	var g *Var
+	if m.act == "silu" {
+		g = t.SwiGLU(gate, up) // fused: no intermediate SiLU(gate)
+	} else {
+		g = t.Mul(act(gate), up)
+	}
+	down := m.linear(t, l+".mlp.down_proj", g, m.mlpBias)
+	if m.gemma.sandwich || m.olmo2 {
+		down = m.norm(t, down, l+".post_feedforward_layernorm")
+	}
+	return t.Add(h, down)
+}
+
+// attention records layer i's attention on t, reading a: the query, key
+// and value projections, their norms, the rotary embedding, and the output
+// projection of the attended values.
+func (m *llamaModel) attention(t *Tape, a *Var, i int) *Var {
+	l := llamaLayer(i) + ".self_attn."
+	q, k := m.linear(t, l+"q_proj", a, m.qkvBias), m.linear(t, l+"k_proj", a, m.qkvBias)
+	switch {
+	case m.qkNorm:
+		q = m.headNorm(t, q, m.heads, m.params[l+"q_norm.weight"])
+		k = m.headNorm(t, k, m.kvHeads, m.params[l+"k_norm.weight"])
+	case m.olmo2:
+		q, k = m.norm(t, q, l+"q_norm"), m.norm(t, k, l+"k_norm")
+	}
+	rope := m.rope
+	if m.windows[i] > 0 && m.localRope.freq != nil {
+		rope = m.localRope
+	}
+	q, k = rope.rotate(t, q, m.heads), rope.rotate(t, k, m.kvHeads)
+	if m.gemma.queryScale != 0 {
+		q = t.Scale(q, float32(m.gemma.queryScale))
+	}
+	v := m.linear(t, l+"v_proj", a, m.qkvBias)
+	ctx := t.AttentionWith(q, k, v, m.heads, m.kvHeads, autodiff.AttentionOptions{Causal: true, Window: m.windows[i], SoftCap: m.gemma.attnCap})
+	return m.linear(t, l+"o_proj", ctx, m.oBias)
+}
+
+// linear records the linear site name on t, with its bias when bias is
+// set.
+func (m *llamaModel) linear(t *Tape, name string, x *Var, bias bool) *Var {
+	var b *Var
+	if bias {
+		b = m.params[name+".bias"]
+	}
+	return t.Linear(name, x, m.params[name+".weight"], b)
+}
+
+// norm applies the RMSNorm name (its weight name.weight) to x.
+func (m *llamaModel) norm(t *Tape, x *Var, name string) *Var {
+	return m.rmsNorm(t, x, m.params[name+".weight"])
 }
 
 // rmsNorm applies the model's RMSNorm with weight w: x·rsqrt(mean(x²) +
