@@ -22,6 +22,8 @@ type llamaModel struct {
 	qkvBias, oBias, mlpBias                        bool
 	qkNorm                                         bool // qwen3: RMSNorm of each query and key head (q_norm, k_norm)
 	olmo2                                          bool // olmo2: norms after the attention and the MLP only, and of the whole query and key
+	layerNorm                                      bool // stablelm: LayerNorms (weight and bias) instead of RMSNorms
+	parallel                                       bool // stablelm's use_parallel_residual: the MLP reads input_layernorm too
 	act                                            string
 	windows                                        []int  // each layer's sliding attention window, 0: none
 	localRope                                      rotary // gemma3: the rotary embeddings of sliding-window layers; no frequencies: rope
@@ -228,6 +230,7 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	m.kind = m.modelType
 	m.qkNorm = m.modelType == "qwen3" || m.modelType == "gemma3_text"
 	m.olmo2 = m.modelType == "olmo2" || m.modelType == "olmo3"
+	m.layerNorm = m.modelType == "stablelm"
 	isGemma := m.modelType == "gemma" || m.modelType == "gemma2" || m.modelType == "gemma3_text"
 	r := positiveInts{cfg: cfg, what: "config:"}
 	r.get("vocab_size", 32000, &m.vocab)
@@ -254,17 +257,30 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	if m.olmo2 {
 		defEps = 1e-5 // transformers' Olmo2Config
 	}
-	if m.eps, err = ConfigFloatOr(cfg, "rms_norm_eps", defEps); err != nil {
+	epsKey := "rms_norm_eps"
+	if m.layerNorm {
+		epsKey, defEps = "layer_norm_eps", 1e-5
+	}
+	if m.eps, err = ConfigFloatOr(cfg, epsKey, defEps); err != nil {
 		return nil, err
 	}
 	if !(m.eps >= 0) {
-		return nil, fmt.Errorf("config: rms_norm_eps %g: want eps ≥ 0", m.eps)
+		return nil, fmt.Errorf("config: %s %g: want eps ≥ 0", epsKey, m.eps)
+	}
+	if m.modelType == "stablelm" {
+		if err := m.parseStableLM(cfg); err != nil {
+			return nil, err
+		}
 	}
 	defTheta := 10000.0
 	if m.modelType == "gemma3_text" {
 		defTheta = 1e6 // transformers' Gemma3TextConfig
 	}
-	if m.rope, err = ropeOf(cfg, "full_attention", m.headDim, defTheta, 1); err != nil {
+	defPct := 1.0
+	if m.modelType == "stablelm" {
+		defPct = 0.25 // transformers' StableLmConfig
+	}
+	if m.rope, err = ropeOf(cfg, "full_attention", m.headDim, defTheta, defPct); err != nil {
 		return nil, err
 	}
 	if err := m.parseBiases(cfg); err != nil {
@@ -306,6 +322,24 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	}
 	m.cfg = CloneConfig(cfg)
 	return m, nil
+}
+
+// parseStableLM reads what StableLM adds: use_parallel_residual, and
+// use_qkv_bias for the query, key and value projections. Its per-head
+// LayerNorms of queries and keys (qk_layernorm, StableLM 2 12B) are
+// refused.
+func (m *llamaModel) parseStableLM(cfg map[string]any) error {
+	var err error
+	if m.parallel, err = ConfigBoolOr(cfg, "use_parallel_residual", false); err != nil {
+		return err
+	}
+	if m.qkvBias, err = ConfigBoolOr(cfg, "use_qkv_bias", false); err != nil {
+		return err
+	}
+	if qk, err := ConfigBoolOr(cfg, "qk_layernorm", false); err != nil || qk {
+		return errors.Join(err, errors.New("config: qk_layernorm (a LayerNorm per head of the queries and keys) is not supported"))
+	}
+	return nil
 }
 
 // isCausalLM reports whether cfg's first architecture is a causal language
@@ -463,6 +497,10 @@ func (m *llamaModel) specs() []paramSpec {
 		normInit = initZeros // the scale is 1 + weight
 	}
 	norm := func(name string) {
+		if m.layerNorm {
+			s = append(s, layerNormSpecs(name, d)...)
+			return
+		}
 		s = append(s, paramSpec{name: name + ".weight", shape: []int{d}, init: normInit})
 	}
 	s = append(s, paramSpec{name: llamaEmbedSite + ".weight", shape: []int{m.vocab, d}, init: initTruncNormal, std: std})
@@ -486,7 +524,9 @@ func (m *llamaModel) specs() []paramSpec {
 		if !m.olmo2 {
 			norm(l + ".input_layernorm")
 		}
-		norm(l + ".post_attention_layernorm")
+		if !m.parallel {
+			norm(l + ".post_attention_layernorm")
+		}
 		if m.gemma.sandwich {
 			norm(l + ".pre_feedforward_layernorm")
 		}
