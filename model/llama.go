@@ -571,6 +571,10 @@ func (m *llamaModel) packs() []pack {
 func (m *llamaModel) describe() {
 	d, q, kv := m.hidden, m.heads*m.headDim, m.kvHeads*m.headDim
 	norm := func(name string, block int) {
+		if m.layerNorm {
+			m.vectors = append(m.vectors, layerNormVectors(name, block, name)...)
+			return
+		}
 		m.vectors = append(m.vectors, Vector{Name: name + ".weight", Role: "norm_weight", Block: block, Space: name})
 	}
 	m.sites = []Site{linearSite(llamaEmbedSite, "embedding", -1, m.vocab, d, "", false)}
@@ -586,6 +590,9 @@ func (m *llamaModel) describe() {
 			// No norm before the attention or the MLP: they read the
 			// residual stream as it enters them.
 			in, mlpIn = l+".self_attn.input", l+".mlp.input"
+		}
+		if m.parallel {
+			mlpIn = in // the MLP reads input_layernorm as the attention does
 		}
 		m.sites = append(m.sites,
 			linearSite(l+".self_attn.q_proj", "query", i, d, q, in, m.qkvBias),
@@ -609,7 +616,7 @@ func (m *llamaModel) describe() {
 			if m.gemma.sandwich {
 				norm(mlpIn, i)
 			}
-		} else {
+		} else if !m.parallel {
 			norm(post, i)
 		}
 		if m.olmo2 {
@@ -666,7 +673,7 @@ func (m *llamaLM) Targets(inputs *Tensor) []int { return nextTokens(inputs, m.pa
 // sliding attention window), Qwen2 (biases on query, key and value), Qwen3
 // (no biases; an RMSNorm of each query and key head before the rotary
 // embedding), Gemma, Gemma 2 and Gemma 3 (see LlamaConfig).
-var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "olmo3"}
+var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "olmo3", "stablelm"}
 
 func init() {
 	for _, mt := range llamaVariants {
@@ -726,6 +733,9 @@ func (m *llamaModel) layer(t *Tape, h *Var, i int, act func(*Var) *Var) *Var {
 	o := m.attention(t, a, i)
 	var f *Var
 	switch {
+	case m.parallel:
+		f = a // the MLP reads input_layernorm; both add to the stream at once
+		h = t.Add(h, o)
 	case m.gemma.sandwich:
 		h = t.Add(h, m.norm(t, o, l+".post_attention_layernorm"))
 		f = m.norm(t, h, l+".pre_feedforward_layernorm")
@@ -786,8 +796,12 @@ func (m *llamaModel) linear(t *Tape, name string, x *Var, bias bool) *Var {
 	return t.Linear(name, x, m.params[name+".weight"], b)
 }
 
-// norm applies the RMSNorm name (its weight name.weight) to x.
+// norm applies the norm name (its weight name.weight, and for a
+// LayerNorm its bias name.bias) to x.
 func (m *llamaModel) norm(t *Tape, x *Var, name string) *Var {
+	if m.layerNorm {
+		return t.LayerNorm(x, m.params[name+".weight"], m.params[name+".bias"], m.eps)
+	}
 	return m.rmsNorm(t, x, m.params[name+".weight"])
 }
 
