@@ -150,7 +150,13 @@ type gemmaParts struct {
 // projections (self_attn.q_norm, k_norm: vectors of those projections'
 // spaces); and "olmo3" (Olmo3ForCausalLM: OLMo 3), OLMo 2's layout with
 // a sliding window (sliding_window, 4096 by default) on all but every
-// fourth layer unless layer_types says otherwise. Every variant honours
+// fourth layer unless layer_types says otherwise. And "stablelm"
+// (StableLmForCausalLM, …: StableLM 3B, StableLM 2): LayerNorms with
+// biases (layer_norm_eps) in place of the RMSNorms, biases on the query,
+// key and value with use_qkv_bias, a quarter of each head rotated by
+// default, and with use_parallel_residual an MLP that reads
+// input_layernorm beside the attention (no post_attention_layernorm), both
+// added to the stream at once. Every variant honours
 // partial_rotary_factor and rope_scaling "longrope" and "yarn" (see
 // rotary).
 type LlamaConfig struct {

@@ -82,12 +82,15 @@ func (p llamaPerms) apply(src params) params {
 		set(b+"mlp.gate_proj.weight", p.mlp[l], res)
 		set(b+"mlp.up_proj.weight", p.mlp[l], res)
 		set(b+"mlp.down_proj.weight", res, p.mlp[l])
-		set(b+"input_layernorm.weight", res)
-		set(b+"post_attention_layernorm.weight", res)
+		for _, n := range []string{"input_layernorm", "post_attention_layernorm"} {
+			set(b+n+".weight", res)
+			set(b+n+".bias", res) // stablelm
+		}
 		set(b+"pre_feedforward_layernorm.weight", res) // gemma2
 		set(b+"post_feedforward_layernorm.weight", res)
 	}
 	set("model.norm.weight", res)
+	set("model.norm.bias", res)
 	set("score.weight", nil, res)
 	set("lm_head.weight", nil, res)
 	return out
@@ -96,7 +99,7 @@ func (p llamaPerms) apply(src params) params {
 func tinyLlama(t *testing.T, seed uint64) model.Model { return tinyLlamaOf(t, "llama", seed) }
 
 // tinyLlamaOf is a tiny model of a Llama model type (llama, mistral, qwen2,
-// qwen3, gemma, gemma2, gemma3_text, phi3, olmo2, olmo3).
+// qwen3, gemma, gemma2, gemma3_text, phi3, olmo2, olmo3, stablelm).
 func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 	t.Helper()
 	pad := 0
@@ -110,6 +113,9 @@ func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 		// sequences exceed the original 4 positions) and attention factor.
 		cfg["partial_rotary_factor"], cfg["original_max_position_embeddings"] = 0.5, 4
 		cfg["rope_scaling"] = map[string]any{"type": "longrope", "short_factor": []any{1.5}, "long_factor": []any{4.0}}
+	}
+	if modelType == "stablelm" {
+		cfg["partial_rotary_factor"], cfg["use_parallel_residual"], cfg["use_qkv_bias"] = 0.5, true, true
 	}
 	if modelType == "olmo3" {
 		cfg["rope_scaling"] = map[string]any{"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16.0}
@@ -144,7 +150,7 @@ func tokenSamples(n, T, vocab, classes int, seed uint64) Samples {
 // return the permuted τ_A, the token-embedding table's included, and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedLlama(t *testing.T) {
-	for _, mt := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "olmo3"} {
+	for _, mt := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "olmo3", "stablelm"} {
 		t.Run(mt, func(t *testing.T) { checkPermutedLlama(t, mt) })
 	}
 }

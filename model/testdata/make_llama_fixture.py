@@ -55,6 +55,7 @@ LM, TIED, QK_NORM = False, False, False
 GEMMA = 0  # 1: Gemma, 2: Gemma 2, 3: Gemma 3
 QPAS, ATTN_CAP, FINAL_CAP = None, None, None  # Gemma 2's query_pre_attn_scalar and soft caps
 WINDOW, SLIDING, LOCAL_THETA = None, (), None  # sliding window, the layers it applies to, their rotary base (Gemma 3)
+STABLELM, PARALLEL = False, False  # LayerNorms with biases; the MLP reading input_layernorm beside the attention
 YARN = None  # YaRN's (factor, original length): transformers 5's _compute_yarn_parameters written out
 OLMO2 = False  # norms after attention and MLP only, RMSNorms of the whole query and key
 PHI3, PARTIAL, LONGROPE = False, 1.0, None  # Phi-3's fused projections, partial_rotary_factor, longrope (orig, short, long)
@@ -93,9 +94,15 @@ def make_weights(gen):
             norms += ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
         if OLMO2:
             norms = ["post_attention_layernorm", "post_feedforward_layernorm"]
+        if PARALLEL:
+            norms = ["input_layernorm"]
         for n in norms:
             w[p + n + ".weight"] = norm_weight(rnd(d, std=0.2))
+            if STABLELM:
+                w[p + n + ".bias"] = rnd(d, std=0.2)
     w["model.norm.weight"] = norm_weight(rnd(d, std=0.2))
+    if STABLELM:
+        w["model.norm.bias"] = rnd(d, std=0.2)
     if not LM:
         w["score.weight"] = rnd(len(LABELS), d)
     elif not TIED:
@@ -112,6 +119,13 @@ def norm_weight(noise):
 def rms_norm(x, w):
     scale = 1 + w if GEMMA else w
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + EPS) * scale
+
+
+def norm(x, w, name):
+    """The norm name: StableLM's LayerNorm (weight and bias), else rms_norm."""
+    if STABLELM:
+        return F.layer_norm(x, (x.shape[-1],), w[name + ".weight"], w[name + ".bias"], EPS)
+    return rms_norm(x, w[name + ".weight"])
 
 
 def softcap(x, cap):
@@ -177,7 +191,7 @@ def forward(w, ids):
     for i in range(LAYERS):
         p = f"model.layers.{i}."
         lin = lambda name, t: F.linear(t, w[p + name + ".weight"], w.get(p + name + ".bias"))
-        a = h if OLMO2 else rms_norm(h, w[p + "input_layernorm.weight"])
+        a = h if OLMO2 else norm(h, w, p + "input_layernorm")
         if OLMO2:  # the norms of the whole projections, before the heads are split
             q = heads(rms_norm(lin("self_attn.q_proj", a), w[p + "self_attn.q_norm.weight"]), HEADS)
             k = heads(rms_norm(lin("self_attn.k_proj", a), w[p + "self_attn.k_norm.weight"]), KV_HEADS)
@@ -208,15 +222,18 @@ def forward(w, ids):
         elif OLMO2:
             h = h + rms_norm(attn, w[p + "post_attention_layernorm.weight"])
             m = h
+        elif PARALLEL:
+            h = h + attn  # and, below, the MLP of the same input
+            m = a
         else:
             h = h + attn
-            m = rms_norm(h, w[p + "post_attention_layernorm.weight"])
+            m = norm(h, w, p + "post_attention_layernorm")
         act = (lambda x: F.gelu(x, approximate="tanh")) if GEMMA else F.silu
         down = lin("mlp.down_proj", act(lin("mlp.gate_proj", m)) * lin("mlp.up_proj", m))
         if GEMMA >= 2 or OLMO2:
             down = rms_norm(down, w[p + "post_feedforward_layernorm.weight"])
         h = h + down
-    h = rms_norm(h, w["model.norm.weight"])
+    h = norm(h, w, "model.norm")
     if LM:
         head = w["model.embed_tokens.weight"] if TIED else w["lm_head.weight"]
         return softcap(F.linear(h, head), FINAL_CAP).reshape(B * T, VOCAB)
@@ -279,6 +296,11 @@ def write(name, model_type, arch):
     if OLMO2:
         config.update({"attention_bias": False, "rms_norm_eps": EPS})
         for key in ("use_sliding_window", "sliding_window", "max_window_layers"):
+            config.pop(key, None)
+    if STABLELM:
+        config.update({"layer_norm_eps": EPS, "use_qkv_bias": QKV_BIAS, "use_parallel_residual": PARALLEL,
+                       "qk_layernorm": False, "partial_rotary_factor": PARTIAL})
+        for key in ("use_sliding_window", "sliding_window", "max_window_layers", "rms_norm_eps"):
             config.pop(key, None)
     if model_type == "olmo3":
         config.update({"sliding_window": WINDOW, "layer_types": ["sliding_attention" if i in SLIDING else "full_attention" for i in range(LAYERS)],
@@ -351,6 +373,14 @@ def main():
     global YARN
     WINDOW, SLIDING, HEAD_DIM, YARN = 3, (0,), 8, (4.0, 16)
     write("olmo3_lm", "olmo3", "Olmo3ForCausalLM")
+    # StableLM: LayerNorms with biases, biases on query, key and value, a
+    # quarter of each head rotated; the causal LM sequential, the classifier
+    # with the parallel residual (its MLP reads input_layernorm).
+    global STABLELM, PARALLEL
+    WINDOW, SLIDING, YARN, OLMO2, STABLELM, QKV_BIAS, PARTIAL = None, (), None, False, True, True, 0.25
+    write("stablelm_lm", "stablelm", "StableLmForCausalLM")
+    LM, PARALLEL = False, True
+    write("stablelm", "stablelm", "StableLmForSequenceClassification")
 
 
 if __name__ == "__main__":
