@@ -1127,4 +1127,13 @@ func TestOLMo2MatchesTorchFixture(t *testing.T) {
 func TestStableLMMatchesTorchFixtures(t *testing.T) {
 	checkTorchFixture(t, "testdata/stablelm_lm_fixture")
 	checkTorchFixture(t, "testdata/stablelm_fixture")
+	cfg, err := ReadConfig("testdata/stablelm_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConfigErrors(t, cfg, []configError{
+		{func(c map[string]any) { c["qk_layernorm"] = true }, "qk_layernorm"},
+		{func(c map[string]any) { c["layer_norm_eps"] = -1.0 }, "layer_norm_eps -1"},
+		{func(c map[string]any) { c["partial_rotary_factor"] = 0.1 }, "of 0.1 rotates 0"},
+	})
 }
