@@ -87,6 +87,17 @@ func (n neoxNames) layerName(i int) string { return n.layer + strconv.Itoa(i) }
 //	score                                   head       reads gpt_neox.final_layer_norm
 //	embed_out (a causal LM)                 lm_head    reads gpt_neox.final_layer_norm
 //
+// The same code builds model_type "phi" (PhiForCausalLM,
+// …ForSequenceClassification: phi-1, phi-1.5, phi-2), GPT-NeoX's layout
+// under Transformers' Phi names (model.embed_tokens, model.layers.N.
+// self_attn.q_proj, k_proj, v_proj and dense, mlp.fc1 and fc2,
+// model.final_layernorm, lm_head): the parallel residual with one
+// LayerNorm, input_layernorm, read by both the attention and the MLP;
+// separate query, key and value with biases (grouped-query with
+// num_key_value_heads); half of each head rotated by default
+// (partial_rotary_factor, base rope_theta); gelu_new; an lm_head with a
+// bias. Its per-head query and key LayerNorms (qk_layernorm) are refused.
+//
 // Vectors: each LayerNorm's weight and bias live in the norm's space.
 // Inputs, padding and the causal LM's targets are as Llama's (see
 // LlamaConfig).

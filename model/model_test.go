@@ -715,6 +715,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"olmo2","num_key_value_heads":2,"rms_norm_eps":-1}`))
 	f.Add([]byte(`{"model_type":"olmo3","num_hidden_layers":5,"rope_scaling":{"rope_type":"yarn","factor":0,"original_max_position_embeddings":1,"truncate":"no","mscale":2}}`))
 	f.Add([]byte(`{"model_type":"gpt2","n_embd":8,"n_head":3,"n_inner":null,"activation_function":"gelu_new2"}`))
+	f.Add([]byte(`{"model_type":"phi","num_key_value_heads":0,"qk_layernorm":1,"partial_rotary_factor":0.4}`))
 	f.Add([]byte(`{"model_type":"gpt_neox","hidden_size":8,"num_attention_heads":2,"rotary_pct":0.5,"rope_parameters":{"partial_rotary_factor":2}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var cfg map[string]any
@@ -959,6 +960,19 @@ func TestCLIPModelCheckpointAsBase(t *testing.T) {
 func TestGPTNeoXMatchesTorchFixtures(t *testing.T) {
 	checkTorchFixture(t, "testdata/gptneox_lm_fixture")
 	checkTorchFixture(t, "testdata/gptneox_fixture")
+	// Phi (phi-1.5, phi-2): one LayerNorm for the attention and the MLP,
+	// separate query, key and value with grouped-query attention, and an
+	// lm_head with a bias.
+	checkTorchFixture(t, "testdata/phi_lm_fixture")
+	cfg, err := ReadConfig("testdata/phi_lm_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConfigErrors(t, cfg, []configError{
+		{func(c map[string]any) { c["qk_layernorm"] = true }, "qk_layernorm"},
+		{func(c map[string]any) { c["num_key_value_heads"] = 3 }, "num_key_value_heads 3"},
+		{func(c map[string]any) { c["hidden_act"] = "gelu9" }, "hidden_act"},
+	})
 }
 
 // TestGPTNeoXCheckpoints: a GPTNeoXModel checkpoint (names without

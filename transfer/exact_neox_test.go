@@ -57,6 +57,10 @@ var (
 		norms: []string{"input_layernorm", "post_attention_layernorm"},
 		q:     "attention.query", k: "attention.key", v: "attention.value", o: "attention.dense", up: "mlp.dense_h_to_4h", down: "mlp.dense_4h_to_h",
 		heads: []string{"score.weight", "embed_out.weight"}}
+	phiNames = decoderNames{embed: "model.embed_tokens.weight", final: "model.final_layernorm", block: "model.layers.",
+		norms: []string{"input_layernorm"},
+		q:     "self_attn.q_proj", k: "self_attn.k_proj", v: "self_attn.v_proj", o: "self_attn.dense", up: "mlp.fc1", down: "mlp.fc2",
+		heads: []string{"score.weight", "lm_head.weight"}}
 	gpt2Names = decoderNames{embed: "transformer.wte.weight", positions: "transformer.wpe.weight", final: "transformer.ln_f", block: "transformer.h.",
 		norms: []string{"ln_1", "ln_2"},
 		q:     "attn.query", k: "attn.key", v: "attn.value", o: "attn.c_proj", up: "mlp.c_fc", down: "mlp.c_proj",
@@ -99,6 +103,9 @@ func (p neoxPerms) apply(src params, n decoderNames) params {
 	for _, h := range n.heads {
 		set(h, nil, res)
 	}
+	if b := src["lm_head.bias"]; b != nil { // phi: one entry per token
+		out["lm_head.bias"] = b.Clone()
+	}
 	return out
 }
 
@@ -136,9 +143,10 @@ func TestGPTNeoXToLargerGPTNeoX(t *testing.T) {
 	}
 }
 
-// TestBiCoRecoversPermutedDecoders: B is a permuted copy of a GPT-NeoX or a
-// GPT-2 (see neoxPerms): a GPT-NeoX classifier with Pythia's parallel
-// residual, a GPT-NeoX causal language model with the sequential one, a
+// TestBiCoRecoversPermutedDecoders: B is a permuted copy of a GPT-NeoX, a
+// Phi or a GPT-2 (see neoxPerms): a GPT-NeoX classifier with Pythia's
+// parallel residual, a GPT-NeoX causal language model with the sequential
+// one, a Phi causal language model (one LayerNorm, an lm_head bias), a
 // GPT-2 classifier and a tied GPT-2 causal language model. BiCo with α = 1
 // must return the permuted τ_A, the query, key and value split from the
 // fused projection, the embeddings, GPT-2's position table and every
@@ -149,6 +157,11 @@ func TestBiCoRecoversPermutedDecoders(t *testing.T) {
 	neox := func(c model.GPTNeoXConfig) map[string]any {
 		c.VocabSize, c.HiddenSize, c.NumHeads, c.IntermediateSize, c.RotaryPct = 20, 16, 2, 12, 0.5
 		return c.Map()
+	}
+	phi := func(c model.GPTNeoXConfig) map[string]any { // phi-2's layout, half of each head rotated
+		cfg := neox(c)
+		cfg["model_type"], cfg["partial_rotary_factor"] = "phi", 0.5
+		return cfg
 	}
 	gpt2 := func(c model.GPT2Config) map[string]any {
 		c.VocabSize, c.Positions, c.HiddenSize, c.NumHeads, c.Inner = 20, 8, 16, 2, 12
@@ -162,6 +175,7 @@ func TestBiCoRecoversPermutedDecoders(t *testing.T) {
 	}{
 		{"gpt_neox parallel classifier", neox(model.GPTNeoXConfig{Labels: []string{"a", "b", "c"}, PadTokenID: &pad}), 4, neoxNames},
 		{"gpt_neox sequential causal LM", neox(model.GPTNeoXConfig{Sequential: true, CausalLM: true}), 4, neoxNames},
+		{"phi causal LM", phi(model.GPTNeoXConfig{CausalLM: true}), 4, phiNames},
 		{"gpt2 classifier", gpt2(model.GPT2Config{Labels: []string{"a", "b", "c"}, PadTokenID: &pad}), 0, gpt2Names},
 		{"gpt2 tied causal LM", gpt2(model.GPT2Config{CausalLM: true}), 0, gpt2Names},
 	} {

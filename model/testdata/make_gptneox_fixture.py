@@ -41,7 +41,71 @@ from make_vit_fixture import write_safetensors
 VOCAB, HIDDEN, LAYERS, HEADS, INTER = 40, 32, 2, 2, 48
 EPS, PAD, BASE = 1e-5, 0, 100.0
 PCT, PARALLEL, BIAS, LM = 0.25, True, True, True  # set per fixture by main
+PHI, KV_HEADS = False, HEADS  # Phi's names, one LayerNorm for both branches, lm_head bias, gelu_new
 LABELS = ["negative", "neutral", "positive"]
+
+
+def make_phi_weights(gen):
+    d, kv = HIDDEN, KV_HEADS * (HIDDEN // HEADS)
+
+    def rnd(*shape, std=0.5):
+        return (torch.randn(*shape, generator=gen) * std).to(torch.float32)
+
+    w = {"model.embed_tokens.weight": rnd(VOCAB, d, std=1.0)}
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        w[p + "input_layernorm.weight"] = 1 + rnd(d, std=0.2)
+        w[p + "input_layernorm.bias"] = rnd(d, std=0.2)
+        for name, (o, k) in {"self_attn.q_proj": (d, d), "self_attn.k_proj": (kv, d), "self_attn.v_proj": (kv, d),
+                             "self_attn.dense": (d, d), "mlp.fc1": (INTER, d), "mlp.fc2": (d, INTER)}.items():
+            w[p + name + ".weight"] = rnd(o, k, std=1 / math.sqrt(k))
+            w[p + name + ".bias"] = rnd(o, std=0.3)
+    w["model.final_layernorm.weight"] = 1 + rnd(d, std=0.2)
+    w["model.final_layernorm.bias"] = rnd(d, std=0.2)
+    if LM:
+        w["lm_head.weight"] = rnd(VOCAB, d)
+        w["lm_head.bias"] = rnd(VOCAB, std=0.3)
+    else:
+        w["score.weight"] = rnd(len(LABELS), d)
+    return w
+
+
+def phi_forward(w, ids):
+    """PhiForCausalLM's logits: each layer h + attn(ln(h)) + mlp(ln(h)) with
+    one LayerNorm, grouped-query attention, gelu_new, lm_head with a bias."""
+    B, T = ids.shape
+    d, dh = HIDDEN, HIDDEN // HEADS
+    W = {k: v.double() for k, v in w.items()}
+
+    def lin(x, name):
+        return x @ W[name + ".weight"].t() + W[name + ".bias"]
+
+    h = W["model.embed_tokens.weight"][ids]
+    mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        a = layer_norm(h, W[p + "input_layernorm.weight"], W[p + "input_layernorm.bias"])
+        q = lin(a, p + "self_attn.q_proj").view(B, T, HEADS, dh).permute(0, 2, 1, 3)
+        k = lin(a, p + "self_attn.k_proj").view(B, T, KV_HEADS, dh).permute(0, 2, 1, 3)
+        v = lin(a, p + "self_attn.v_proj").view(B, T, KV_HEADS, dh).permute(0, 2, 1, 3)
+        q, k = rotate(q, T), rotate(k, T)
+        k, v = k.repeat_interleave(HEADS // KV_HEADS, dim=1), v.repeat_interleave(HEADS // KV_HEADS, dim=1)
+        s = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
+        s = s.masked_fill(~mask, float("-inf"))
+        ctx = (s.softmax(-1) @ v).permute(0, 2, 1, 3).reshape(B, T, d)
+        f = lin(a, p + "mlp.fc1")
+        f = 0.5 * f * (1 + torch.tanh(math.sqrt(2 / math.pi) * (f + 0.044715 * f ** 3)))
+        h = h + lin(ctx, p + "self_attn.dense") + lin(f, p + "mlp.fc2")
+    h = layer_norm(h, W["model.final_layernorm.weight"], W["model.final_layernorm.bias"])
+    if LM:
+        return lin(h, "lm_head").reshape(B * T, VOCAB).to(torch.float32)
+    last = []
+    for b in range(B):
+        n = T
+        while n > 0 and ids[b, n - 1] == PAD:
+            n -= 1
+        last.append(max(n - 1, 0))
+    return (h[torch.arange(B), torch.tensor(last)] @ W["score.weight"].t()).to(torch.float32)
 
 
 def make_weights(gen):
@@ -141,11 +205,11 @@ def forward(w, ids):
 
 def write(name, arch):
     gen = torch.Generator().manual_seed(20261127)
-    w = make_weights(gen)
+    w = make_phi_weights(gen) if PHI else make_weights(gen)
     ids = torch.randint(1, VOCAB, (3, 7), generator=gen)
     ids[0, 5:] = PAD  # right padding
     ids[2, 3:] = PAD
-    logits = forward(w, ids)
+    logits = phi_forward(w, ids) if PHI else forward(w, ids)
     config = {
         "_name_or_path": f"bico/tiny-{name}-fixture",
         "architectures": [arch],
@@ -179,6 +243,11 @@ def write(name, arch):
     }
     if LM:
         del config["id2label"], config["label2id"], config["pad_token_id"]
+    if PHI:
+        for key in ("attention_bias", "rotary_emb_base", "rotary_pct", "use_parallel_residual", "classifier_dropout", "hidden_dropout"):
+            config.pop(key, None)
+        config.update({"model_type": "phi", "hidden_act": "gelu_new", "num_key_value_heads": KV_HEADS, "partial_rotary_factor": PCT,
+                       "rope_theta": BASE, "qk_layernorm": False, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "tie_word_embeddings": False})
     folder = name + "_fixture"
     os.makedirs(folder, exist_ok=True)
     with open(folder + "/config.json", "w") as f:
@@ -194,6 +263,11 @@ def main():
     write("gptneox_lm", "GPTNeoXForCausalLM")
     PCT, PARALLEL, BIAS, LM = 0.5, False, False, False
     write("gptneox", "GPTNeoXForSequenceClassification")
+    # Phi-2's layout: separate query, key and value (one key-value head of
+    # two), half of each head rotated, lm_head with a bias.
+    global PHI, KV_HEADS
+    PHI, KV_HEADS, PCT, LM = True, 1, 0.5, True
+    write("phi_lm", "PhiForCausalLM")
 
 
 if __name__ == "__main__":
