@@ -109,7 +109,7 @@ func (f Family) FineTuneRecipe(v Version, task string) Recipe {
 
 // Families returns the model families, "mlp" first.
 func Families() []Family {
-	return []Family{MLPFamily(), ViTFamily(), CLIPFamily(), LlamaFamily(), LlamaLMFamily(), BertFamily()}
+	return []Family{MLPFamily(), ViTFamily(), CLIPFamily(), LlamaFamily(), LlamaLMFamily(), BertFamily(), NeoXFamily()}
 }
 
 // FamilyByName returns the family with the given name.
@@ -119,7 +119,7 @@ func FamilyByName(name string) (Family, error) {
 			return f, nil
 		}
 	}
-	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp, vit, clip, llama, llama-lm or bert", name)
+	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp, vit, clip, llama, llama-lm, bert or neox", name)
 }
 
 var digitLabels = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
@@ -325,6 +325,30 @@ func BertFamily() Family {
 	f.Name = "bert"
 	f.Description = "BERT sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), 4 heads, ReLU MLP, pooler on the first token: v1 width 64, MLP 128, 4 blocks; v3 width 96, MLP 192; v4 6 blocks; v2 new seeds without augmentation"
 	f.Versions = versions("bert", v1, arch(96, 192, 4), arch(64, 128, 6))
+	f.Versions[1].Recipe.Augment, f.Versions[1].Recipe.MaxShift = false, 0
+	f.Versions[1].Relation = "same shape, new pre-training (seed, data order)"
+	return f
+}
+
+// NeoXFamily is LlamaFamily's recipe with GPT-NeoX sequence classifiers
+// (the "gpt_neox" model in Hugging Face layout, as the Pythia suite:
+// GPTNeoXForSequenceClassification): the same 49 tokens read by causal
+// attention with a quarter of each head rotated, LayerNorms, the parallel
+// residual, a GELU MLP, the head on the last token. Same widths, depths,
+// data and schedules.
+func NeoXFamily() Family {
+	arch := func(width, mlp, layers int) map[string]any {
+		return model.GPTNeoXConfig{
+			VocabSize: data.ImageTokenVocab, HiddenSize: width, NumLayers: layers, NumHeads: 4,
+			IntermediateSize: mlp, Labels: digitLabels,
+		}.Map()
+	}
+	f := LlamaFamily()
+	v1 := f.Versions[0].Recipe
+	v1.Config = arch(64, 128, 4)
+	f.Name = "neox"
+	f.Description = "GPT-NeoX (Pythia-style) sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), 4 heads, ¼ of each head rotated, parallel residual, GELU MLP: v1 width 64, MLP 128, 4 blocks; v3 width 96, MLP 192; v4 6 blocks; v2 new seeds without augmentation"
+	f.Versions = versions("neox", v1, arch(96, 192, 4), arch(64, 128, 6))
 	f.Versions[1].Recipe.Augment, f.Versions[1].Recipe.MaxShift = false, 0
 	f.Versions[1].Relation = "same shape, new pre-training (seed, data order)"
 	return f
