@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/bico-dev/bico/autodiff"
 )
@@ -357,7 +358,7 @@ func (m *gptNeoXModel) describe() {
 			linearSite(l+n.q, "query", i, d, d, in, m.bias),
 			linearSite(l+n.k, "key", i, d, kv, in, m.bias),
 			linearSite(l+n.v, "value", i, d, kv, in, m.bias),
-			linearSite(l+n.dense, "attn_out", i, d, d, l+"attention.context", m.bias),
+			linearSite(l+n.dense, "attn_out", i, d, d, l+strings.TrimSuffix(n.dense, "dense")+"context", m.bias),
 			linearSite(l+n.up, "mlp_in", i, d, m.inter, post, true),
 			linearSite(l+n.down, "mlp_out", i, m.inter, d, l+"mlp.act", true),
 		)
