@@ -20,10 +20,11 @@ type llamaModel struct {
 	eps                                            float64
 	rope                                           rotary // rotary embeddings, scaled as rope_scaling says
 	qkvBias, oBias, mlpBias                        bool
-	qkNorm                                         bool // qwen3: RMSNorm of each query and key head (q_norm, k_norm)
-	olmo2                                          bool // olmo2: norms after the attention and the MLP only, and of the whole query and key
-	layerNorm                                      bool // stablelm: LayerNorms (weight and bias) instead of RMSNorms
-	parallel                                       bool // stablelm's use_parallel_residual: the MLP reads input_layernorm too
+	qkNorm                                         bool    // qwen3: RMSNorm of each query and key head (q_norm, k_norm)
+	olmo2                                          bool    // olmo2: norms after the attention and the MLP only, and of the whole query and key
+	layerNorm                                      bool    // stablelm: LayerNorms (weight and bias) instead of RMSNorms
+	parallel                                       bool    // stablelm's use_parallel_residual: the MLP reads input_layernorm too
+	residualScale, logitDivisor                    float64 // granite: the attention's and MLP's outputs times residual_multiplier, the logits over logits_scaling; 0: none
 	act                                            string
 	windows                                        []int  // each layer's sliding attention window, 0: none
 	localRope                                      rotary // gemma3: the rotary embeddings of sliding-window layers; no frequencies: rope
@@ -278,6 +279,11 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 			return nil, err
 		}
 	}
+	if m.modelType == "granite" {
+		if err := m.parseGranite(cfg); err != nil {
+			return nil, err
+		}
+	}
 	defTheta := 10000.0
 	if m.modelType == "gemma3_text" {
 		defTheta = 1e6 // transformers' Gemma3TextConfig
@@ -330,6 +336,35 @@ func parseLlama(cfg map[string]any) (*llamaModel, error) {
 	return m, nil
 }
 
+// parseGranite reads Granite's µP multipliers (each 1 by default): the
+// embeddings times embedding_multiplier, the attention scores scaled by
+// attention_multiplier instead of head_dim^(−½), the attention's and the
+// MLP's outputs times residual_multiplier before the residual adds them,
+// and a causal LM's logits divided by logits_scaling.
+func (m *llamaModel) parseGranite(cfg map[string]any) error {
+	get := func(key string) (float64, error) {
+		v, err := ConfigFloatOr(cfg, key, 1)
+		if err == nil && (!(v > 0) || math.IsInf(v, 0)) {
+			err = fmt.Errorf("config: %s %g, want a positive number", key, v)
+		}
+		return v, err
+	}
+	var err error
+	if m.gemma.embedScale, err = get("embedding_multiplier"); err != nil {
+		return err
+	}
+	attn, err := get("attention_multiplier")
+	if err != nil {
+		return err
+	}
+	m.gemma.queryScale = attn * math.Sqrt(float64(m.headDim)) // AttentionWith scales by head_dim^(−½)
+	if m.residualScale, err = get("residual_multiplier"); err != nil {
+		return err
+	}
+	m.logitDivisor, err = get("logits_scaling")
+	return err
+}
+
 // parseStableLM reads what StableLM adds: use_parallel_residual, and
 // use_qkv_bias for the query, key and value projections. Its per-head
 // LayerNorms of queries and keys (qk_layernorm, StableLM 2 12B) are
@@ -368,7 +403,7 @@ func (m *llamaModel) parseBiases(cfg map[string]any) error {
 	switch m.modelType {
 	case "qwen2":
 		m.qkvBias = true
-	case "llama", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2", "olmo3":
+	case "llama", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo2", "olmo3", "granite":
 		m.qkvBias, err = ConfigBoolOr(cfg, "attention_bias", false)
 		m.oBias = m.qkvBias
 	}
@@ -389,7 +424,7 @@ func (m *llamaModel) parseBiases(cfg map[string]any) error {
 // and Gemma have none.
 func layerWindows(cfg map[string]any, modelType string, layers int) ([]int, error) {
 	out := make([]int, layers)
-	if modelType == "llama" || modelType == "gemma" || modelType == "olmo2" {
+	if modelType == "llama" || modelType == "gemma" || modelType == "olmo2" || modelType == "granite" {
 		return out, nil
 	}
 	if _, ok := cfg["sliding_window"]; !ok && modelType == "olmo3" {
@@ -679,7 +714,7 @@ func (m *llamaLM) Targets(inputs *Tensor) []int { return nextTokens(inputs, m.pa
 // sliding attention window), Qwen2 (biases on query, key and value), Qwen3
 // (no biases; an RMSNorm of each query and key head before the rotary
 // embedding), Gemma, Gemma 2 and Gemma 3 (see LlamaConfig).
-var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "olmo3", "stablelm"}
+var llamaVariants = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "olmo3", "stablelm", "granite"}
 
 func init() {
 	for _, mt := range llamaVariants {
@@ -721,6 +756,9 @@ func (m *llamaModel) Forward(t *Tape, inputs *Var) *Var {
 		if c := m.gemma.finalCap; c > 0 {
 			logits = t.Scale(t.Tanh(t.Scale(logits, float32(1/c))), float32(c))
 		}
+		if m.logitDivisor != 0 {
+			logits = t.Scale(logits, float32(1/m.logitDivisor))
+		}
 		return logits
 	}
 	pooled := t.SelectTokens(h, m.lastTokens(ids, B, T))
@@ -737,6 +775,9 @@ func (m *llamaModel) layer(t *Tape, h *Var, i int, act func(*Var) *Var) *Var {
 		a = m.norm(t, h, l+".input_layernorm")
 	}
 	o := m.attention(t, a, i)
+	if m.residualScale != 0 {
+		o = t.Scale(o, float32(m.residualScale))
+	}
 	var f *Var
 	switch {
 	case m.parallel:
@@ -762,6 +803,9 @@ func (m *llamaModel) layer(t *Tape, h *Var, i int, act func(*Var) *Var) *Var {
 	down := m.linear(t, l+".mlp.down_proj", g, m.mlpBias)
 	if m.gemma.sandwich || m.olmo2 {
 		down = m.norm(t, down, l+".post_feedforward_layernorm")
+	}
+	if m.residualScale != 0 {
+		down = t.Scale(down, float32(m.residualScale))
 	}
 	return t.Add(h, down)
 }

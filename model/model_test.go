@@ -1151,3 +1151,20 @@ func TestStableLMMatchesTorchFixtures(t *testing.T) {
 		{func(c map[string]any) { c["partial_rotary_factor"] = 0.1 }, "of 0.1 rotates 0"},
 	})
 }
+
+// TestGraniteMatchesTorchFixture: a tied GraniteForCausalLM, Llama's layout
+// with µP multipliers: embeddings times embedding_multiplier, scores scaled
+// by attention_multiplier, the attention's and MLP's outputs times
+// residual_multiplier, logits over logits_scaling
+// (testdata/make_llama_fixture.py).
+func TestGraniteMatchesTorchFixture(t *testing.T) {
+	checkTorchFixture(t, "testdata/granite_lm_fixture")
+	cfg, err := ReadConfig("testdata/granite_lm_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConfigErrors(t, cfg, []configError{
+		{func(c map[string]any) { c["logits_scaling"] = 0.0 }, "logits_scaling 0"},
+		{func(c map[string]any) { c["residual_multiplier"] = -1.0 }, "residual_multiplier -1"},
+	})
+}

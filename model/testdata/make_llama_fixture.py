@@ -55,6 +55,7 @@ LM, TIED, QK_NORM = False, False, False
 GEMMA = 0  # 1: Gemma, 2: Gemma 2, 3: Gemma 3
 QPAS, ATTN_CAP, FINAL_CAP = None, None, None  # Gemma 2's query_pre_attn_scalar and soft caps
 WINDOW, SLIDING, LOCAL_THETA = None, (), None  # sliding window, the layers it applies to, their rotary base (Gemma 3)
+GRANITE = None  # Granite's (embedding, attention, residual multipliers, logits_scaling)
 STABLELM, PARALLEL = False, False  # LayerNorms with biases; the MLP reading input_layernorm beside the attention
 YARN = None  # YaRN's (factor, original length): transformers 5's _compute_yarn_parameters written out
 OLMO2 = False  # norms after attention and MLP only, RMSNorms of the whole query and key
@@ -183,6 +184,8 @@ def forward(w, ids):
     h = w["model.embed_tokens.weight"][ids]
     if GEMMA:
         h = h * torch.tensor(HIDDEN**0.5, dtype=torch.float32).to(torch.float64)
+    if GRANITE:
+        h = h * GRANITE[0]
     mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
 
     def heads(t, n):
@@ -208,6 +211,8 @@ def forward(w, ids):
         k = k.repeat_interleave(HEADS // KV_HEADS, dim=1)
         v = v.repeat_interleave(HEADS // KV_HEADS, dim=1)
         scale = (QPAS if QPAS is not None else HEAD_DIM) ** -0.5
+        if GRANITE:
+            scale = GRANITE[1]
         scores = softcap(q @ k.transpose(-1, -2) * scale, ATTN_CAP)
         layer_mask = mask
         if sliding:  # key j visible to query i when j > i − WINDOW
@@ -216,6 +221,8 @@ def forward(w, ids):
         probs = torch.softmax(scores + layer_mask, dim=-1)
         ctx = (probs @ v).transpose(1, 2).reshape(B, T, HEADS * HEAD_DIM)
         attn = lin("self_attn.o_proj", ctx)
+        if GRANITE:
+            attn = attn * GRANITE[2]
         if GEMMA >= 2:
             h = h + rms_norm(attn, w[p + "post_attention_layernorm.weight"])
             m = rms_norm(h, w[p + "pre_feedforward_layernorm.weight"])
@@ -232,11 +239,14 @@ def forward(w, ids):
         down = lin("mlp.down_proj", act(lin("mlp.gate_proj", m)) * lin("mlp.up_proj", m))
         if GEMMA >= 2 or OLMO2:
             down = rms_norm(down, w[p + "post_feedforward_layernorm.weight"])
+        if GRANITE:
+            down = down * GRANITE[2]
         h = h + down
     h = norm(h, w, "model.norm")
     if LM:
         head = w["model.embed_tokens.weight"] if TIED else w["lm_head.weight"]
-        return softcap(F.linear(h, head), FINAL_CAP).reshape(B * T, VOCAB)
+        logits = softcap(F.linear(h, head), FINAL_CAP).reshape(B * T, VOCAB)
+        return logits / GRANITE[3] if GRANITE else logits
     logits = F.linear(h, w["score.weight"])  # [B, T, labels]
     positions = torch.arange(T)
     last = ((ids != PAD) * positions).argmax(-1)
@@ -295,6 +305,11 @@ def write(name, model_type, arch):
         config.update({"attention_bias": False, "sliding_window": None})
     if OLMO2:
         config.update({"attention_bias": False, "rms_norm_eps": EPS})
+        for key in ("use_sliding_window", "sliding_window", "max_window_layers"):
+            config.pop(key, None)
+    if GRANITE:
+        config.update({"embedding_multiplier": GRANITE[0], "attention_multiplier": GRANITE[1], "residual_multiplier": GRANITE[2],
+                       "logits_scaling": GRANITE[3], "attention_bias": False, "mlp_bias": False})
         for key in ("use_sliding_window", "sliding_window", "max_window_layers"):
             config.pop(key, None)
     if STABLELM:
@@ -381,6 +396,12 @@ def main():
     write("stablelm_lm", "stablelm", "StableLmForCausalLM")
     LM, PARALLEL = False, True
     write("stablelm", "stablelm", "StableLmForSequenceClassification")
+    # Granite: Llama's layout with µP multipliers (embeddings ×12, scores
+    # ×0.1 instead of 4^(−½), residual branches ×0.22, logits ÷8), tied.
+    global GRANITE
+    LM, TIED, PARALLEL, STABLELM, QKV_BIAS, PARTIAL, HEAD_DIM = True, True, False, False, False, 1.0, 4
+    GRANITE = (12.0, 0.1, 0.22, 8.0)
+    write("granite_lm", "granite", "GraniteForCausalLM")
 
 
 if __name__ == "__main__":
