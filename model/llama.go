@@ -157,7 +157,12 @@ type gemmaParts struct {
 // key and value with use_qkv_bias, a quarter of each head rotated by
 // default, and with use_parallel_residual an MLP that reads
 // input_layernorm beside the attention (no post_attention_layernorm), both
-// added to the stream at once. Every variant honours
+// added to the stream at once. And "granite" (GraniteForCausalLM: IBM's
+// Granite 3): Llama's layout with µP multipliers, each 1 by default — the
+// embeddings times embedding_multiplier, the scores scaled by
+// attention_multiplier instead of head_dim^(−½), the attention's and the
+// MLP's outputs times residual_multiplier, and the causal LM's logits over
+// logits_scaling. Every variant honours
 // partial_rotary_factor and rope_scaling "longrope" and "yarn" (see
 // rotary).
 type LlamaConfig struct {

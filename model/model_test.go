@@ -711,6 +711,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"bert","position_embedding_type":"relative_key","hidden_act":"swish"}`))
 	f.Add([]byte(`{"model_type":"gemma2","num_hidden_layers":1e12,"sliding_window":3}`))
 	f.Add([]byte(`{"model_type":"phi3","head_dim":8,"partial_rotary_factor":0.5,"original_max_position_embeddings":2,"rope_scaling":{"type":"longrope","short_factor":[1,2],"long_factor":[1,"x"]}}`))
+	f.Add([]byte(`{"model_type":"granite","attention_multiplier":0,"logits_scaling":"x","embedding_multiplier":1e400}`))
 	f.Add([]byte(`{"model_type":"stablelm","use_parallel_residual":true,"qk_layernorm":true,"layer_norm_eps":-1}`))
 	f.Add([]byte(`{"model_type":"olmo2","num_key_value_heads":2,"rms_norm_eps":-1}`))
 	f.Add([]byte(`{"model_type":"olmo3","num_hidden_layers":5,"rope_scaling":{"rope_type":"yarn","factor":0,"original_max_position_embeddings":1,"truncate":"no","mscale":2}}`))

@@ -99,7 +99,7 @@ func (p llamaPerms) apply(src params) params {
 func tinyLlama(t *testing.T, seed uint64) model.Model { return tinyLlamaOf(t, "llama", seed) }
 
 // tinyLlamaOf is a tiny model of a Llama model type (llama, mistral, qwen2,
-// qwen3, gemma, gemma2, gemma3_text, phi3, olmo2, olmo3, stablelm).
+// qwen3, gemma, gemma2, gemma3_text, phi3, olmo2, olmo3, stablelm, granite).
 func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 	t.Helper()
 	pad := 0
@@ -113,6 +113,9 @@ func tinyLlamaOf(t *testing.T, modelType string, seed uint64) model.Model {
 		// sequences exceed the original 4 positions) and attention factor.
 		cfg["partial_rotary_factor"], cfg["original_max_position_embeddings"] = 0.5, 4
 		cfg["rope_scaling"] = map[string]any{"type": "longrope", "short_factor": []any{1.5}, "long_factor": []any{4.0}}
+	}
+	if modelType == "granite" {
+		cfg["embedding_multiplier"], cfg["attention_multiplier"], cfg["residual_multiplier"], cfg["logits_scaling"] = 3.0, 0.2, 0.5, 2.0
 	}
 	if modelType == "stablelm" {
 		cfg["partial_rotary_factor"], cfg["use_parallel_residual"], cfg["use_qkv_bias"] = 0.5, true, true
@@ -150,7 +153,7 @@ func tokenSamples(n, T, vocab, classes int, seed uint64) Samples {
 // return the permuted τ_A, the token-embedding table's included, and B's
 // transferred model must reproduce A's fine-tuned logits.
 func TestBiCoRecoversPermutedLlama(t *testing.T) {
-	for _, mt := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "olmo3", "stablelm"} {
+	for _, mt := range []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "olmo3", "stablelm", "granite"} {
 		t.Run(mt, func(t *testing.T) { checkPermutedLlama(t, mt) })
 	}
 }
