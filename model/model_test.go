@@ -803,23 +803,11 @@ func TestGemmaMatchesTorchFixtures(t *testing.T) {
 	checkTorchFixture(t, "testdata/gemma2_lm_fixture")
 	checkTorchFixture(t, "testdata/gemma2_fixture")
 	checkTorchFixture(t, "testdata/gemma3_lm_fixture")
-	m, err := Load("testdata/gemma2_lm_fixture")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spaces := map[string]string{}
-	for _, v := range m.Vectors() {
-		spaces[v.Name] = v.Space
-	}
-	for name, want := range map[string]string{
+	m := checkVectorSpaces(t, "testdata/gemma2_lm_fixture", map[string]string{
 		"model.layers.1.post_attention_layernorm.weight":   "model.layers.1.self_attn.o_proj",
 		"model.layers.1.post_feedforward_layernorm.weight": "model.layers.1.mlp.down_proj",
 		"model.layers.1.pre_feedforward_layernorm.weight":  "model.layers.1.pre_feedforward_layernorm",
-	} {
-		if spaces[name] != want {
-			t.Errorf("%s is a vector of space %q, want %q", name, spaces[name], want)
-		}
-	}
+	})
 	for _, s := range m.Sites() {
 		if s.Name == "model.layers.1.mlp.up_proj" && s.InSpace != "model.layers.1.pre_feedforward_layernorm" {
 			t.Errorf("up_proj reads %q", s.InSpace)
@@ -1116,7 +1104,18 @@ func TestOLMo2MatchesTorchFixture(t *testing.T) {
 	// OLMo 3: the same with a sliding window on the layers layer_types
 	// names, and YaRN's frequencies and attention factor.
 	checkTorchFixture(t, "testdata/olmo3_lm_fixture")
-	m, err := Load("testdata/olmo2_lm_fixture")
+	checkVectorSpaces(t, "testdata/olmo2_lm_fixture", map[string]string{
+		"model.layers.1.post_attention_layernorm.weight":   "model.layers.1.self_attn.o_proj",
+		"model.layers.1.post_feedforward_layernorm.weight": "model.layers.1.mlp.down_proj",
+		"model.layers.1.self_attn.k_norm.weight":           "model.layers.1.self_attn.k_proj",
+	})
+}
+
+// checkVectorSpaces loads the checkpoint in dir and fails t unless each
+// named vector parameter lives in the space given; it returns the model.
+func checkVectorSpaces(t *testing.T, dir string, want map[string]string) Model {
+	t.Helper()
+	m, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1124,15 +1123,12 @@ func TestOLMo2MatchesTorchFixture(t *testing.T) {
 	for _, v := range m.Vectors() {
 		spaces[v.Name] = v.Space
 	}
-	for name, want := range map[string]string{
-		"model.layers.1.post_attention_layernorm.weight":   "model.layers.1.self_attn.o_proj",
-		"model.layers.1.post_feedforward_layernorm.weight": "model.layers.1.mlp.down_proj",
-		"model.layers.1.self_attn.k_norm.weight":           "model.layers.1.self_attn.k_proj",
-	} {
-		if spaces[name] != want {
-			t.Errorf("%s is a vector of space %q, want %q", name, spaces[name], want)
+	for name, space := range want {
+		if spaces[name] != space {
+			t.Errorf("%s is a vector of space %q, want %q", name, spaces[name], space)
 		}
 	}
+	return m
 }
 
 // TestStableLMMatchesTorchFixtures: a StableLmForCausalLM (LayerNorms with
