@@ -45,6 +45,12 @@ func PrepareInParts(ctx context.Context, ms Models, calib Samples, method Method
 	progress := p.Options.Progress
 	defer func() { p.Options.Progress = progress }()
 	delta := Delta{}
+	tied := map[string]bool{} // a table an lm_head of the target shares
+	for _, s := range ms.TargetBase.Sites() {
+		if s.Tied {
+			tied[s.Weight] = true
+		}
+	}
 	var maps []*Map
 	var deltaSeconds float64
 	for i, part := range parts {
@@ -63,7 +69,11 @@ func PrepareInParts(ctx context.Context, ms Models, calib Samples, method Method
 		}
 		deltaSeconds += time.Since(deltaStart).Seconds()
 		for name, t := range d {
-			delta[name] = t
+			if tied[name] {
+				addDelta(delta, name, t) // the table's and the lm_head's parts
+			} else {
+				delta[name] = t
+			}
 		}
 		for _, m := range used {
 			stripped := *m

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bico-dev/bico/linalg"
+	"github.com/bico-dev/bico/model"
 )
 
 // TestInPartsMatchesOnePass: a transfer in parts (one calibration pass per
@@ -22,6 +23,9 @@ func TestInPartsMatchesOnePass(t *testing.T) {
 		{"vit bico", vitModels(t), randomSamples(12, 3, 3, 1, 8, 8), "bico"},
 		{"vit theseus", vitModels(t), randomSamples(12, 3, 3, 1, 8, 8), "theseus"},
 		{"llama bico", llamaModels(t), tokenSamples(12, 6, 20, 3, 3), "bico"},
+		// The target's table takes the moved table and lm_head deltas,
+		// which different parts compute.
+		{"untied to tied llama bico", untiedToTied(t), tokenSamples(12, 6, 20, 3, 3), "bico"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _ := Lookup(tc.method)
@@ -164,4 +168,19 @@ func TestAutoPartBytes(t *testing.T) {
 	if got := autoPartBytes(4<<30, 6<<30); got != 1 {
 		t.Errorf("nothing free: %d, want 1 (one block per part)", got)
 	}
+}
+
+// untiedToTied returns an untied causal Llama, a fine-tune of it and a tied
+// causal Llama of another seed.
+func untiedToTied(t *testing.T) Models {
+	build := func(tied bool, seed uint64) model.Model {
+		m, err := model.Build(model.LlamaConfig{VocabSize: 20, HiddenSize: 8, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 4,
+			IntermediateSize: 12, CausalLM: true, TieEmbeddings: tied}.Map(), nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a := build(false, 1)
+	return Models{a, perturbed(t, a, 2, 0.05), build(true, 3)}
 }
