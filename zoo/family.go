@@ -109,7 +109,7 @@ func (f Family) FineTuneRecipe(v Version, task string) Recipe {
 
 // Families returns the model families, "mlp" first.
 func Families() []Family {
-	return []Family{MLPFamily(), ViTFamily(), CLIPFamily(), LlamaFamily(), LlamaLMFamily(), BertFamily(), NeoXFamily()}
+	return []Family{MLPFamily(), ViTFamily(), CLIPFamily(), LlamaFamily(), LlamaLMFamily(), BertFamily(), NeoXFamily(), GPT2Family()}
 }
 
 // FamilyByName returns the family with the given name.
@@ -119,7 +119,7 @@ func FamilyByName(name string) (Family, error) {
 			return f, nil
 		}
 	}
-	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp, vit, clip, llama, llama-lm, bert or neox", name)
+	return Family{}, fmt.Errorf("zoo: unknown family %q, want mlp, vit, clip, llama, llama-lm, bert, neox or gpt2", name)
 }
 
 var digitLabels = []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
@@ -349,6 +349,30 @@ func NeoXFamily() Family {
 	f.Name = "neox"
 	f.Description = "GPT-NeoX (Pythia-style) sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), 4 heads, ¼ of each head rotated, parallel residual, GELU MLP: v1 width 64, MLP 128, 4 blocks; v3 width 96, MLP 192; v4 6 blocks; v2 new seeds without augmentation"
 	f.Versions = versions("neox", v1, arch(96, 192, 4), arch(64, 128, 6))
+	f.Versions[1].Recipe.Augment, f.Versions[1].Recipe.MaxShift = false, 0
+	f.Versions[1].Relation = "same shape, new pre-training (seed, data order)"
+	return f
+}
+
+// GPT2Family is LlamaFamily's recipe with GPT-2 sequence classifiers (the
+// "gpt2" model in Hugging Face layout, GPT2ForSequenceClassification): the
+// same 49 tokens read by causal attention with learned positions, LayerNorms
+// before attention and MLP, the tanh GELU, the head on the last token; the
+// checkpoints store Conv1D weights transposed and the query, key and value
+// fused in c_attn. Same widths, depths, data and schedules.
+func GPT2Family() Family {
+	arch := func(width, mlp, layers int) map[string]any {
+		return model.GPT2Config{
+			VocabSize: data.ImageTokenVocab, Positions: 49, HiddenSize: width, NumLayers: layers, NumHeads: 4,
+			Inner: mlp, Labels: digitLabels,
+		}.Map()
+	}
+	f := LlamaFamily()
+	v1 := f.Versions[0].Recipe
+	v1.Config = arch(64, 128, 4)
+	f.Name = "gpt2"
+	f.Description = "GPT-2 sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), 4 heads, learned positions, tanh-GELU MLP: v1 width 64, MLP 128, 4 blocks; v3 width 96, MLP 192; v4 6 blocks; v2 new seeds without augmentation"
+	f.Versions = versions("gpt2", v1, arch(96, 192, 4), arch(64, 128, 6))
 	f.Versions[1].Recipe.Augment, f.Versions[1].Recipe.MaxShift = false, 0
 	f.Versions[1].Relation = "same shape, new pre-training (seed, data order)"
 	return f

@@ -285,7 +285,7 @@ instead (bico only, K = 16 unless --methods or --k say otherwise).
 	fl := cmd.Flags()
 	fl.StringVar(&out, "out", "results", "output folder")
 	fl.StringVar(&cache, "cache", "", "model cache folder (default: $BICO_CACHE or the user cache folder)")
-	fl.StringSliceVar(&families, "family", []string{"mlp", "vit"}, "model families: mlp, vit, clip, llama, llama-lm, bert, neox")
+	fl.StringSliceVar(&families, "family", []string{"mlp", "vit"}, "model families: mlp, vit, clip, llama, llama-lm, bert, neox, gpt2")
 	fl.StringSliceVar(&pairs, "pairs", []string{"v1-v2", "v1-v3", "v1-v4", "v3-v1"}, "source-target pairs")
 	fl.StringSliceVar(&tasks, "tasks", nil, "shifted tasks (default: all eight)")
 	fl.StringSliceVar(&methods, "methods", experiment.AllMethods, "training-free methods")

@@ -75,7 +75,7 @@ family on three tasks.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&dir, "dir", "", "cache folder (default: $BICO_CACHE or the user cache folder)")
-	fl.StringSliceVar(&families, "family", []string{"mlp", "vit"}, "families to build: mlp, vit, clip, llama, llama-lm, bert, neox")
+	fl.StringSliceVar(&families, "family", []string{"mlp", "vit"}, "families to build: mlp, vit, clip, llama, llama-lm, bert, neox, gpt2")
 	fl.StringSliceVar(&tasks, "tasks", nil, "shifted tasks to fine-tune on (default: all eight)")
 	fl.StringSliceVar(&versions, "versions", nil, "base versions to build (default: v1, v2, v3 and v4)")
 	fl.IntVar(&jobN, "jobs", 0, "models trained side by side, each on an equal share of the threads (0: one per CPU)")
