@@ -319,12 +319,20 @@ func BertFamily() Family {
 		cfg["hidden_act"] = "relu"
 		return cfg
 	}
+	return tokenFamily("bert", "BERT sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), 4 heads, ReLU MLP, pooler on the first token", arch)
+}
+
+// tokenFamily is LlamaFamily's recipe (data, schedules, versions) with
+// another architecture: arch(width, mlp, layers) gives v1 (64, 128, 4), v3
+// (96, 192, 4) and v4 (64, 128, 6), and v2 is v1 with new seeds and no
+// augmentation. The description is completed with the versions' shapes.
+func tokenFamily(name, description string, arch func(width, mlp, layers int) map[string]any) Family {
 	f := LlamaFamily()
 	v1 := f.Versions[0].Recipe
 	v1.Config = arch(64, 128, 4)
-	f.Name = "bert"
-	f.Description = "BERT sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), 4 heads, ReLU MLP, pooler on the first token: v1 width 64, MLP 128, 4 blocks; v3 width 96, MLP 192; v4 6 blocks; v2 new seeds without augmentation"
-	f.Versions = versions("bert", v1, arch(96, 192, 4), arch(64, 128, 6))
+	f.Name = name
+	f.Description = description + ": v1 width 64, MLP 128, 4 blocks; v3 width 96, MLP 192; v4 6 blocks; v2 new seeds without augmentation"
+	f.Versions = versions(name, v1, arch(96, 192, 4), arch(64, 128, 6))
 	f.Versions[1].Recipe.Augment, f.Versions[1].Recipe.MaxShift = false, 0
 	f.Versions[1].Relation = "same shape, new pre-training (seed, data order)"
 	return f
@@ -343,15 +351,7 @@ func NeoXFamily() Family {
 			IntermediateSize: mlp, Labels: digitLabels,
 		}.Map()
 	}
-	f := LlamaFamily()
-	v1 := f.Versions[0].Recipe
-	v1.Config = arch(64, 128, 4)
-	f.Name = "neox"
-	f.Description = "GPT-NeoX (Pythia-style) sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), 4 heads, ¼ of each head rotated, parallel residual, GELU MLP: v1 width 64, MLP 128, 4 blocks; v3 width 96, MLP 192; v4 6 blocks; v2 new seeds without augmentation"
-	f.Versions = versions("neox", v1, arch(96, 192, 4), arch(64, 128, 6))
-	f.Versions[1].Recipe.Augment, f.Versions[1].Recipe.MaxShift = false, 0
-	f.Versions[1].Relation = "same shape, new pre-training (seed, data order)"
-	return f
+	return tokenFamily("neox", "GPT-NeoX (Pythia-style) sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), 4 heads, ¼ of each head rotated, parallel residual, GELU MLP", arch)
 }
 
 // GPT2Family is LlamaFamily's recipe with GPT-2 sequence classifiers (the
@@ -367,15 +367,7 @@ func GPT2Family() Family {
 			Inner: mlp, Labels: digitLabels,
 		}.Map()
 	}
-	f := LlamaFamily()
-	v1 := f.Versions[0].Recipe
-	v1.Config = arch(64, 128, 4)
-	f.Name = "gpt2"
-	f.Description = "GPT-2 sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), 4 heads, learned positions, tanh-GELU MLP: v1 width 64, MLP 128, 4 blocks; v3 width 96, MLP 192; v4 6 blocks; v2 new seeds without augmentation"
-	f.Versions = versions("gpt2", v1, arch(96, 192, 4), arch(64, 128, 6))
-	f.Versions[1].Recipe.Augment, f.Versions[1].Recipe.MaxShift = false, 0
-	f.Versions[1].Relation = "same shape, new pre-training (seed, data order)"
-	return f
+	return tokenFamily("gpt2", "GPT-2 sequence classifiers on MNIST as 49 tokens (4×4 blocks, 256 ids), 4 heads, learned positions, tanh-GELU MLP", arch)
 }
 
 // Transformer reports whether f's models are transformers (vit, clip, llama),
