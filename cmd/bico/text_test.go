@@ -139,18 +139,7 @@ func TestTransferCausalLM(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var lines []string
-	for i := 0; i < 30; i++ {
-		ids := make([]int, 3+rng.IntN(6))
-		for j := range ids {
-			ids[j] = 1 + rng.IntN(23)
-		}
-		raw, _ := json.Marshal(map[string]any{"input_ids": ids})
-		lines = append(lines, string(raw))
-	}
-	if err := os.WriteFile(f.calib, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeTokenLines(t, f.calib, rng)
 	out := filepath.Join(dir, "out")
 	if msg, err := run(t, f.transferArgs(out, "--per-class", "24")...); err != nil {
 		t.Fatalf("transfer: %v\n%s", err, msg)
@@ -777,18 +766,7 @@ func checkFusedLoRA(t *testing.T, cfg map[string]any, module string, fileShape [
 			t.Fatal(err)
 		}
 	}
-	var lines []string
-	for range 30 {
-		ids := make([]int, 3+rng.IntN(6))
-		for j := range ids {
-			ids[j] = 1 + rng.IntN(23)
-		}
-		raw, _ := json.Marshal(map[string]any{"input_ids": ids})
-		lines = append(lines, string(raw))
-	}
-	if err := os.WriteFile(f.calib, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeTokenLines(t, f.calib, rng)
 	f.aft = filepath.Join(dir, "lora")
 	var tensors []safetensors.Tensor
 	for l := range 2 {
@@ -847,5 +825,23 @@ func checkFusedLoRA(t *testing.T, cfg map[string]any, module string, fileShape [
 	raw, err := os.ReadFile(filepath.Join(adapterOut, model.AdapterConfigFile))
 	if err != nil || !strings.Contains(string(raw), short) {
 		t.Errorf("adapter config %s (%v), want the %s modules", raw, err, short)
+	}
+}
+
+// writeTokenLines writes 30 JSON lines of input_ids to path: sequences of 3
+// to 8 random ids in [1, 24).
+func writeTokenLines(t *testing.T, path string, rng *rand.Rand) {
+	t.Helper()
+	var lines []string
+	for range 30 {
+		ids := make([]int, 3+rng.IntN(6))
+		for j := range ids {
+			ids[j] = 1 + rng.IntN(23)
+		}
+		raw, _ := json.Marshal(map[string]any{"input_ids": ids})
+		lines = append(lines, string(raw))
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
