@@ -99,12 +99,7 @@ def phi_forward(w, ids):
     h = layer_norm(h, W["model.final_layernorm.weight"], W["model.final_layernorm.bias"])
     if LM:
         return lin(h, "lm_head").reshape(B * T, VOCAB).to(torch.float32)
-    last = []
-    for b in range(B):
-        n = T
-        while n > 0 and ids[b, n - 1] == PAD:
-            n -= 1
-        last.append(max(n - 1, 0))
+    last = last_tokens(ids)
     return (h[torch.arange(B), torch.tensor(last)] @ W["score.weight"].t()).to(torch.float32)
 
 
@@ -140,6 +135,17 @@ def make_weights(gen):
     else:
         w["score.weight"] = rnd(len(LABELS), d)
     return w
+
+
+def last_tokens(ids):
+    """Each sequence's last position that is not padding (0 for padding only)."""
+    last = []
+    for row in ids:
+        n = len(row)
+        while n > 0 and row[n - 1] == PAD:
+            n -= 1
+        last.append(max(n - 1, 0))
+    return last
 
 
 def layer_norm(x, w, b):
@@ -193,12 +199,7 @@ def forward(w, ids):
     h = layer_norm(h, W["gpt_neox.final_layer_norm.weight"], W["gpt_neox.final_layer_norm.bias"])
     if LM:
         return (h @ W["embed_out.weight"].t()).reshape(B * T, VOCAB).to(torch.float32)
-    last = []
-    for b in range(B):
-        n = T
-        while n > 0 and ids[b, n - 1] == PAD:
-            n -= 1
-        last.append(max(n - 1, 0))
+    last = last_tokens(ids)
     pooled = h[torch.arange(B), torch.tensor(last)]
     return (pooled @ W["score.weight"].t()).to(torch.float32)
 
