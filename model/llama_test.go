@@ -96,7 +96,7 @@ func TestLlamaConfigErrors(t *testing.T) {
 	}{
 		{"kv heads", func(c map[string]any) { c["num_key_value_heads"] = 3 }, "num_key_value_heads"},
 		{"odd head_dim", func(c map[string]any) { c["head_dim"] = 3 }, "a head of 3"},
-		{"rope_scaling", func(c map[string]any) { c["rope_scaling"] = map[string]any{"rope_type": "dynamic", "factor": 4.0} }, `rope_scaling type "dynamic"`},
+		{"rope_scaling", func(c map[string]any) { c["rope_scaling"] = map[string]any{"rope_type": "mrope", "factor": 4.0} }, `rope_scaling type "mrope"`},
 		{"llama3 factors", func(c map[string]any) {
 			c["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0}
 		}, "want 0 < low < high"},
@@ -238,5 +238,37 @@ func TestYaRNOptions(t *testing.T) {
 	}
 	if got := rounded.freq[0]; got != base[0] {
 		t.Errorf("first pair %g, want it kept, %g", got, base[0])
+	}
+}
+
+// TestDynamicNTK: rope_scaling "dynamic" leaves sequences up to
+// max_position_embeddings as they are and rotates longer ones with the base
+// θ·(factor·T/max − (factor − 1))^(d/(d−2)), as transformers does.
+func TestDynamicNTK(t *testing.T) {
+	cfg := tinyLlama()
+	cfg["max_position_embeddings"] = 4
+	plain, err := Build(cfg, nil, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg["rope_scaling"] = map[string]any{"rope_type": "dynamic", "factor": 2.0}
+	dyn, err := Build(cfg, Params(plain), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, long := randTokens(3, 2, 4, 30), randTokens(4, 2, 7, 30)
+	if d := tensor.MaxAbsDiff(logits(t, dyn, short), logits(t, plain, short)); d != 0 {
+		t.Errorf("4 tokens, within max_position_embeddings: logits differ by %g", d)
+	}
+	if d := tensor.MaxAbsDiff(logits(t, dyn, long), logits(t, plain, long)); d == 0 {
+		t.Error("7 tokens, beyond max_position_embeddings: logits unchanged")
+	}
+	r := dyn.(*llamaModel).rope
+	got := r.ntk.frequencies(7)
+	base := 10000 * math.Pow(2.0*7/4-1, 4.0/2)
+	for i, f := range autodiff.RoPEFrequencies(4, base) {
+		if math.Abs(got[i]-f) > 1e-15 {
+			t.Errorf("frequency %d for 7 tokens: %g, want %g", i, got[i], f)
+		}
 	}
 }

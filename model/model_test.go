@@ -711,6 +711,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"bert","position_embedding_type":"relative_key","hidden_act":"swish"}`))
 	f.Add([]byte(`{"model_type":"gemma2","num_hidden_layers":1e12,"sliding_window":3}`))
 	f.Add([]byte(`{"model_type":"phi3","head_dim":8,"partial_rotary_factor":0.5,"original_max_position_embeddings":2,"rope_scaling":{"type":"longrope","short_factor":[1,2],"long_factor":[1,"x"]}}`))
+	f.Add([]byte(`{"model_type":"llama","head_dim":2,"max_position_embeddings":0,"rope_scaling":{"rope_type":"dynamic","factor":-1}}`))
 	f.Add([]byte(`{"model_type":"granite","attention_multiplier":0,"logits_scaling":"x","embedding_multiplier":1e400}`))
 	f.Add([]byte(`{"model_type":"stablelm","use_parallel_residual":true,"qk_layernorm":true,"layer_norm_eps":-1}`))
 	f.Add([]byte(`{"model_type":"olmo2","num_key_value_heads":2,"rms_norm_eps":-1}`))
@@ -1028,7 +1029,7 @@ func TestGPTNeoXCheckpoints(t *testing.T) {
 	checkConfigErrors(t, full.Config(), []configError{
 		{func(c map[string]any) { c["rotary_pct"] = 0.1 }, "rotary_pct) of 0.1"},
 		{func(c map[string]any) { c["num_attention_heads"] = 5 }, "not a multiple"},
-		{func(c map[string]any) { c["rope_scaling"] = map[string]any{"type": "dynamic", "factor": 2.0} }, `rope_scaling type "dynamic"`},
+		{func(c map[string]any) { c["rope_scaling"] = map[string]any{"type": "mrope", "factor": 2.0} }, `rope_scaling type "mrope"`},
 		{func(c map[string]any) { c["hidden_act"] = "gelu2" }, "hidden_act"},
 	})
 }

@@ -21,13 +21,34 @@ type rotary struct {
 	// scale multiplies the rotated elements: LongRoPE's attention factor,
 	// 1 for the others.
 	scale float64
+	// ntk, for dynamic NTK scaling, rescales the base of sequences longer
+	// than the pre-trained length; nil for others.
+	ntk *dynamicNTK
+}
+
+// dynamicNTK is rope_scaling "dynamic": a sequence of T tokens beyond
+// maxPos rotates with base θ·(factor·T/maxPos − (factor − 1))^(r/(r−2)),
+// r the rotated width; shorter ones with θ itself.
+type dynamicNTK struct {
+	theta, factor float64
+	maxPos, rot   int
+}
+
+// frequencies returns the rotation's frequencies for sequences of T tokens.
+func (d dynamicNTK) frequencies(T int) []float64 {
+	r := float64(d.rot)
+	base := d.theta * math.Pow(d.factor*float64(T)/float64(d.maxPos)-(d.factor-1), r/(r-2))
+	return autodiff.RoPEFrequencies(d.rot, base)
 }
 
 // rotate applies r to x [B, T, heads·head_dim], positions 0 … T−1.
 func (r rotary) rotate(t *Tape, x *Var, heads int) *Var {
-	freq := r.freq
-	if s := x.Value.Shape; r.long != nil && s[len(s)-2] > r.longFrom {
+	freq, T := r.freq, x.Value.Shape[len(x.Value.Shape)-2]
+	switch {
+	case r.long != nil && T > r.longFrom:
 		freq = r.long
+	case r.ntk != nil && T > r.ntk.maxPos:
+		freq = r.ntk.frequencies(T)
 	}
 	return t.RoPEScaled(x, heads, 0, freq, r.scale)
 }
@@ -108,7 +129,7 @@ func localRoPE(cfg map[string]any, dh int) (rotary, error) {
 // Supported: none (null or rope_type "default"), "linear" (every frequency
 // divided by factor), "llama3" (Llama 3.1's: low frequencies divided by
 // factor, high ones kept, a smooth blend between), "longrope" (Phi-3's, see
-// longRoPE) and "yarn" (see yarnRoPE).
+// longRoPE), "yarn" (see yarnRoPE) and "dynamic" (see dynamicNTK).
 func ropeScaling(cfg, params map[string]any, theta float64, freq []float64) (rotary, error) {
 	r := rotary{freq: freq, scale: 1}
 	rs, ok := params["rope_scaling"].(map[string]any)
@@ -141,8 +162,14 @@ func ropeScaling(cfg, params map[string]any, theta float64, freq []float64) (rot
 		r, err = longRoPE(cfg, rs, freq)
 	case "yarn":
 		r, err = yarnRoPE(cfg, rs, theta, freq)
+	case "dynamic":
+		var maxPos int
+		if maxPos, err = ConfigIntOr(cfg, "max_position_embeddings", 2048); err == nil && (maxPos < 1 || maxPos > maxConfigSize || len(freq) < 2) {
+			err = fmt.Errorf("config: rope_scaling dynamic: max_position_embeddings %d and %d rotated elements, want a positive length and at least 4", maxPos, 2*len(freq))
+		}
+		r.ntk = &dynamicNTK{theta: theta, factor: factor, maxPos: maxPos, rot: 2 * len(freq)}
 	default:
-		err = fmt.Errorf("config: rope_scaling type %q is not supported (supported: default, linear, llama3, longrope, yarn)", kind)
+		err = fmt.Errorf("config: rope_scaling type %q is not supported (supported: default, linear, llama3, longrope, yarn, dynamic)", kind)
 	}
 	return r, err
 }
