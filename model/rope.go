@@ -18,8 +18,8 @@ type rotary struct {
 	// longFrom tokens (freq are those of shorter ones); nil for others.
 	long     []float64
 	longFrom int
-	// scale multiplies the rotated elements: LongRoPE's attention factor,
-	// 1 for the others.
+	// scale multiplies the rotated elements: LongRoPE's or YaRN's attention
+	// factor, 1 for the others.
 	scale float64
 	// ntk, for dynamic NTK scaling, rescales the base of sequences longer
 	// than the pre-trained length; nil for others.
