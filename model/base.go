@@ -131,6 +131,7 @@ const (
 	initOnes                 // norm scales
 	initTruncNormal          // N(0, std²) truncated at ±2 std
 	initUniform              // U(−std, std)
+	initConst                // every element std (LayerScale's layerscale_value)
 )
 
 // paramSpec is one parameter an architecture needs.
@@ -243,6 +244,10 @@ func fill(rng *rand.Rand, s paramSpec, d []float32) {
 				z = rng.NormFloat64()
 			}
 			d[i] = float32(z * s.std)
+		}
+	case initConst:
+		for i := range d {
+			d[i] = float32(s.std)
 		}
 	case initUniform:
 		for i := range d {

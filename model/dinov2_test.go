@@ -1,0 +1,98 @@
+package model
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestDINOv2MatchesTorchFixtures: a Dinov2ForImageClassification on images
+// whose grid (4×3) is neither square nor the table's (3×3), so the
+// positions are resampled upward without antialiasing, and a
+// Dinov2WithRegistersForImageClassification (two registers) on 8×8 images,
+// resampled downward with antialiasing; both against plain-torch forward
+// passes written by testdata/make_dinov2_fixture.py.
+func TestDINOv2MatchesTorchFixtures(t *testing.T) {
+	for _, dir := range []string{"testdata/dinov2_fixture", "testdata/dinov2_with_registers_fixture"} {
+		t.Run(dir, func(t *testing.T) { checkTorchFixture(t, dir) })
+	}
+}
+
+// TestBicubicMatchesTorch: bicubicWeights against the matrices torch's
+// F.interpolate(mode="bicubic", align_corners=False) applies, with and
+// without antialias, shrinking, growing and at the same size
+// (testdata/bicubic.json, written by make_dinov2_fixture.py).
+func TestBicubicMatchesTorch(t *testing.T) {
+	raw, err := os.ReadFile("testdata/bicubic.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		In, Out   int
+		Antialias bool
+		Weights   []float64
+	}
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, c := range cases {
+		got := bicubicWeights(c.In, c.Out, c.Antialias)
+		worst := 0.0
+		for i, w := range c.Weights {
+			worst = max(worst, math.Abs(got[i]-w))
+		}
+		if worst > 1e-9 {
+			t.Errorf("%d → %d (antialias %v): weights differ from torch's by %.3g", c.In, c.Out, c.Antialias, worst)
+		}
+	}
+}
+
+// TestDINOv2Inputs: images of any size of at least a patch are taken, the
+// table's own square grid reads it unresampled, and bad inputs are refused
+// with their shapes.
+func TestDINOv2Inputs(t *testing.T) {
+	m, err := Load("testdata/dinov2_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, shape := range [][]int{{1, 3, 12, 12}, {2, 3, 4, 40}, {1, 1, 9, 9}, {1, 12, 12}, {2, 3 * 12 * 12}} {
+		if err := m.(InputChecker).CheckInput(shape); err != nil {
+			t.Errorf("%v: %v", shape, err)
+		}
+	}
+	for shape, want := range map[string][]int{
+		"smaller than a patch": {1, 3, 3, 12},
+		"channels":             {1, 2, 12, 12},
+		"empty batch":          {0, 3, 12, 12},
+		"flattened":            {1, 100},
+	} {
+		if err := m.(InputChecker).CheckInput(want); err == nil || !strings.Contains(err.Error(), shape) {
+			t.Errorf("%v: error %v, want one naming %q", want, err, shape)
+		}
+	}
+}
+
+// TestDINOv2ConfigErrors: configurations bico cannot build are refused,
+// naming the field.
+func TestDINOv2ConfigErrors(t *testing.T) {
+	raw, err := os.ReadFile("testdata/dinov2_fixture/config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	checkConfigErrors(t, cfg, []configError{
+		{func(c map[string]any) { c["use_swiglu_ffn"] = true }, "use_swiglu_ffn"},
+		{func(c map[string]any) { c["image_size"] = []any{12, 8} }, "not a square grid"},
+		{func(c map[string]any) { c["mlp_ratio"] = 0.01 }, "mlp_ratio"},
+		{func(c map[string]any) { c["hidden_size"] = 9 }, "num_attention_heads"},
+		{func(c map[string]any) { c["patch_size"] = 16 }, "patch_size"},
+	})
+}
