@@ -5,6 +5,9 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"github.com/bico-dev/bico/safetensors"
+	"github.com/bico-dev/bico/tensor"
 	"testing"
 )
 
@@ -17,6 +20,30 @@ import (
 func TestDINOv2MatchesTorchFixtures(t *testing.T) {
 	for _, dir := range []string{"testdata/dinov2_fixture", "testdata/dinov2_with_registers_fixture"} {
 		t.Run(dir, func(t *testing.T) { checkTorchFixture(t, dir) })
+	}
+	// As many patches as the table (a 9×1 grid for 3×3), but not square:
+	// resampled too, as transformers does.
+	m, err := Load("testdata/dinov2_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := safetensors.Open("testdata/dinov2_fixture/expected_9x1.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	x, xs, err := ck.Float32("pixel_values")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, ws, err := ck.Float32("logits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := tensor.MaxAbsDiff(logits(t, m, tensor.FromSlice(x, xs...)), tensor.FromSlice(want, ws...))
+	t.Logf("9×1 grid: max |Go - torch| = %.3g", d)
+	if d > 1e-4 {
+		t.Errorf("9×1 grid: logits differ from torch's by %g", d)
 	}
 }
 

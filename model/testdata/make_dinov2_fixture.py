@@ -16,7 +16,9 @@ layer_scale1.lambda1, the residual, norm2, fc2(gelu(fc1)) scaled by
 layer_scale2.lambda1, the residual; the final LayerNorm; the classifier on
 the class token beside the mean of the patch tokens (registers left out).
 The images are not square and not of the table's grid, so the resampling
-runs: upward (3×3 to 4×3) without registers, downward (3×3 to 2×2) with.
+runs: upward (3×3 to 4×3) without registers, downward (3×3 to 2×2) with;
+expected_9x1.safetensors holds images of a 9×1 grid, as many patches as the
+table but not square, which transformers resamples too.
 
 Run from model/testdata: /usr/bin/python3 make_dinov2_fixture.py
 """
@@ -152,6 +154,11 @@ def write_fixture(gen, mt, registers, height, width):
     write_safetensors(out + "/model.safetensors", w)
     write_safetensors(out + "/expected.safetensors", {"pixel_values": x, "logits": logits})
     print(mt, "logits", logits.tolist())
+    if not registers:
+        # A 9×1 grid: as many patches as the table's 3×3, but not square, so
+        # transformers resamples it all the same.
+        tall = torch.rand(1, CHANNELS, 36, 4, generator=gen, dtype=torch.float32) * 2 - 1
+        write_safetensors(out + "/expected_9x1.safetensors", {"pixel_values": tall, "logits": forward(w, tall, pre, registers)})
 
 
 def write_bicubic():
