@@ -38,8 +38,9 @@ import (
 // P.pooled is the class token and the patch tokens' mean of the final
 // LayerNorm's output, side by side (2·hidden_size values).
 //
-// Vectors: each LayerNorm's weight and bias live in the space named after
-// the norm; layer_scale1.lambda1 in the attention output's space and
+// Vectors: each block's LayerNorms' weights and biases live in the space
+// named after the norm, the final LayerNorm's in the last fc2's output
+// space (no site reads the norm's output unpooled); layer_scale1.lambda1 in the attention output's space and
 // layer_scale2.lambda1 in fc2's; cls_token, mask_token, register_tokens and
 // position_embeddings in the patch site's output space.
 //
@@ -215,7 +216,11 @@ func (m *dinov2Model) describe() {
 			Vector{Name: l + ".layer_scale1.lambda1", Role: "layer_scale", Block: i, Space: out},
 			Vector{Name: l + ".layer_scale2.lambda1", Role: "layer_scale", Block: i, Space: fc2})
 	}
-	norm(m.prefix+".layernorm", -1)
+	// No site reads the final LayerNorm's output as such (the classifier
+	// reads it twice over, pooled): its vectors take the residual stream's
+	// coordinates where the blocks end, the last fc2's output space.
+	final := m.prefix + ".layernorm"
+	m.vectors = append(m.vectors, layerNormVectors(final, -1, m.layer(m.layers-1)+".mlp.fc2")...)
 	m.sites = append(m.sites, linearSite("classifier", "head", -1, 2*d, len(m.labels), m.prefix+".pooled", true))
 }
 

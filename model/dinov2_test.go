@@ -123,3 +123,19 @@ func TestDINOv2ConfigErrors(t *testing.T) {
 		{func(c map[string]any) { c["patch_size"] = 16 }, "patch_size"},
 	})
 }
+
+// TestDINOv2VectorSpaces: LayerScale vectors live in the space of the
+// output they scale, the final LayerNorm's in the last fc2's output space,
+// the tokens and positions in the patch embedding's.
+func TestDINOv2VectorSpaces(t *testing.T) {
+	l1 := "dinov2_with_registers.encoder.layer.1"
+	checkVectorSpaces(t, "testdata/dinov2_with_registers_fixture", map[string]string{
+		l1 + ".layer_scale1.lambda1":                           l1 + ".attention.output.dense",
+		l1 + ".layer_scale2.lambda1":                           l1 + ".mlp.fc2",
+		l1 + ".norm2.bias":                                     l1 + ".norm2",
+		"dinov2_with_registers.layernorm.weight":               l1 + ".mlp.fc2",
+		"dinov2_with_registers.embeddings.register_tokens":     "dinov2_with_registers.embeddings.patch_embeddings.projection",
+		"dinov2_with_registers.embeddings.mask_token":          "dinov2_with_registers.embeddings.patch_embeddings.projection",
+		"dinov2_with_registers.embeddings.position_embeddings": "dinov2_with_registers.embeddings.patch_embeddings.projection",
+	})
+}

@@ -1,0 +1,106 @@
+package transfer
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"github.com/bico-dev/bico/model"
+)
+
+// applyDINOv2 returns the permuted copy of a DINOv2 classifier's parameters
+// (prefix pre), with the permutations of vitPerms.apply; LayerScale vectors
+// follow the residual stream, and the classifier's inputs (the class token
+// beside the patch tokens' mean) it on both halves.
+func (p vitPerms) applyDINOv2(src params, pre string) params {
+	out := params{}
+	res := p.res
+	for name, v := range src {
+		out[name] = v.Clone()
+	}
+	set := func(name string, perms ...[]int) {
+		if _, ok := src[name]; ok {
+			out[name] = permuteAxes(src[name], perms...)
+		}
+	}
+	e := pre + ".embeddings."
+	set(e+"patch_embeddings.projection.weight", res)
+	set(e+"patch_embeddings.projection.bias", res)
+	set(e+"cls_token", nil, nil, res)
+	set(e+"mask_token", nil, res)
+	set(e+"register_tokens", nil, nil, res)
+	set(e+"position_embeddings", nil, nil, res)
+	for l := range p.qk {
+		b := pre + ".encoder.layer." + strconv.Itoa(l) + "."
+		for _, n := range []string{"query", "key"} {
+			set(b+"attention.attention."+n+".weight", p.qk[l], res)
+			set(b+"attention.attention."+n+".bias", p.qk[l])
+		}
+		set(b+"attention.attention.value.weight", p.v[l], res)
+		set(b+"attention.attention.value.bias", p.v[l])
+		set(b+"attention.output.dense.weight", res, p.v[l])
+		set(b+"attention.output.dense.bias", res)
+		set(b+"mlp.fc1.weight", p.mlp[l], res)
+		set(b+"mlp.fc1.bias", p.mlp[l])
+		set(b+"mlp.fc2.weight", res, p.mlp[l])
+		set(b+"mlp.fc2.bias", res)
+		for _, n := range []string{"norm1", "norm2"} {
+			set(b+n+".weight", res)
+			set(b+n+".bias", res)
+		}
+		set(b+"layer_scale1.lambda1", res)
+		set(b+"layer_scale2.lambda1", res)
+	}
+	set(pre+".layernorm.weight", res)
+	set(pre+".layernorm.bias", res)
+	pooled := append(append([]int{}, res...), res...)
+	for i := len(res); i < len(pooled); i++ {
+		pooled[i] += len(res)
+	}
+	set("classifier.weight", nil, pooled)
+	return out
+}
+
+// TestBiCoRecoversPermutedDINOv2: B is a DINOv2 classifier A (with and
+// without register tokens) with its residual stream, heads, within-head
+// coordinates and MLP units permuted, so BiCo must return the permuted τ_A
+// (LayerScale vectors, mask and register tokens included) and B's
+// transferred model A's fine-tuned logits. The calibration images (12×8
+// pixels for a table of 2×2 patches) read the position table resampled,
+// so its delta reaches it through the resampling.
+func TestBiCoRecoversPermutedDINOv2(t *testing.T) {
+	for _, c := range []struct {
+		mt        string
+		registers int
+	}{{"dinov2", 0}, {"dinov2_with_registers", 2}} {
+		t.Run(c.mt, func(t *testing.T) {
+			cfg := map[string]any{
+				"model_type": c.mt, "architectures": []any{"Dinov2ForImageClassification"},
+				"hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2, "mlp_ratio": 1.5,
+				"image_size": 8, "patch_size": 4, "num_channels": 1, "initializer_range": 0.3,
+				"layerscale_value": 0.7, "num_register_tokens": c.registers,
+			}
+			cfg = model.SetLabels(cfg, []string{"a", "b", "c"})
+			built, err := model.Build(cfg, nil, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := perturbed(t, built, 101, 0.1)
+			aft := perturbed(t, a, 2, 0.05)
+			perms := newVitPerms(rand.New(rand.NewPCG(4, 4)), 8, 2, 12, 2)
+			b, err := model.WithParams(a, perms.applyDINOv2(model.Params(a), c.mt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			calib := randomSamples(64, 3, 9, 1, 12, 8)
+			if e := relErr(logits(b, calib.Inputs), logits(a, calib.Inputs)); e > 1e-5 {
+				t.Fatalf("the permuted DINOv2 is not functionally equal to the source: logits differ by %.3g", e)
+			}
+			want := perms.applyDINOv2(taskVectors(t, a, aft), c.mt)
+			for _, method := range []string{"bico", "bico-blend"} {
+				res := runMethodOpts(t, Models{a, aft, b}, calib, method, 1, Options{})
+				checkRecovered(t, res, want, aft, calib.Inputs, 2e-3)
+			}
+		})
+	}
+}
