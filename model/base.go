@@ -104,6 +104,24 @@ func Padding(m Model, inputs *Tensor) []bool {
 	return nil
 }
 
+// TokenPrefixer is implemented by image models whose token rows begin with
+// more than a class token before the patch grid: DINOv2's class token and
+// register tokens.
+type TokenPrefixer interface {
+	// PrefixTokens returns the number of token rows before the patches.
+	PrefixTokens() int
+}
+
+// PrefixTokens returns the token rows m puts before its patch grid (see
+// TokenPrefixer), or −1 when m does not say (a class token or none, told
+// apart by the token count).
+func PrefixTokens(m Model) int {
+	if p, ok := m.(TokenPrefixer); ok {
+		return p.PrefixTokens()
+	}
+	return -1
+}
+
 // ValueChecker is implemented by models that take only some input values:
 // a text model takes token ids of its vocabulary.
 type ValueChecker interface {

@@ -250,6 +250,10 @@ func init() {
 	}
 }
 
+// PrefixTokens implements TokenPrefixer: the class token and the
+// registers.
+func (m *dinov2Model) PrefixTokens() int { return 1 + m.registers }
+
 // CheckInput implements InputChecker: images of at least one patch.
 func (m *dinov2Model) CheckInput(shape []int) error {
 	_, _, _, _, err := m.imageShape(shape)

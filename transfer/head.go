@@ -292,7 +292,7 @@ func headInputMap(ctx context.Context, a, b model.Model, ha, hb model.Site, cali
 	stat := newStat(key, ha.In, hb.In, opts.Whiten > 0)
 	rec := &sourceRecorder{want: map[string][]Kind{ha.Name: {InputAct}}, site: siteIndex(a.Sites()), rule: opts.Tokens}
 	acc := &targetAccumulator{be: opts.Backend, want: map[string][]Kind{hb.Name: {InputAct}}, site: siteIndex(b.Sites()), rule: opts.Tokens,
-		stats: map[rowKey][]*Stat{{InputAct, key.B}: {stat}}}
+		stats: map[rowKey][]*Stat{{InputAct, key.B}: {stat}}, prefix: [2]int{model.PrefixTokens(a), model.PrefixTokens(b)}}
 	if err := runPasses(ctx, a, b, calib, rec, acc, noGrads, opts, "task head"); err != nil {
 		return nil, err
 	}

@@ -224,7 +224,8 @@ func (p *Prepared) collect(ctx context.Context, calib Samples, pairs []SitePair,
 	opts, needs := p.Options, p.Needs
 	p.Stats = map[StatKey]*Stat{}
 	rec := &sourceRecorder{want: map[string][]Kind{}, site: siteIndex(src.Sites()), rule: opts.Tokens}
-	acc := &targetAccumulator{be: opts.Backend, want: map[string][]Kind{}, site: siteIndex(tgt.Sites()), rule: opts.Tokens, stats: map[rowKey][]*Stat{}}
+	acc := &targetAccumulator{be: opts.Backend, want: map[string][]Kind{}, site: siteIndex(tgt.Sites()), rule: opts.Tokens, stats: map[rowKey][]*Stat{},
+		prefix: [2]int{model.PrefixTokens(src), model.PrefixTokens(tgt)}}
 	for _, sp := range pairs {
 		p.addStats(sp, rec, acc)
 	}

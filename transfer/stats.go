@@ -268,6 +268,9 @@ type targetAccumulator struct {
 	kept    tensor.Tensor[float32]
 	scratch []float32
 	err     error
+	// prefix holds the token rows the source and the target put before
+	// their patch grids (model.PrefixTokens).
+	prefix [2]int
 }
 
 func (t *targetAccumulator) Wants(site string, kind Kind) bool {
@@ -289,25 +292,30 @@ func (t *targetAccumulator) Observe(site string, kind Kind, x *tensor.Tensor[flo
 	if t.pick.applies(b) {
 		b = t.pick.gather(&t.kept, b)
 	}
+	prefix := t.prefix
+	if t.site[site].Role == "patch" {
+		prefix = [2]int{-1, -1} // patches only: no class token yet
+	}
 	for _, s := range t.stats[key] {
 		a, ok := t.src[rowKey{kind, s.Key.A}]
 		if !ok {
 			t.err = fmt.Errorf("statistic %s: the source produced no rows", s.Key)
 			return
 		}
+		bs := b
 		if len(b.Shape) == 3 {
 			var err error
-			if a, err = alignTokens(a, b.Shape[1]); err != nil {
+			if a, bs, err = alignRows(a, b, prefix[0], prefix[1]); err != nil {
 				t.err = fmt.Errorf("statistic %s: %w", s.Key, err)
 				return
 			}
 		}
-		rows := b.Rows()
+		rows := bs.Rows()
 		if a.Rows() != rows {
 			t.err = fmt.Errorf("statistic %s: %d source rows against %d target rows", s.Key, a.Rows(), rows)
 			return
 		}
-		t.scratch = s.accumulate(t.be, a.Data, b.Data, rows, t.scratch)
+		t.scratch = s.accumulate(t.be, a.Data, bs.Data, rows, t.scratch)
 	}
 }
 

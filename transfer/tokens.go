@@ -94,6 +94,78 @@ func alignTokens(src *tensor.Tensor[float32], nB int) (*tensor.Tensor[float32], 
 	return out, nil
 }
 
+// alignRows makes the source rows a [batch, nA, d] and the target rows b
+// [batch, nB, d] correspond row for row. pa and pb are the token rows each
+// model puts before its patch grid (model.PrefixTokens; −1 when a model
+// does not say). When neither says, it is alignTokens. Otherwise the first
+// min(pa, pb) rows pair as they are (the class token, then registers in
+// order), the extra prefix rows of the other side, which have no
+// counterpart, are left out, and the source's grid is resampled to the
+// target's.
+func alignRows(a, b *tensor.Tensor[float32], pa, pb int) (*tensor.Tensor[float32], *tensor.Tensor[float32], error) {
+	if len(a.Shape) != 3 || len(b.Shape) != 3 {
+		return a, b, nil
+	}
+	if pa < 0 && pb < 0 {
+		a, err := alignTokens(a, b.Shape[1])
+		return a, b, err
+	}
+	nA, nB := a.Shape[1], b.Shape[1]
+	if pa == pb && nA == nB {
+		return a, b, nil
+	}
+	sA, err := prefixedGrid(nA, pa)
+	if err != nil {
+		return nil, nil, fmt.Errorf("source: %w", err)
+	}
+	sB, err := prefixedGrid(nB, pb)
+	if err != nil {
+		return nil, nil, fmt.Errorf("target: %w", err)
+	}
+	if pa < 0 {
+		pa = nA - sA*sA
+	}
+	if pb < 0 {
+		pb = nB - sB*sB
+	}
+	k := min(pa, pb)
+	batch, d, n := a.Shape[0], a.Shape[2], k+sB*sB
+	a2 := tensor.New[float32](batch, n, d)
+	for i := 0; i < batch; i++ {
+		src, dst := a.Data[i*nA*d:(i+1)*nA*d], a2.Data[i*n*d:(i+1)*n*d]
+		copy(dst[:k*d], src[:k*d])
+		ResampleGrid(dst[k*d:], src[pa*d:], sA, sB, d)
+	}
+	if pb == k {
+		return a2, b, nil
+	}
+	dB := b.Shape[2]
+	b2 := tensor.New[float32](batch, n, dB)
+	for i := 0; i < batch; i++ {
+		src, dst := b.Data[i*nB*dB:(i+1)*nB*dB], b2.Data[i*n*dB:(i+1)*n*dB]
+		copy(dst[:k*dB], src[:k*dB])
+		copy(dst[k*dB:], src[pb*dB:])
+	}
+	return a2, b2, nil
+}
+
+// prefixedGrid returns the side of the square patch grid after prefix rows
+// of n token rows (prefix −1: a class token or none, from n).
+func prefixedGrid(n, prefix int) (int, error) {
+	if prefix < 0 {
+		_, side, err := gridLayout(n)
+		return side, err
+	}
+	side := int(math.Sqrt(float64(n - prefix)))
+	for (side+1)*(side+1) <= n-prefix {
+		side++
+	}
+	if prefix > n || side*side != n-prefix || side == 0 {
+		return 0, fmt.Errorf("%d tokens are not %d prefix tokens and a square patch grid", n, prefix)
+	}
+	return side, nil
+}
+
 // ResampleGrid resamples a square grid of side sA of d-vectors (row-major,
 // one vector per cell) to side sB by bilinear interpolation with aligned
 // cell centres, writing into dst (sB·sB·d values).

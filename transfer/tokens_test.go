@@ -2,6 +2,8 @@ package transfer
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bico-dev/bico/model"
@@ -56,6 +58,63 @@ func TestAlignTokensKeepsClassToken(t *testing.T) {
 	}
 	if _, err := alignTokens(src.View(2, 5*3/5, 5), 7); err == nil {
 		t.Error("token counts 3 → 7 (no square grid) gave no error")
+	}
+}
+
+// TestAlignRowsPrefixes: rows of models that say how many tokens precede
+// their patch grid pair the common prefix (class token, then registers in
+// order), leave out the other side's extra registers, and resample the
+// source's grid to the target's.
+func TestAlignRowsPrefixes(t *testing.T) {
+	rows := func(batch, n, d int, base float32) *tensor.Tensor[float32] {
+		x := tensor.New[float32](batch, n, d)
+		for i := range x.Data {
+			x.Data[i] = base + float32(i)
+		}
+		return x
+	}
+	token := func(x *tensor.Tensor[float32], b, i int) []float32 {
+		n, d := x.Shape[1], x.Shape[2]
+		return x.Data[(b*n+i)*d : (b*n+i+1)*d]
+	}
+	same := func(p, q []float32) bool { return slices.Equal(p, q) }
+	for _, c := range []struct {
+		name             string
+		pa, nA, pb, nB   int
+		wantRows, common int
+	}{
+		{"class token to two registers", 1, 5, 3, 7, 5, 1},
+		{"two registers to four, grid 2×2 to 3×3", 3, 7, 5, 14, 12, 3},
+		{"four registers to none said (a class token)", 5, 9, -1, 10, 10, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, b := rows(2, c.nA, 3, 0), rows(2, c.nB, 4, 1000)
+			a2, b2, err := alignRows(a, b, c.pa, c.pb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a2.Shape[1] != c.wantRows || b2.Shape[1] != c.wantRows || a2.Shape[2] != 3 || b2.Shape[2] != 4 {
+				t.Fatalf("shapes %v and %v, want %d rows each", a2.Shape, b2.Shape, c.wantRows)
+			}
+			pb := c.pb
+			if pb < 0 {
+				pb = 1
+			}
+			for s := 0; s < 2; s++ {
+				for i := 0; i < c.common; i++ {
+					if !same(token(a2, s, i), token(a, s, i)) || !same(token(b2, s, i), token(b, s, i)) {
+						t.Errorf("sample %d: prefix token %d moved", s, i)
+					}
+				}
+				// The target's patches follow the common prefix unchanged.
+				if !same(token(b2, s, c.common), token(b, s, pb)) || !same(token(b2, s, c.wantRows-1), token(b, s, c.nB-1)) {
+					t.Errorf("sample %d: the target's patch rows changed", s)
+				}
+			}
+		})
+	}
+	if _, _, err := alignRows(rows(1, 7, 2, 0), rows(1, 9, 2, 0), 3, 3); err == nil || !strings.Contains(err.Error(), "target: 9 tokens are not 3 prefix tokens") {
+		t.Errorf("9 tokens after 3 prefix tokens: error %v", err)
 	}
 }
 

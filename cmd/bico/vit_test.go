@@ -2,12 +2,15 @@ package main
 
 import (
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/bico-dev/bico/data"
 	"github.com/bico-dev/bico/model"
+	"github.com/bico-dev/bico/safetensors"
 	"github.com/bico-dev/bico/tensor"
 )
 
@@ -89,5 +92,119 @@ func transferResizes(t *testing.T, typ, token string, config func(hidden int) ma
 	}
 	if msg, err := run(t, "eval", "--model", out, "--data", calib); err != nil || !strings.Contains(msg, "accuracy") {
 		t.Errorf("eval: %v %s", err, msg)
+	}
+}
+
+// TestTransferDINOv2ResizesCalibration is TestTransferViTResizesCalibration
+// for DINOv2 classifiers.
+func TestTransferDINOv2ResizesCalibration(t *testing.T) {
+	transferResizes(t, "dinov2", "dinov2.embeddings.cls_token", func(hidden int) map[string]any {
+		return dinov2Config("dinov2", hidden)
+	})
+}
+
+func dinov2Config(mt string, hidden int) map[string]any {
+	return model.SetLabels(map[string]any{
+		"model_type": mt, "architectures": []any{"Dinov2ForImageClassification"},
+		"hidden_size": hidden, "num_hidden_layers": 2, "num_attention_heads": 2, "mlp_ratio": 2,
+		"image_size": 8, "patch_size": 4, "num_channels": 1,
+	}, []string{"a", "b", "c"})
+}
+
+// TestTransferDINOv2ToRegisters: a DINOv2 classifier's fine-tune moves to a
+// wider DINOv2 with registers whose base, like the source's, is saved as
+// transformers saves a Dinov2Model (no "dinov2." prefix, no classifier).
+// The target's preprocessor_config.json crops the 12×12 calibration images
+// to 8×8, a 2×2 grid read from the 3×3 position table resampled. The
+// output is the target's type with the fine-tune's head, and evaluates.
+func TestTransferDINOv2ToRegisters(t *testing.T) {
+	dir := t.TempDir()
+	build := func(mt string, hidden int, seed uint64) model.Model {
+		cfg := dinov2Config(mt, hidden)
+		cfg["image_size"], cfg["num_register_tokens"] = 12, 2
+		m, err := model.Build(cfg, nil, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a, b := build("dinov2", 8, 1), build("dinov2_with_registers", 12, 3)
+	rng := rand.New(rand.NewPCG(1, 2))
+	ps := map[string]*tensor.Tensor[float32]{}
+	for n, v := range model.Params(a) {
+		c := v.Clone()
+		for i := range c.Data {
+			c.Data[i] += 0.02 * float32(rng.NormFloat64())
+		}
+		ps[n] = c
+	}
+	aft, err := model.WithParams(a, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := model.Save(filepath.Join(dir, "aft"), aft, 0); err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range map[string]model.Model{"a": a, "b": b} {
+		saveHeadlessBase(t, filepath.Join(dir, name), m, m.Type()+".", "Dinov2Model")
+	}
+	pp := `{"do_resize": true, "size": {"shortest_edge": 8}, "do_center_crop": true, "crop_size": {"height": 8, "width": 8}, "image_mean": [0.5], "image_std": [0.5]}`
+	if err := os.WriteFile(filepath.Join(dir, "b", data.PreprocessorFile), []byte(pp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds := &data.Dataset{Inputs: tensor.New[float32](30, 1, 12, 12), Labels: make([]int, 30), Classes: 3}
+	for i := range ds.Inputs.Data {
+		ds.Inputs.Data[i] = rng.Float32()
+	}
+	for i := range ds.Labels {
+		ds.Labels[i] = i % 3
+	}
+	calib := filepath.Join(dir, "calib.safetensors")
+	if err := data.SaveSafetensors(calib, ds); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	msg, err := run(t, "transfer", "--quiet", "--source-base", filepath.Join(dir, "a"), "--source-finetuned", filepath.Join(dir, "aft"),
+		"--target-base", filepath.Join(dir, "b"), "--calib", calib, "--per-class", "8", "--out", out)
+	if err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := m.Param("classifier.weight")
+	if m.Type() != "dinov2_with_registers" || head == nil || !slices.Equal(head.Value.Shape, []int{3, 24}) {
+		t.Fatalf("output: a %s model, want dinov2_with_registers with a 3×24 classifier", m.Type())
+	}
+	if msg, err := run(t, "eval", "--model", out, "--data", calib); err != nil || !strings.Contains(msg, "accuracy") {
+		t.Errorf("eval: %v %s", err, msg)
+	}
+}
+
+// saveHeadlessBase writes m to dir as a base-model checkpoint: its
+// parameters but the classifier's, under their names without prefix, and a
+// config without labels naming architecture arch.
+func saveHeadlessBase(t *testing.T, dir string, m model.Model, prefix, arch string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var tensors []safetensors.Tensor
+	for _, name := range m.ParamNames() {
+		if !strings.HasPrefix(name, "classifier.") {
+			stored := strings.TrimPrefix(name, prefix)
+			tensors = append(tensors, safetensors.F32(stored, model.CheckpointShape(m, name), m.Param(name).Value.Data))
+		}
+	}
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := m.Config()
+	delete(cfg, "id2label")
+	delete(cfg, "label2id")
+	cfg["architectures"] = []any{arch}
+	if err := model.WriteConfig(dir, cfg); err != nil {
+		t.Fatal(err)
 	}
 }
