@@ -165,10 +165,14 @@ func covers(have, need Needs) error {
 // OutputConfig is the target's configuration carrying the fine-tuned
 // source's head labels (id2label, label2id) and architectures (a base
 // model's "ViTModel" becomes the fine-tune's "ViTForImageClassification")
-// when it has them.
+// when it has them. Across model types the fine-tune's task goes with the
+// target's class name: a Qwen2ForCausalLM fine-tune moved to a Qwen3 base
+// ("Qwen3Model") is a Qwen3ForCausalLM, as tools that pick the model's
+// code by its architecture (vLLM, say) need.
 func OutputConfig(ms Models) map[string]any {
 	cfg := map[string]any{}
-	for k, v := range ms.TargetBase.Config() {
+	tgt := ms.TargetBase.Config()
+	for k, v := range tgt {
 		cfg[k] = v
 	}
 	src := ms.SourceFinetuned.Config()
@@ -177,7 +181,46 @@ func OutputConfig(ms Models) map[string]any {
 			cfg[k] = v
 		}
 	}
+	if src["model_type"] != tgt["model_type"] {
+		if arch, ok := retargetArchitecture(firstArchitecture(src), firstArchitecture(tgt)); ok {
+			cfg["architectures"] = []any{arch}
+		}
+	}
 	return cfg
+}
+
+// firstArchitecture returns the first name of cfg's architectures, or "".
+func firstArchitecture(cfg map[string]any) string {
+	archs, _ := cfg["architectures"].([]any)
+	if len(archs) == 0 {
+		return ""
+	}
+	a, _ := archs[0].(string)
+	return a
+}
+
+// retargetArchitecture returns the class of target's family for
+// fine-tune's task: the part of fine-tune from "For" on ("ForCausalLM")
+// after target's family name (what precedes "For", "LMHeadModel" or
+// "Model" in it: "Qwen3ForCausalLM", "Dinov2WithRegistersModel"). It
+// returns false when either name does not have that form.
+func retargetArchitecture(fineTune, target string) (string, bool) {
+	i := strings.Index(fineTune, "For")
+	if i <= 0 {
+		return "", false
+	}
+	family := target
+	if j := strings.Index(target, "For"); j > 0 {
+		family = target[:j]
+	} else if f, ok := strings.CutSuffix(target, "LMHeadModel"); ok {
+		family = f
+	} else if f, ok := strings.CutSuffix(target, "Model"); ok {
+		family = f
+	}
+	if family == "" || family == target {
+		return "", false
+	}
+	return family + fineTune[i:], true
 }
 
 // NeedsOf merges the needs of several methods, for one Prepare that serves

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -116,7 +117,8 @@ func dinov2Config(mt string, hidden int) map[string]any {
 // transformers saves a Dinov2Model (no "dinov2." prefix, no classifier).
 // The target's preprocessor_config.json crops the 12×12 calibration images
 // to 8×8, a 2×2 grid read from the 3×3 position table resampled. The
-// output is the target's type with the fine-tune's head, and evaluates.
+// output is the target's type with the fine-tune's head, named as the
+// target's classifier, and evaluates.
 func TestTransferDINOv2ToRegisters(t *testing.T) {
 	dir := t.TempDir()
 	build := func(mt string, hidden int, seed uint64) model.Model {
@@ -145,9 +147,8 @@ func TestTransferDINOv2ToRegisters(t *testing.T) {
 	if err := model.Save(filepath.Join(dir, "aft"), aft, 0); err != nil {
 		t.Fatal(err)
 	}
-	for name, m := range map[string]model.Model{"a": a, "b": b} {
-		saveHeadlessBase(t, filepath.Join(dir, name), m, m.Type()+".", "Dinov2Model")
-	}
+	saveHeadlessBase(t, filepath.Join(dir, "a"), a, "dinov2.", "Dinov2Model")
+	saveHeadlessBase(t, filepath.Join(dir, "b"), b, "dinov2_with_registers.", "Dinov2WithRegistersModel")
 	pp := `{"do_resize": true, "size": {"shortest_edge": 8}, "do_center_crop": true, "crop_size": {"height": 8, "width": 8}, "image_mean": [0.5], "image_std": [0.5]}`
 	if err := os.WriteFile(filepath.Join(dir, "b", data.PreprocessorFile), []byte(pp), 0o644); err != nil {
 		t.Fatal(err)
@@ -176,6 +177,9 @@ func TestTransferDINOv2ToRegisters(t *testing.T) {
 	head := m.Param("classifier.weight")
 	if m.Type() != "dinov2_with_registers" || head == nil || !slices.Equal(head.Value.Shape, []int{3, 24}) {
 		t.Fatalf("output: a %s model, want dinov2_with_registers with a 3×24 classifier", m.Type())
+	}
+	if archs := m.Config()["architectures"]; fmt.Sprint(archs) != "[Dinov2WithRegistersForImageClassification]" {
+		t.Errorf("output architectures %v, want the target's classifier", archs)
 	}
 	if msg, err := run(t, "eval", "--model", out, "--data", calib); err != nil || !strings.Contains(msg, "accuracy") {
 		t.Errorf("eval: %v %s", err, msg)
