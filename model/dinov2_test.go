@@ -139,3 +139,25 @@ func TestDINOv2VectorSpaces(t *testing.T) {
 		"dinov2_with_registers.embeddings.position_embeddings": "dinov2_with_registers.embeddings.patch_embeddings.projection",
 	})
 }
+
+// TestBicubicRowsSumToOne: every output of the resampling, with and
+// without antialias, is a weighted average (weights summing to one), down
+// to grids of one cell either way.
+func TestBicubicRowsSumToOne(t *testing.T) {
+	for in := 1; in <= 40; in++ {
+		for out := 1; out <= 40; out++ {
+			for _, aa := range []bool{false, true} {
+				w := bicubicWeights(in, out, aa)
+				for i := 0; i < out; i++ {
+					sum := 0.0
+					for _, v := range w[i*in : (i+1)*in] {
+						sum += v
+					}
+					if math.Abs(sum-1) > 1e-12 {
+						t.Fatalf("%d → %d (antialias %v): output %d weights sum to %v", in, out, aa, i, sum)
+					}
+				}
+			}
+		}
+	}
+}
