@@ -28,18 +28,7 @@ func (p vitPerms) applyCLIP(src params) params {
 	}
 	for l := range p.qk {
 		b := v + "encoder.layers." + strconv.Itoa(l) + "."
-		for _, n := range []string{"q_proj", "k_proj"} {
-			set(b+"self_attn."+n+".weight", p.qk[l], res)
-			set(b+"self_attn."+n+".bias", p.qk[l])
-		}
-		set(b+"self_attn.v_proj.weight", p.v[l], res)
-		set(b+"self_attn.v_proj.bias", p.v[l])
-		set(b+"self_attn.out_proj.weight", res, p.v[l])
-		set(b+"self_attn.out_proj.bias", res)
-		set(b+"mlp.fc1.weight", p.mlp[l], res)
-		set(b+"mlp.fc1.bias", p.mlp[l])
-		set(b+"mlp.fc2.weight", res, p.mlp[l])
-		set(b+"mlp.fc2.bias", res)
+		p.permuteBlock(set, l, b+"self_attn.q_proj", b+"self_attn.k_proj", b+"self_attn.v_proj", b+"self_attn.out_proj", b+"mlp.fc1", b+"mlp.fc2")
 		for _, n := range []string{"layer_norm1", "layer_norm2"} {
 			set(b+n+".weight", res)
 			set(b+n+".bias", res)

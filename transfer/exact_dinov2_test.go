@@ -32,18 +32,8 @@ func (p vitPerms) applyDINOv2(src params, pre string) params {
 	set(e+"position_embeddings", nil, nil, res)
 	for l := range p.qk {
 		b := pre + ".encoder.layer." + strconv.Itoa(l) + "."
-		for _, n := range []string{"query", "key"} {
-			set(b+"attention.attention."+n+".weight", p.qk[l], res)
-			set(b+"attention.attention."+n+".bias", p.qk[l])
-		}
-		set(b+"attention.attention.value.weight", p.v[l], res)
-		set(b+"attention.attention.value.bias", p.v[l])
-		set(b+"attention.output.dense.weight", res, p.v[l])
-		set(b+"attention.output.dense.bias", res)
-		set(b+"mlp.fc1.weight", p.mlp[l], res)
-		set(b+"mlp.fc1.bias", p.mlp[l])
-		set(b+"mlp.fc2.weight", res, p.mlp[l])
-		set(b+"mlp.fc2.bias", res)
+		p.permuteBlock(set, l, b+"attention.attention.query", b+"attention.attention.key", b+"attention.attention.value",
+			b+"attention.output.dense", b+"mlp.fc1", b+"mlp.fc2")
 		for _, n := range []string{"norm1", "norm2"} {
 			set(b+n+".weight", res)
 			set(b+n+".bias", res)

@@ -55,18 +55,8 @@ func (p vitPerms) apply(src params) params {
 	set(pe+"position_embeddings", nil, nil, res)
 	for l := range p.qk {
 		b := "vit.encoder.layer." + strconv.Itoa(l) + "."
-		for _, n := range []string{"query", "key"} {
-			set(b+"attention.attention."+n+".weight", p.qk[l], res)
-			set(b+"attention.attention."+n+".bias", p.qk[l])
-		}
-		set(b+"attention.attention.value.weight", p.v[l], res)
-		set(b+"attention.attention.value.bias", p.v[l])
-		set(b+"attention.output.dense.weight", res, p.v[l])
-		set(b+"attention.output.dense.bias", res)
-		set(b+"intermediate.dense.weight", p.mlp[l], res)
-		set(b+"intermediate.dense.bias", p.mlp[l])
-		set(b+"output.dense.weight", res, p.mlp[l])
-		set(b+"output.dense.bias", res)
+		p.permuteBlock(set, l, b+"attention.attention.query", b+"attention.attention.key", b+"attention.attention.value",
+			b+"attention.output.dense", b+"intermediate.dense", b+"output.dense")
 		for _, n := range []string{"layernorm_before", "layernorm_after"} {
 			set(b+n+".weight", res)
 			set(b+n+".bias", res)
@@ -76,6 +66,27 @@ func (p vitPerms) apply(src params) params {
 	set("vit.layernorm.bias", res)
 	set("classifier.weight", nil, res)
 	return out
+}
+
+// permuteBlock permutes block l's linear layers (weights and biases) with
+// p's permutations: the query and key rows by the block's query/key
+// permutation, the value rows by its value permutation, the attention
+// output's columns by that too and the MLP's hidden units by its MLP
+// permutation, the residual stream's coordinates by p.res.
+func (p vitPerms) permuteBlock(set func(name string, perms ...[]int), l int, query, key, value, out, mlpIn, mlpOut string) {
+	res := p.res
+	for _, n := range []string{query, key} {
+		set(n+".weight", p.qk[l], res)
+		set(n+".bias", p.qk[l])
+	}
+	set(value+".weight", p.v[l], res)
+	set(value+".bias", p.v[l])
+	set(out+".weight", res, p.v[l])
+	set(out+".bias", res)
+	set(mlpIn+".weight", p.mlp[l], res)
+	set(mlpIn+".bias", p.mlp[l])
+	set(mlpOut+".weight", res, p.mlp[l])
+	set(mlpOut+".bias", res)
 }
 
 func tinyViT(t *testing.T, seed uint64) model.Model {

@@ -392,22 +392,7 @@ func TestTransferHeadlessBases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var tensors []safetensors.Tensor
-		for _, name := range m.ParamNames() {
-			if !strings.HasPrefix(name, "classifier.") {
-				tensors = append(tensors, safetensors.F32(name, model.CheckpointShape(m, name), m.Param(name).Value.Data))
-			}
-		}
-		if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), tensors, nil); err != nil {
-			t.Fatal(err)
-		}
-		cfg := m.Config()
-		delete(cfg, "id2label")
-		delete(cfg, "label2id")
-		cfg["model_type"], cfg["architectures"] = m.Type(), []any{"BaseModel"}
-		if err := model.WriteConfig(dir, cfg); err != nil {
-			t.Fatal(err)
-		}
+		saveHeadlessBase(t, dir, m, "", "BaseModel")
 	}
 	out := filepath.Join(f.dir, "out")
 	if msg, err := run(t, f.transferArgs(out)...); err != nil {

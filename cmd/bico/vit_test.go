@@ -49,45 +49,14 @@ func transferResizes(t *testing.T, typ, token string, config func(hidden int) ma
 	}
 	a := build(8, 1)
 	rng := rand.New(rand.NewPCG(1, 2))
-	ps := map[string]*tensor.Tensor[float32]{}
-	for n, v := range model.Params(a) {
-		c := v.Clone()
-		for i := range c.Data {
-			c.Data[i] += 0.02 * float32(rng.NormFloat64())
-		}
-		ps[n] = c
-	}
-	aft, err := model.WithParams(a, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths := map[string]model.Model{"a": a, "aft": aft, "b": build(12, 3)}
+	paths := map[string]model.Model{"a": a, "aft": noisyCopy(t, a, rng), "b": build(12, 3)}
 	for name, m := range paths {
 		if err := model.Save(filepath.Join(dir, name), m, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ds := &data.Dataset{Inputs: tensor.New[float32](30, 1, 12, 12), Labels: make([]int, 30), Classes: 3}
-	for i := range ds.Inputs.Data {
-		ds.Inputs.Data[i] = rng.Float32()
-	}
-	for i := range ds.Labels {
-		ds.Labels[i] = i % 3
-	}
-	calib := filepath.Join(dir, "calib.safetensors")
-	if err := data.SaveSafetensors(calib, ds); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	msg, err := run(t, "transfer", "--quiet", "--source-base", filepath.Join(dir, "a"), "--source-finetuned", filepath.Join(dir, "aft"),
-		"--target-base", filepath.Join(dir, "b"), "--calib", calib, "--per-class", "8", "--out", out)
-	if err != nil {
-		t.Fatalf("transfer: %v\n%s", err, msg)
-	}
-	m, err := model.Load(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	calib := writeImageCalib(t, dir, rng)
+	m, out := transferIn(t, dir, calib)
 	if m.Type() != typ || m.Param(token).Value.Dim(-1) != 12 {
 		t.Errorf("output is not the width-12 %s model", typ)
 	}
@@ -132,19 +101,7 @@ func TestTransferDINOv2ToRegisters(t *testing.T) {
 	}
 	a, b := build("dinov2", 8, 1), build("dinov2_with_registers", 12, 3)
 	rng := rand.New(rand.NewPCG(1, 2))
-	ps := map[string]*tensor.Tensor[float32]{}
-	for n, v := range model.Params(a) {
-		c := v.Clone()
-		for i := range c.Data {
-			c.Data[i] += 0.02 * float32(rng.NormFloat64())
-		}
-		ps[n] = c
-	}
-	aft, err := model.WithParams(a, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := model.Save(filepath.Join(dir, "aft"), aft, 0); err != nil {
+	if err := model.Save(filepath.Join(dir, "aft"), noisyCopy(t, a, rng), 0); err != nil {
 		t.Fatal(err)
 	}
 	saveHeadlessBase(t, filepath.Join(dir, "a"), a, "dinov2.", "Dinov2Model")
@@ -153,27 +110,8 @@ func TestTransferDINOv2ToRegisters(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "b", data.PreprocessorFile), []byte(pp), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ds := &data.Dataset{Inputs: tensor.New[float32](30, 1, 12, 12), Labels: make([]int, 30), Classes: 3}
-	for i := range ds.Inputs.Data {
-		ds.Inputs.Data[i] = rng.Float32()
-	}
-	for i := range ds.Labels {
-		ds.Labels[i] = i % 3
-	}
-	calib := filepath.Join(dir, "calib.safetensors")
-	if err := data.SaveSafetensors(calib, ds); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out")
-	msg, err := run(t, "transfer", "--quiet", "--source-base", filepath.Join(dir, "a"), "--source-finetuned", filepath.Join(dir, "aft"),
-		"--target-base", filepath.Join(dir, "b"), "--calib", calib, "--per-class", "8", "--out", out)
-	if err != nil {
-		t.Fatalf("transfer: %v\n%s", err, msg)
-	}
-	m, err := model.Load(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	calib := writeImageCalib(t, dir, rng)
+	m, out := transferIn(t, dir, calib)
 	head := m.Param("classifier.weight")
 	if m.Type() != "dinov2_with_registers" || head == nil || !slices.Equal(head.Value.Shape, []int{3, 24}) {
 		t.Fatalf("output: a %s model, want dinov2_with_registers with a 3×24 classifier", m.Type())
@@ -211,4 +149,59 @@ func saveHeadlessBase(t *testing.T, dir string, m model.Model, prefix, arch stri
 	if err := model.WriteConfig(dir, cfg); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// noisyCopy returns a with every parameter moved by noise of std 0.02: a
+// stand-in fine-tune.
+func noisyCopy(t *testing.T, a model.Model, rng *rand.Rand) model.Model {
+	t.Helper()
+	ps := map[string]*tensor.Tensor[float32]{}
+	for n, v := range model.Params(a) {
+		c := v.Clone()
+		for i := range c.Data {
+			c.Data[i] += 0.02 * float32(rng.NormFloat64())
+		}
+		ps[n] = c
+	}
+	aft, err := model.WithParams(a, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aft
+}
+
+// writeImageCalib writes 30 random one-channel 12×12 images of 3 classes
+// to dir/calib.safetensors and returns its path.
+func writeImageCalib(t *testing.T, dir string, rng *rand.Rand) string {
+	t.Helper()
+	ds := &data.Dataset{Inputs: tensor.New[float32](30, 1, 12, 12), Labels: make([]int, 30), Classes: 3}
+	for i := range ds.Inputs.Data {
+		ds.Inputs.Data[i] = rng.Float32()
+	}
+	for i := range ds.Labels {
+		ds.Labels[i] = i % 3
+	}
+	calib := filepath.Join(dir, "calib.safetensors")
+	if err := data.SaveSafetensors(calib, ds); err != nil {
+		t.Fatal(err)
+	}
+	return calib
+}
+
+// transferIn runs bico transfer from the checkpoints dir/a, dir/aft and
+// dir/b with the calibration data calib (8 per class) into dir/out, and
+// returns the output loaded and its path.
+func transferIn(t *testing.T, dir, calib string) (model.Model, string) {
+	t.Helper()
+	out := filepath.Join(dir, "out")
+	msg, err := run(t, "transfer", "--quiet", "--source-base", filepath.Join(dir, "a"), "--source-finetuned", filepath.Join(dir, "aft"),
+		"--target-base", filepath.Join(dir, "b"), "--calib", calib, "--per-class", "8", "--out", out)
+	if err != nil {
+		t.Fatalf("transfer: %v\n%s", err, msg)
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, out
 }
