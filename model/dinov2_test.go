@@ -3,9 +3,11 @@ package model
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strings"
 
+	"github.com/bico-dev/bico/linalg"
 	"github.com/bico-dev/bico/safetensors"
 	"github.com/bico-dev/bico/tensor"
 	"testing"
@@ -160,4 +162,49 @@ func TestBicubicRowsSumToOne(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDINOv2LoRA: a PEFT adapter of a DINOv2 classifier as image
+// classifiers are LoRA-tuned (query and value, the classifier trained whole)
+// merges by the definition W + (α/r)·B·A and round-trips through SaveLoRA.
+func TestDINOv2LoRA(t *testing.T) {
+	base, err := Load("testdata/dinov2_with_registers_fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	const pre = "base_model.model."
+	l := "dinov2_with_registers.encoder.layer.1.attention.attention."
+	qa, qb := randTensor(rng, pre+l+"query.lora_A.weight", 2, 8), randTensor(rng, pre+l+"query.lora_B.weight", 8, 2)
+	va, vb := randTensor(rng, pre+l+"value.lora_A.weight", 2, 8), randTensor(rng, pre+l+"value.lora_B.weight", 8, 2)
+	head := randTensor(rng, pre+"classifier.modules_to_save.default.weight", 3, 16)
+	in := writeAdapter(t, map[string]any{"peft_type": "LORA", "r": 2, "lora_alpha": 4, "target_modules": []any{"query", "value"},
+		"modules_to_save": []any{"classifier"}}, []adapterTensor{qa, qb, va, vb, head})
+	ft, err := ApplyLoRA(base, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		a, b adapterTensor
+	}{{"query", qa, qb}, {"value", va, vb}} {
+		want := naiveMerge(base.Param(l+c.name+".weight").Value.Data, c.b, c.a, 2)
+		for i, g := range ft.Param(l + c.name + ".weight").Value.Data {
+			if math.Abs(float64(g)-want[i]) > 1e-5 {
+				t.Fatalf("%s[%d]: %g, want %g", c.name, i, g, want[i])
+			}
+		}
+	}
+	if d := tensor.MaxAbsDiff(ft.Param("classifier.weight").Value, tensor.FromSlice(head.data, 3, 16)); d != 0 {
+		t.Errorf("classifier differs from the adapter's by %g", d)
+	}
+	out := t.TempDir()
+	if err := SaveLoRA(out, base, ft, AdapterOptions{Rank: 2, Whole: []string{"classifier.weight", "classifier.bias"}}, linalg.Go()); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ApplyLoRA(base, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRoundTrip(t, back, ft)
 }
