@@ -52,9 +52,15 @@ import (
 // have no position, go between the class token and the patches after the
 // positions are added; the pooled mean leaves them out.
 //
+// With use_swiglu_ffn (DINOv2 giant) the MLP is weights_out(SiLU(x1)·x2),
+// x1 and x2 the two halves of the rows of one fused mlp.weights_in, two
+// thirds as wide as mlp_ratio says (rounded up to a multiple of 8): the
+// halves are the sites P.encoder.layer.N.mlp.weights_in.gate (mlp_gate) and
+// .up (mlp_in), split on load and joined on save, and weights_out is the
+// mlp_out site.
+//
 // Inputs are images [B, C, H, W] of any size of at least one patch (or
-// [B, H, W] for one channel, or flattened at image_size). The SwiGLU MLP of
-// the giant models (use_swiglu_ffn) is not supported.
+// [B, H, W] for one channel, or flattened at image_size).
 type dinov2Model struct {
 	base
 	prefix                     string
@@ -63,7 +69,7 @@ type dinov2Model struct {
 	grid                       int // the position table's grid side
 	channels, registers        int
 	maskToken, antialias       bool
-	qkvBias                    bool
+	qkvBias, swiglu            bool
 	eps, layerScale            float64
 	act                        string
 }
@@ -106,13 +112,16 @@ func parseDINOv2(cfg map[string]any, mt string) (*dinov2Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.mlp = int(float64(m.hidden) * ratio); m.mlp <= 0 {
-		return nil, fmt.Errorf("config: mlp_ratio %g gives an MLP of %d units", ratio, m.mlp)
-	}
-	if swiglu, err := ConfigBoolOr(cfg, "use_swiglu_ffn", false); err != nil {
+	if m.swiglu, err = ConfigBoolOr(cfg, "use_swiglu_ffn", false); err != nil {
 		return nil, err
-	} else if swiglu {
-		return nil, fmt.Errorf("config: use_swiglu_ffn (the SwiGLU MLP of DINOv2 giant) is not supported")
+	}
+	if f := float64(m.hidden) * ratio; !(f >= 1 && f < 1<<40) {
+		return nil, fmt.Errorf("config: mlp_ratio %g gives an MLP of %g units", ratio, f)
+	}
+	if m.mlp = int(float64(m.hidden) * ratio); m.swiglu {
+		// transformers' Dinov2SwiGLUFFN: two thirds, rounded up to a
+		// multiple of 8.
+		m.mlp = (m.mlp*2/3 + 7) / 8 * 8
 	}
 	if m.eps, err = ConfigFloatOr(cfg, "layer_norm_eps", 1e-6); err != nil {
 		return nil, err
@@ -178,8 +187,13 @@ func (m *dinov2Model) specs() []paramSpec {
 		lin(l+".attention.output.dense", d, d, true)
 		s = append(s, paramSpec{name: l + ".layer_scale1.lambda1", shape: []int{d}, init: initConst, std: m.layerScale})
 		ln(l + ".norm2")
-		lin(l+".mlp.fc1", m.mlp, d, true)
-		lin(l+".mlp.fc2", d, m.mlp, true)
+		if m.swiglu {
+			lin(l+".mlp.weights_in.gate", m.mlp, d, true)
+			lin(l+".mlp.weights_in.up", m.mlp, d, true)
+		} else {
+			lin(l+".mlp.fc1", m.mlp, d, true)
+		}
+		lin(m.mlpOut(i), d, m.mlp, true)
 		s = append(s, paramSpec{name: l + ".layer_scale2.lambda1", shape: []int{d}, init: initConst, std: m.layerScale})
 	}
 	ln(m.prefix + ".layernorm")
@@ -201,15 +215,20 @@ func (m *dinov2Model) describe() {
 	for i := 0; i < m.layers; i++ {
 		l := m.layer(i)
 		n1, n2 := l+".norm1", l+".norm2"
-		out, fc2 := l+".attention.output.dense", l+".mlp.fc2"
+		out, fc2 := l+".attention.output.dense", m.mlpOut(i)
 		m.sites = append(m.sites,
 			linearSite(l+".attention.attention.query", "query", i, d, d, n1, m.qkvBias),
 			linearSite(l+".attention.attention.key", "key", i, d, d, n1, m.qkvBias),
 			linearSite(l+".attention.attention.value", "value", i, d, d, n1, m.qkvBias),
-			linearSite(out, "attn_out", i, d, d, l+".attention.context", true),
-			linearSite(l+".mlp.fc1", "mlp_in", i, d, m.mlp, n2, true),
-			linearSite(fc2, "mlp_out", i, m.mlp, d, l+".mlp.act", true),
-		)
+			linearSite(out, "attn_out", i, d, d, l+".attention.context", true))
+		if m.swiglu {
+			m.sites = append(m.sites,
+				linearSite(l+".mlp.weights_in.gate", "mlp_gate", i, d, m.mlp, n2, true),
+				linearSite(l+".mlp.weights_in.up", "mlp_in", i, d, m.mlp, n2, true))
+		} else {
+			m.sites = append(m.sites, linearSite(l+".mlp.fc1", "mlp_in", i, d, m.mlp, n2, true))
+		}
+		m.sites = append(m.sites, linearSite(fc2, "mlp_out", i, m.mlp, d, l+".mlp.act", true))
 		norm(n1, i)
 		norm(n2, i)
 		m.vectors = append(m.vectors,
@@ -220,8 +239,35 @@ func (m *dinov2Model) describe() {
 	// reads it twice over, pooled): its vectors take the residual stream's
 	// coordinates where the blocks end, the last fc2's output space.
 	final := m.prefix + ".layernorm"
-	m.vectors = append(m.vectors, layerNormVectors(final, -1, m.layer(m.layers-1)+".mlp.fc2")...)
+	m.vectors = append(m.vectors, layerNormVectors(final, -1, m.mlpOut(m.layers-1))...)
 	m.sites = append(m.sites, linearSite("classifier", "head", -1, 2*d, len(m.labels), m.prefix+".pooled", true))
+}
+
+// mlpOut is block i's MLP output layer: mlp.fc2, or with the SwiGLU MLP
+// mlp.weights_out.
+func (m *dinov2Model) mlpOut(i int) string {
+	if m.swiglu {
+		return m.layer(i) + ".mlp.weights_out"
+	}
+	return m.layer(i) + ".mlp.fc2"
+}
+
+// packs lists the tensors a checkpoint stores fused: with the SwiGLU MLP,
+// each block's mlp.weights_in (weight and bias), whose first half of rows
+// is the gate (x1, through SiLU) and second half the up projection (x2).
+func (m *dinov2Model) packs() []pack {
+	if !m.swiglu {
+		return nil
+	}
+	var out []pack
+	for i := 0; i < m.layers; i++ {
+		in := m.layer(i) + ".mlp.weights_in"
+		halves := [][]int{rowSpan(0, m.mlp), rowSpan(m.mlp, m.mlp)}
+		out = append(out,
+			pack{file: in + ".weight", shape: []int{2 * m.mlp, m.hidden}, parts: []string{in + ".gate.weight", in + ".up.weight"}, rows: halves},
+			pack{file: in + ".bias", shape: []int{2 * m.mlp}, parts: []string{in + ".gate.bias", in + ".up.bias"}, rows: halves})
+	}
+	return out
 }
 
 // BlockOutputs implements BlockMarker: "P.encoder.layer.N".
@@ -246,6 +292,13 @@ func init() {
 				return nil, fmt.Errorf("model: %s: %w", mt, err)
 			}
 			return m.specs(), nil
+		}
+		packFuncs[mt] = func(cfg map[string]any) ([]pack, error) {
+			m, err := parseDINOv2(cfg, mt)
+			if err != nil {
+				return nil, fmt.Errorf("model: %s: %w", mt, err)
+			}
+			return m.packs(), nil
 		}
 	}
 }
@@ -349,7 +402,12 @@ func (m *dinov2Model) Forward(t *Tape, inputs *Var) *Var {
 		o := lin(l+".attention.output.dense", ctx)
 		h = t.Add(h, t.Mul(o, P[l+".layer_scale1.lambda1"]))
 		f := t.LayerNorm(h, P[l+".norm2.weight"], P[l+".norm2.bias"], m.eps)
-		f = lin(l+".mlp.fc2", act(lin(l+".mlp.fc1", f)))
+		if m.swiglu {
+			f = t.SwiGLU(lin(l+".mlp.weights_in.gate", f), lin(l+".mlp.weights_in.up", f))
+		} else {
+			f = act(lin(l+".mlp.fc1", f))
+		}
+		f = lin(m.mlpOut(i), f)
 		h = t.Add(h, t.Mul(f, P[l+".layer_scale2.lambda1"]))
 		t.Mark(l, h)
 	}

@@ -17,10 +17,12 @@ import (
 // whose grid (4×3) is neither square nor the table's (3×3), so the
 // positions are resampled upward without antialiasing, and a
 // Dinov2WithRegistersForImageClassification (two registers) on 8×8 images,
-// resampled downward with antialiasing; both against plain-torch forward
-// passes written by testdata/make_dinov2_fixture.py.
+// resampled downward with antialiasing, and a DINOv2 with giant's SwiGLU
+// MLP (mlp.weights_in split on load into the gate and up sites); all
+// against plain-torch forward passes written by
+// testdata/make_dinov2_fixture.py.
 func TestDINOv2MatchesTorchFixtures(t *testing.T) {
-	for _, dir := range []string{"testdata/dinov2_fixture", "testdata/dinov2_with_registers_fixture"} {
+	for _, dir := range []string{"testdata/dinov2_fixture", "testdata/dinov2_with_registers_fixture", "testdata/dinov2_swiglu_fixture"} {
 		t.Run(dir, func(t *testing.T) { checkTorchFixture(t, dir) })
 	}
 	// As many patches as the table (a 9×1 grid for 3×3), but not square:
@@ -118,7 +120,7 @@ func TestDINOv2ConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkConfigErrors(t, cfg, []configError{
-		{func(c map[string]any) { c["use_swiglu_ffn"] = true }, "use_swiglu_ffn"},
+		{func(c map[string]any) { c["use_swiglu_ffn"] = "yes" }, "use_swiglu_ffn"},
 		{func(c map[string]any) { c["image_size"] = []any{12, 8} }, "not a square grid"},
 		{func(c map[string]any) { c["mlp_ratio"] = 0.01 }, "mlp_ratio"},
 		{func(c map[string]any) { c["hidden_size"] = 9 }, "num_attention_heads"},

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Writes dinov2_fixture/ and dinov2_with_registers_fixture/, tiny
 Dinov2ForImageClassification and Dinov2WithRegistersForImageClassification
-checkpoints in Hugging Face layout (config.json + model.safetensors) and
+checkpoints, dinov2_swiglu_fixture/ (the SwiGLU MLP of DINOv2 giant: one
+fused weights_in whose halves are SiLU's input x1 and the factor x2, on
+images of the table's own 3×3 grid, so no resampling), in Hugging Face layout (config.json + model.safetensors) and
 expected.safetensors (an input batch "pixel_values" and the logits "logits"
 it must give), and bicubic.json, torch's bicubic resampling matrices.
 
@@ -36,7 +38,14 @@ IMAGE, PATCH, CHANNELS, EPS = 12, 4, 3, 1e-6
 LABELS = ["cat", "dog", "bird"]
 
 
-def make_weights(gen, pre, registers):
+def mlp_units(swiglu):
+    """transformers' MLP width: hidden·mlp_ratio, for SwiGLU two thirds of
+    it rounded up to a multiple of 8."""
+    m = HIDDEN * MLP_RATIO
+    return (int(m * 2 / 3) + 7) // 8 * 8 if swiglu else m
+
+
+def make_weights(gen, pre, registers, swiglu=False):
     d, n = HIDDEN, (IMAGE // PATCH) ** 2 + 1
 
     def rnd(*shape, std=0.5):
@@ -49,7 +58,8 @@ def make_weights(gen, pre, registers):
     w[e + "position_embeddings"] = rnd(1, n, d)
     w[e + "patch_embeddings.projection.weight"] = rnd(d, CHANNELS, PATCH, PATCH, std=0.2)
     w[e + "patch_embeddings.projection.bias"] = rnd(d)
-    m = d * MLP_RATIO
+    m = mlp_units(swiglu)
+    mlp = {"mlp.weights_in": (2 * m, d), "mlp.weights_out": (d, m)} if swiglu else {"mlp.fc1": (m, d), "mlp.fc2": (d, m)}
     for i in range(LAYERS):
         p = f"{pre}encoder.layer.{i}."
         for ln in ("norm1", "norm2"):
@@ -60,8 +70,7 @@ def make_weights(gen, pre, registers):
             "attention.attention.key": (d, d),
             "attention.attention.value": (d, d),
             "attention.output.dense": (d, d),
-            "mlp.fc1": (m, d),
-            "mlp.fc2": (d, m),
+            **mlp,
         }.items():
             w[p + name + ".weight"] = rnd(o, k, std=1 / math.sqrt(k))
             w[p + name + ".bias"] = rnd(o, std=0.1)
@@ -74,7 +83,7 @@ def make_weights(gen, pre, registers):
     return w
 
 
-def forward(w, x, pre, registers):
+def forward(w, x, pre, registers, swiglu=False):
     """The classifier's logits, in float64."""
     w = {k: v.to(torch.float64) for k, v in w.items()}
     x = x.to(torch.float64)
@@ -106,18 +115,22 @@ def forward(w, x, pre, registers):
         ctx = (probs @ v).permute(0, 2, 1, 3).reshape(B, N, d)
         h = h + lin("attention.output.dense", ctx) * w[p + "layer_scale1.lambda1"]
         m = F.layer_norm(h, (d,), w[p + "norm2.weight"], w[p + "norm2.bias"], EPS)
-        m = lin("mlp.fc2", F.gelu(lin("mlp.fc1", m)))
+        if swiglu:  # Dinov2SwiGLUFFN: silu(x1)·x2 of weights_in's two halves
+            x1, x2 = lin("mlp.weights_in", m).chunk(2, dim=-1)
+            m = lin("mlp.weights_out", F.silu(x1) * x2)
+        else:
+            m = lin("mlp.fc2", F.gelu(lin("mlp.fc1", m)))
         h = h + m * w[p + "layer_scale2.lambda1"]
     h = F.layer_norm(h, (d,), w[pre + "layernorm.weight"], w[pre + "layernorm.bias"], EPS)
     pooled = torch.cat([h[:, 0], h[:, 1 + registers:].mean(dim=1)], dim=1)
     return F.linear(pooled, w["classifier.weight"], w["classifier.bias"])
 
 
-def write_fixture(gen, mt, registers, height, width):
+def write_fixture(gen, mt, registers, height, width, swiglu=False):
     pre = mt + "."
-    w = make_weights(gen, pre, registers)
+    w = make_weights(gen, pre, registers, swiglu)
     x = torch.rand(2, CHANNELS, height, width, generator=gen, dtype=torch.float32) * 2 - 1
-    logits = forward(w, x, pre, registers)
+    logits = forward(w, x, pre, registers, swiglu)
     arch = "Dinov2WithRegistersForImageClassification" if registers else "Dinov2ForImageClassification"
     config = {
         "architectures": [arch],
@@ -140,13 +153,13 @@ def write_fixture(gen, mt, registers, height, width):
         "patch_size": PATCH,
         "qkv_bias": True,
         "torch_dtype": "float32",
-        "use_swiglu_ffn": False,
+        "use_swiglu_ffn": swiglu,
     }
     if registers:
         config["num_register_tokens"] = registers
     else:
         config["use_mask_token"] = True
-    out = mt + "_fixture"
+    out = mt + ("_swiglu" if swiglu else "") + "_fixture"
     os.makedirs(out, exist_ok=True)
     with open(out + "/config.json", "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
@@ -154,7 +167,7 @@ def write_fixture(gen, mt, registers, height, width):
     write_safetensors(out + "/model.safetensors", w)
     write_safetensors(out + "/expected.safetensors", {"pixel_values": x, "logits": logits})
     print(mt, "logits", logits.tolist())
-    if not registers:
+    if not registers and not swiglu:
         # A 9×1 grid: as many patches as the table's 3×3, but not square, so
         # transformers resamples it all the same.
         tall = torch.rand(1, CHANNELS, 36, 4, generator=gen, dtype=torch.float32) * 2 - 1
@@ -179,6 +192,7 @@ def main():
     gen = torch.Generator().manual_seed(20261127)
     write_fixture(gen, "dinov2", 0, 16, 12)
     write_fixture(gen, "dinov2_with_registers", 2, 8, 8)
+    write_fixture(gen, "dinov2", 0, 12, 12, swiglu=True)
     write_bicubic()
 
 
