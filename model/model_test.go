@@ -719,7 +719,7 @@ func FuzzConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"gpt2","n_embd":8,"n_head":3,"n_inner":null,"activation_function":"gelu_new2"}`))
 	f.Add([]byte(`{"model_type":"phi","num_key_value_heads":0,"qk_layernorm":1,"partial_rotary_factor":0.4}`))
 	f.Add([]byte(`{"model_type":"gpt_neox","hidden_size":8,"num_attention_heads":2,"rotary_pct":0.5,"rope_parameters":{"partial_rotary_factor":2}}`))
-	f.Add([]byte(`{"model_type":"dinov2","image_size":518,"patch_size":14,"mlp_ratio":4,"use_swiglu_ffn":false,"layerscale_value":1e-5}`))
+	f.Add([]byte(`{"model_type":"dinov2","image_size":518,"patch_size":14,"mlp_ratio":4,"use_swiglu_ffn":true,"layerscale_value":1e-5}`))
 	f.Add([]byte(`{"model_type":"dinov2_with_registers","image_size":[12,8],"patch_size":[4,4],"num_register_tokens":-1}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var cfg map[string]any
@@ -732,7 +732,13 @@ func FuzzConfig(f *testing.F) {
 		parseLlama(cfg)
 		parseBert(cfg)
 		if mt, _ := cfg["model_type"].(string); mt == "dinov2" || mt == "dinov2_with_registers" {
-			parseDINOv2(cfg, mt)
+			if m, err := parseDINOv2(cfg, mt); err == nil && m.layers*m.hidden < 1<<14 && m.mlp < 1<<14 {
+				for _, p := range m.packs() {
+					if err := p.check(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 		}
 		if m, err := parseGPTNeoX(cfg); err == nil && m.layers*m.hidden < 1<<14 {
 			for _, p := range m.packs() {

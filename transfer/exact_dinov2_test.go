@@ -32,8 +32,14 @@ func (p vitPerms) applyDINOv2(src params, pre string) params {
 	set(e+"position_embeddings", nil, nil, res)
 	for l := range p.qk {
 		b := pre + ".encoder.layer." + strconv.Itoa(l) + "."
+		mlpIn, mlpOut := b+"mlp.fc1", b+"mlp.fc2"
+		if _, swiglu := src[b+"mlp.weights_out.weight"]; swiglu {
+			mlpIn, mlpOut = b+"mlp.weights_in.up", b+"mlp.weights_out"
+			set(b+"mlp.weights_in.gate.weight", p.mlp[l], res)
+			set(b+"mlp.weights_in.gate.bias", p.mlp[l])
+		}
 		p.permuteBlock(set, l, b+"attention.attention.query", b+"attention.attention.key", b+"attention.attention.value",
-			b+"attention.output.dense", b+"mlp.fc1", b+"mlp.fc2")
+			b+"attention.output.dense", mlpIn, mlpOut)
 		for _, n := range []string{"norm1", "norm2"} {
 			set(b+n+".weight", res)
 			set(b+n+".bias", res)
@@ -52,7 +58,7 @@ func (p vitPerms) applyDINOv2(src params, pre string) params {
 }
 
 // TestBiCoRecoversPermutedDINOv2: B is a DINOv2 classifier A (with and
-// without register tokens) with its residual stream, heads, within-head
+// without register tokens, and with giant's SwiGLU MLP) with its residual stream, heads, within-head
 // coordinates and MLP units permuted, so BiCo must return the permuted τ_A
 // (LayerScale vectors, mask and register tokens included) and B's
 // transferred model A's fine-tuned logits. The calibration images (12×8
@@ -60,15 +66,19 @@ func (p vitPerms) applyDINOv2(src params, pre string) params {
 // so its delta reaches it through the resampling.
 func TestBiCoRecoversPermutedDINOv2(t *testing.T) {
 	for _, c := range []struct {
-		mt        string
+		name, mt  string
 		registers int
-	}{{"dinov2", 0}, {"dinov2_with_registers", 2}} {
-		t.Run(c.mt, func(t *testing.T) {
+		swiglu    bool
+	}{{"dinov2", "dinov2", 0, false}, {"with registers", "dinov2_with_registers", 2, false}, {"swiglu", "dinov2", 0, true}} {
+		t.Run(c.name, func(t *testing.T) {
 			cfg := map[string]any{
 				"model_type": c.mt, "architectures": []any{"Dinov2ForImageClassification"},
 				"hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2, "mlp_ratio": 1.5,
 				"image_size": 8, "patch_size": 4, "num_channels": 1, "initializer_range": 0.3,
-				"layerscale_value": 0.7, "num_register_tokens": c.registers,
+				"layerscale_value": 0.7, "num_register_tokens": c.registers, "use_swiglu_ffn": c.swiglu,
+			}
+			if c.swiglu {
+				cfg["mlp_ratio"] = 2.25 // 18 units, two thirds of them rounded up to 16
 			}
 			cfg = model.SetLabels(cfg, []string{"a", "b", "c"})
 			built, err := model.Build(cfg, nil, 1)
@@ -77,7 +87,11 @@ func TestBiCoRecoversPermutedDINOv2(t *testing.T) {
 			}
 			a := perturbed(t, built, 101, 0.1)
 			aft := perturbed(t, a, 2, 0.05)
-			perms := newVitPerms(rand.New(rand.NewPCG(4, 4)), 8, 2, 12, 2)
+			units := 12
+			if c.swiglu {
+				units = 16
+			}
+			perms := newVitPerms(rand.New(rand.NewPCG(4, 4)), 8, 2, units, 2)
 			b, err := model.WithParams(a, perms.applyDINOv2(model.Params(a), c.mt))
 			if err != nil {
 				t.Fatal(err)
