@@ -275,8 +275,9 @@ func (m *dinov2Model) BlockOutputs() []string { return blockNames(m.layers, m.la
 
 func init() {
 	for _, mt := range []string{"dinov2", "dinov2_with_registers"} {
-		Register(mt, func(cfg map[string]any, params map[string]*Tensor, seed uint64) (Model, error) {
-			m, err := parseDINOv2(cfg, mt)
+		parse := func(cfg map[string]any) (*dinov2Model, error) { return parseDINOv2(cfg, mt) }
+		registerArch(mt, mt+".", parse, func(cfg map[string]any, params map[string]*Tensor, seed uint64) (Model, error) {
+			m, err := parse(cfg)
 			if err != nil {
 				return nil, fmt.Errorf("model: %s: %w", mt, err)
 			}
@@ -286,20 +287,6 @@ func init() {
 			m.describe()
 			return m, nil
 		})
-		specFuncs[mt] = func(cfg map[string]any) ([]paramSpec, error) {
-			m, err := parseDINOv2(cfg, mt)
-			if err != nil {
-				return nil, fmt.Errorf("model: %s: %w", mt, err)
-			}
-			return m.specs(), nil
-		}
-		packFuncs[mt] = func(cfg map[string]any) ([]pack, error) {
-			m, err := parseDINOv2(cfg, mt)
-			if err != nil {
-				return nil, fmt.Errorf("model: %s: %w", mt, err)
-			}
-			return m.packs(), nil
-		}
 	}
 }
 

@@ -24,15 +24,28 @@ const (
 // gridLayout splits a token count into a prefix (the class token, if any)
 // and a square patch grid: n = prefix + side².
 func gridLayout(n int) (prefix, side int, err error) {
-	side = int(math.Sqrt(float64(n)))
-	for (side+1)*(side+1) <= n {
-		side++
-	}
+	side = squareSide(n)
 	prefix = n - side*side
 	if prefix > 1 || side == 0 {
 		return 0, 0, fmt.Errorf("%d tokens are not a square patch grid with at most one class token", n)
 	}
 	return prefix, side, nil
+}
+
+// squareSide returns the largest side whose square is at most n (0 for
+// n < 1).
+func squareSide(n int) int {
+	if n < 1 {
+		return 0
+	}
+	side := int(math.Sqrt(float64(n)))
+	for side*side > n {
+		side--
+	}
+	for (side+1)*(side+1) <= n {
+		side++
+	}
+	return side
 }
 
 // reduceTokens applies the rule to rows shaped [batch, tokens, d] (rows of
@@ -156,10 +169,7 @@ func prefixedGrid(n, prefix int) (int, error) {
 		_, side, err := gridLayout(n)
 		return side, err
 	}
-	side := int(math.Sqrt(float64(n - prefix)))
-	for (side+1)*(side+1) <= n-prefix {
-		side++
-	}
+	side := squareSide(n - prefix)
 	if prefix > n || side*side != n-prefix || side == 0 {
 		return 0, fmt.Errorf("%d tokens are not %d prefix tokens and a square patch grid", n, prefix)
 	}
